@@ -1,0 +1,376 @@
+//! [`Passlock`], the one configured value both adapters are built from, its
+//! builder, [`Policy`] and the app's [`SignUpHook`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::clock::{self, SharedClock};
+use crate::error::{BoxError, ConfigError, FlowError};
+use crate::provider::PasskeyProvider;
+use crate::store::{AuthenticatorStore, UserId};
+
+/// Largest request body the adapters accept, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Time windows and limits.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Adding or deleting a passkey needs a passkey verification within this
+    /// many seconds (default 300).
+    pub manage_step_up_secs: u64,
+    /// How long a registration authorized in a session stays valid (default 300 s).
+    pub pending_registration_secs: u64,
+    /// Longest accepted username, in characters (default 64).
+    pub max_username_chars: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            manage_step_up_secs: 300,
+            pending_registration_secs: 300,
+            max_username_chars: 64,
+        }
+    }
+}
+
+/// Why the app's sign-up hook did not create a user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignUpError {
+    /// Refused for a reason the user may read (e.g. "this username is taken").
+    #[error("{0}")]
+    Refused(String),
+    /// The app's storage failed.
+    #[error("the user store is unavailable")]
+    Backend(#[source] BoxError),
+}
+
+/// Creates users at sign-up. Without one, sign-up is refused.
+///
+/// `create_user` runs after the passkey was verified and before it is linked;
+/// if linking then fails, `abandon_user` is called so that nothing is left
+/// half made.
+#[async_trait::async_trait]
+pub trait SignUpHook<U: UserId>: Send + Sync + fmt::Debug + 'static {
+    /// Creates a user named `username` and returns its id.
+    async fn create_user(&self, username: &str) -> Result<U, SignUpError>;
+
+    /// Removes a user `create_user` made, when the sign-up could not finish.
+    async fn abandon_user(&self, user: &U) -> Result<(), SignUpError>;
+}
+
+struct Inner<U: UserId> {
+    provider: Arc<dyn PasskeyProvider>,
+    store: Arc<dyn AuthenticatorStore<U>>,
+    sign_up: Option<Arc<dyn SignUpHook<U>>>,
+    policy: Policy,
+    clock: SharedClock,
+    prefix: String,
+    origins: Vec<String>,
+}
+
+/// The configured passkey sign-in of an app: a provider, an
+/// [`AuthenticatorStore`], an optional [`SignUpHook`], a [`Policy`] and the
+/// allowed origins. Cheap to clone.
+pub struct Passlock<U: UserId> {
+    inner: Arc<Inner<U>>,
+}
+
+impl<U: UserId> Clone for Passlock<U> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<U: UserId> fmt::Debug for Passlock<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Passlock")
+            .field("provider", &self.inner.provider.name())
+            .field("prefix", &self.inner.prefix)
+            .field("origins", &self.inner.origins)
+            .field("sign_up", &self.inner.sign_up.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: UserId> Passlock<U> {
+    /// Starts a builder. The provider and the store are required, so they are
+    /// arguments: a `Passlock` without them cannot be built.
+    pub fn builder(
+        provider: Arc<dyn PasskeyProvider>,
+        store: Arc<dyn AuthenticatorStore<U>>,
+    ) -> PasslockBuilder<U> {
+        PasslockBuilder {
+            provider,
+            store,
+            sign_up: None,
+            policy: Policy::default(),
+            clock: clock::system(),
+            prefix: "/passkey".to_owned(),
+            origins: Vec::new(),
+        }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &dyn PasskeyProvider {
+        self.inner.provider.as_ref()
+    }
+
+    /// The authenticator store.
+    pub fn store(&self) -> &dyn AuthenticatorStore<U> {
+        self.inner.store.as_ref()
+    }
+
+    /// The sign-up hook.
+    pub fn sign_up(&self) -> Option<&dyn SignUpHook<U>> {
+        self.inner.sign_up.as_deref()
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    /// Now, epoch milliseconds, from the configured clock.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now_millis()
+    }
+
+    /// The path prefix the routes are mounted under (default `/passkey`).
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The allowed origins (`scheme://host[:port]`).
+    pub fn origins(&self) -> &[String] {
+        &self.inner.origins
+    }
+
+    /// Whether session cookies must be `Secure`: true unless every allowed
+    /// origin is `http://localhost[:port]`.
+    pub fn secure_cookies(&self) -> bool {
+        !self.inner.origins.iter().all(|o| is_http_localhost(o))
+    }
+
+    /// Refuses a state-changing request whose `Origin` header is missing or
+    /// not an allowed origin (login CSRF).
+    pub fn check_origin(&self, origin: Option<&str>) -> Result<(), FlowError> {
+        match origin {
+            Some(o) if self.inner.origins.iter().any(|allowed| allowed == o) => Ok(()),
+            _ => Err(FlowError::ForbiddenOrigin),
+        }
+    }
+}
+
+/// Refuses a POST whose `Content-Type` is not `application/json`
+/// (parameters such as `charset` are allowed).
+pub fn check_json_content_type(content_type: Option<&str>) -> Result<(), FlowError> {
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .map(str::trim);
+    match essence {
+        Some(e) if e.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(FlowError::UnsupportedMediaType),
+    }
+}
+
+/// Parses a JSON body, mapping any failure to a `400` with a fixed message.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FlowError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(FlowError::PayloadTooLarge);
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        FlowError::BadRequest(match e.classify() {
+            serde_json::error::Category::Data => "unexpected JSON fields or types".to_owned(),
+            _ => "the body is not valid JSON".to_owned(),
+        })
+    })
+}
+
+fn is_http_localhost(origin: &str) -> bool {
+    origin == "http://localhost"
+        || origin
+            .strip_prefix("http://localhost:")
+            .is_some_and(|p| p.parse::<u16>().is_ok())
+}
+
+fn normalize_origin(o: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(o)
+        .map_err(|_| ConfigError::new("origins", format!("{o:?} is not a URL")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(
+            "origins",
+            format!("{o:?} is not http or https"),
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            "origins",
+            format!("{o:?} must be an origin, with no path"),
+        ));
+    }
+    if url.scheme() == "http" && url.host_str() != Some("localhost") {
+        return Err(ConfigError::new(
+            "origins",
+            format!("{o:?}: plain http is only allowed for localhost"),
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Builds a [`Passlock`]; see [`Passlock::builder`].
+#[must_use]
+pub struct PasslockBuilder<U: UserId> {
+    provider: Arc<dyn PasskeyProvider>,
+    store: Arc<dyn AuthenticatorStore<U>>,
+    sign_up: Option<Arc<dyn SignUpHook<U>>>,
+    policy: Policy,
+    clock: SharedClock,
+    prefix: String,
+    origins: Vec<String>,
+}
+
+impl<U: UserId> fmt::Debug for PasslockBuilder<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasslockBuilder")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: UserId> PasslockBuilder<U> {
+    /// Enables sign-up through `hook`.
+    pub fn sign_up(mut self, hook: Arc<dyn SignUpHook<U>>) -> Self {
+        self.sign_up = Some(hook);
+        self
+    }
+
+    /// Sets the policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the clock (tests move a `ManualClock`).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the path prefix the adapter routes are mounted under.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the allowed origins (`https://example.com`). With the embedded
+    /// provider they default to its origins.
+    pub fn origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use passlock_core::{Passlock, store::MemoryAuthenticatorStore};
+    /// # use passlock_core::provider::embedded::{EmbeddedProvider, EmbeddedConfig};
+    /// # async fn demo() {
+    /// let provider = EmbeddedProvider::in_memory(
+    ///     EmbeddedConfig::new("localhost", "Demo", ["http://localhost:3000"]),
+    /// ).await.unwrap();
+    /// let err = Passlock::<i64>::builder(Arc::new(provider), Arc::new(MemoryAuthenticatorStore::new()))
+    ///     .prefix("passkey") // no leading slash
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.field, "prefix");
+    /// # }
+    /// ```
+    pub fn build(self) -> Result<Passlock<U>, ConfigError> {
+        if !self.prefix.starts_with('/') || self.prefix.ends_with('/') || self.prefix.contains("//")
+        {
+            return Err(ConfigError::new(
+                "prefix",
+                "must start with '/' and not end with '/'",
+            ));
+        }
+        #[allow(unused_mut)]
+        let mut origins = self.origins;
+        #[cfg(feature = "embedded")]
+        if origins.is_empty() {
+            if let Some(e) = self.provider.embedded() {
+                origins = e.origins().to_vec();
+            }
+        }
+        if origins.is_empty() {
+            return Err(ConfigError::new(
+                "origins",
+                "at least one allowed origin is required",
+            ));
+        }
+        let origins = origins
+            .iter()
+            .map(|o| normalize_origin(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.policy.max_username_chars == 0 {
+            return Err(ConfigError::new(
+                "policy.max_username_chars",
+                "must be at least 1",
+            ));
+        }
+        Ok(Passlock {
+            inner: Arc::new(Inner {
+                provider: self.provider,
+                store: self.store,
+                sign_up: self.sign_up,
+                policy: self.policy,
+                clock: self.clock,
+                prefix: self.prefix,
+                origins,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_check() {
+        assert!(check_json_content_type(Some("application/json")).is_ok());
+        assert!(check_json_content_type(Some("application/json; charset=utf-8")).is_ok());
+        assert!(check_json_content_type(Some("text/plain")).is_err());
+        assert!(check_json_content_type(None).is_err());
+    }
+
+    #[test]
+    fn origins_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        assert_eq!(
+            normalize_origin("https://Example.com").unwrap(),
+            "https://example.com"
+        );
+        assert!(normalize_origin("http://example.com").is_err());
+        assert!(normalize_origin("https://example.com/path").is_err());
+        assert!(is_http_localhost("http://localhost:3000"));
+        assert!(!is_http_localhost("http://localhost.evil.com"));
+    }
+}

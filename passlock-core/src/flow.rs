@@ -1,0 +1,383 @@
+//! The flows behind every route, as plain async functions over the traits.
+//! Adapters parse the request, call one of these with the session's
+//! [`SessionRecord`], and apply the returned [`SessionChange`].
+//!
+//! Every flow fails closed: on any error the session is left as it was,
+//! nothing is linked and nothing is issued.
+
+use crate::config::{Passlock, SignUpError};
+use crate::error::{FlowError, ProviderError};
+use crate::id::{AuthenticatorId, UserHandle};
+use crate::proof::Proof;
+use crate::provider::{AuthenticationRequest, Authorization, Endpoint, RegistrationRequest};
+use crate::state::{AuthState, Outcome, PendingRegistration, SessionChange, SessionRecord};
+use crate::store::UserId;
+use crate::wire::{AuthorizeAnswer, PasskeyView, SessionView, SignedIn};
+
+/// What an authentication is authorized for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Purpose {
+    /// Sign in (usernameless, any discoverable passkey).
+    Login,
+    /// Re-verify the signed-in user with one of their passkeys.
+    StepUp,
+}
+
+/// Body of `POST {prefix}/authentication/authorize` (optional).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeAuthenticationBody {
+    /// Defaults to `step_up` when a session exists, else `login`.
+    #[serde(default)]
+    pub purpose: Option<Purpose>,
+}
+
+fn endpoint_of<U: UserId, T>(pl: &Passlock<U>, a: &Authorization<T>) -> String {
+    match &a.endpoint {
+        Endpoint::Remote(url) => url.trim_end_matches('/').to_owned(),
+        Endpoint::Local => pl.prefix().to_owned(),
+        #[allow(unreachable_patterns)]
+        _ => pl.prefix().to_owned(),
+    }
+}
+
+fn check_username(raw: &str, max_chars: usize) -> Result<String, FlowError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(FlowError::InvalidUsername("it is empty"));
+    }
+    if name.chars().count() > max_chars {
+        return Err(FlowError::InvalidUsername("it is too long"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FlowError::InvalidUsername("it contains control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// A signed-in passkey user, or `NotSignedIn`.
+pub fn require_user<U: UserId>(record: &SessionRecord<U>) -> Result<&AuthState<U>, FlowError> {
+    match &record.auth {
+        Some(a) if a.has_passkey() => Ok(a),
+        _ => Err(FlowError::NotSignedIn),
+    }
+}
+
+/// A signed-in passkey user verified within `max_age_secs`.
+pub fn require_step_up<'a, U: UserId>(
+    pl: &Passlock<U>,
+    record: &'a SessionRecord<U>,
+    max_age_secs: u64,
+) -> Result<&'a AuthState<U>, FlowError> {
+    let auth = require_user(record)?;
+    auth.require_fresh(pl.now(), max_age_secs)?;
+    Ok(auth)
+}
+
+/// `POST {prefix}/registration/authorize`: approves a sign-up (no session)
+/// or a new passkey for the signed-in user (after a recent step-up).
+pub async fn authorize_registration<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    username: Option<&str>,
+) -> Result<Outcome<AuthorizeAnswer, U>, FlowError> {
+    let now = pl.now();
+    let (handle, username, for_user, exclude) = match &record.auth {
+        Some(auth) => {
+            let linked = pl.store().authenticators_of(&auth.user_id).await?;
+            // A first-factor-only user may enrol a first passkey; anyone who
+            // has one must prove it recently.
+            if auth.has_passkey() || !linked.is_empty() {
+                auth.require_fresh(now, pl.policy().manage_step_up_secs)?;
+            }
+            let name = match username {
+                Some(u) => check_username(u, pl.policy().max_username_chars)?,
+                None => auth.user_id.to_string(),
+            };
+            let handle =
+                UserHandle::new(auth.user_id.to_string()).unwrap_or_else(|_| UserHandle::random());
+            let exclude = linked.into_iter().map(|l| l.authenticator_id).collect();
+            (handle, name, Some(auth.user_id.clone()), exclude)
+        }
+        None => {
+            if pl.sign_up().is_none() {
+                return Err(FlowError::SignUpDisabled);
+            }
+            let name = check_username(username.unwrap_or(""), pl.policy().max_username_chars)?;
+            (UserHandle::random(), name, None, Vec::new())
+        }
+    };
+    let mut request = RegistrationRequest::new(handle.clone(), username.clone());
+    request.exclude = exclude;
+    let authz = pl.provider().authorize_registration(request).await?;
+    let answer = AuthorizeAnswer {
+        registration_token: Some(authz.token.expose_secret().to_owned()),
+        authentication_token: None,
+        expires_at: authz.expires_at,
+        endpoint: endpoint_of(pl, &authz),
+        tenancy_id: authz.tenancy_id.clone(),
+    };
+    let ttl = i64::try_from(pl.policy().pending_registration_secs).unwrap_or(300) * 1000;
+    let mut next = record.clone();
+    next.pending = Some(PendingRegistration {
+        user_handle: handle,
+        username,
+        for_user,
+        expires_at: now + ttl,
+    });
+    Ok(Outcome::new(
+        answer,
+        SessionChange::Set {
+            record: next,
+            renew: false,
+        },
+    ))
+}
+
+/// `POST {prefix}/register`: verifies the proof of the authorized
+/// registration, creates the user on sign-up, links the passkey and signs in.
+pub async fn register<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    proof: &Proof,
+) -> Result<Outcome<SignedIn, U>, FlowError> {
+    let now = pl.now();
+    let pending = match &record.pending {
+        Some(p) if p.expires_at > now => p.clone(),
+        _ => return Err(FlowError::NoPendingRegistration),
+    };
+    let principal = pl.provider().verify(proof).await?;
+    if principal.user_handle != pending.user_handle {
+        return Err(FlowError::UserMismatch);
+    }
+    let aid = principal.authenticator_id.clone();
+    let auth = match &pending.for_user {
+        Some(user) => {
+            let current = match &record.auth {
+                Some(a) if &a.user_id == user => a.clone(),
+                _ => return Err(FlowError::NoPendingRegistration),
+            };
+            pl.store().link(&aid, user, now).await?;
+            current.verified(aid.clone(), now)
+        }
+        None => {
+            let hook = pl.sign_up().ok_or(FlowError::SignUpDisabled)?;
+            let user = match hook.create_user(&pending.username).await {
+                Ok(u) => u,
+                Err(e) => {
+                    discard_passkey(pl, &aid).await;
+                    return Err(match e {
+                        SignUpError::Refused(msg) => FlowError::SignUpRefused(msg),
+                        SignUpError::Backend(b) => {
+                            FlowError::Store(crate::error::StoreError::Backend(b))
+                        }
+                    });
+                }
+            };
+            if let Err(e) = pl.store().link(&aid, &user, now).await {
+                if let Err(undo) = hook.abandon_user(&user).await {
+                    tracing::error!(error = %undo, "sign-up: could not abandon the user after a failed link");
+                }
+                discard_passkey(pl, &aid).await;
+                return Err(e.into());
+            }
+            AuthState::passkey(user, aid.clone(), now)
+        }
+    };
+    let user_id = auth.user_id.to_string();
+    let next = SessionRecord {
+        auth: Some(auth),
+        pending: None,
+    };
+    Ok(Outcome::new(
+        SignedIn {
+            user_id,
+            authenticator_id: aid,
+        },
+        SessionChange::Set {
+            record: next,
+            renew: true,
+        },
+    ))
+}
+
+async fn discard_passkey<U: UserId>(pl: &Passlock<U>, aid: &AuthenticatorId) {
+    if let Err(e) = pl.provider().delete_passkey(aid).await {
+        tracing::warn!(error = %e, "could not delete an unlinked passkey from the provider");
+    }
+}
+
+/// `POST {prefix}/authentication/authorize`: usernameless for a login,
+/// restricted to the session user's passkeys for a step-up.
+pub async fn authorize_authentication<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    purpose: Option<Purpose>,
+) -> Result<Outcome<AuthorizeAnswer, U>, FlowError> {
+    let purpose = purpose.unwrap_or(if record.auth.is_some() {
+        Purpose::StepUp
+    } else {
+        Purpose::Login
+    });
+    let request = match purpose {
+        Purpose::Login => AuthenticationRequest::discoverable(),
+        Purpose::StepUp => {
+            let auth = record.auth.as_ref().ok_or(FlowError::NotSignedIn)?;
+            let linked = pl.store().authenticators_of(&auth.user_id).await?;
+            if linked.is_empty() {
+                return Err(FlowError::UnknownAuthenticator);
+            }
+            AuthenticationRequest::restricted(
+                linked.into_iter().map(|l| l.authenticator_id).collect(),
+            )
+        }
+    };
+    let authz = pl.provider().authorize_authentication(request).await?;
+    let answer = AuthorizeAnswer {
+        registration_token: None,
+        authentication_token: Some(authz.token.expose_secret().to_owned()),
+        expires_at: authz.expires_at,
+        endpoint: endpoint_of(pl, &authz),
+        tenancy_id: authz.tenancy_id.clone(),
+    };
+    Ok(Outcome::new(answer, SessionChange::Unchanged))
+}
+
+/// `POST {prefix}/login`: a fresh session for the passkey's user.
+pub async fn login<U: UserId>(
+    pl: &Passlock<U>,
+    _record: &SessionRecord<U>,
+    proof: &Proof,
+) -> Result<Outcome<SignedIn, U>, FlowError> {
+    let principal = pl.provider().verify(proof).await?;
+    let aid = principal.authenticator_id;
+    let user = pl
+        .store()
+        .user_of(&aid)
+        .await?
+        .ok_or(FlowError::UnknownAuthenticator)?;
+    let now = pl.now();
+    touch(pl, &aid, now).await;
+    let next = SessionRecord {
+        auth: Some(AuthState::passkey(user.clone(), aid.clone(), now)),
+        pending: None,
+    };
+    Ok(Outcome::new(
+        SignedIn {
+            user_id: user.to_string(),
+            authenticator_id: aid,
+        },
+        SessionChange::Set {
+            record: next,
+            renew: true,
+        },
+    ))
+}
+
+/// `POST {prefix}/step-up`: records a fresh passkey verification by the
+/// session's own user. Also completes a first-factor (MFA) session.
+pub async fn step_up<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    proof: &Proof,
+) -> Result<Outcome<SignedIn, U>, FlowError> {
+    let auth = record.auth.clone().ok_or(FlowError::NotSignedIn)?;
+    let principal = pl.provider().verify(proof).await?;
+    let aid = principal.authenticator_id;
+    let owner = pl
+        .store()
+        .user_of(&aid)
+        .await?
+        .ok_or(FlowError::UnknownAuthenticator)?;
+    if owner != auth.user_id {
+        return Err(FlowError::WrongUser);
+    }
+    let now = pl.now();
+    touch(pl, &aid, now).await;
+    let user_id = auth.user_id.to_string();
+    let next = SessionRecord {
+        auth: Some(auth.verified(aid.clone(), now)),
+        pending: record.pending.clone(),
+    };
+    Ok(Outcome::new(
+        SignedIn {
+            user_id,
+            authenticator_id: aid,
+        },
+        SessionChange::Set {
+            record: next,
+            renew: true,
+        },
+    ))
+}
+
+async fn touch<U: UserId>(pl: &Passlock<U>, aid: &AuthenticatorId, now: i64) {
+    // `last_used_at` is bookkeeping: a failure is logged, not fatal.
+    if let Err(e) = pl.store().touch(aid, now).await {
+        tracing::warn!(error = %e, "could not record the passkey's last use");
+    }
+}
+
+/// `POST {prefix}/logout`: deletes the session server-side.
+pub fn logout<U: UserId>() -> Outcome<(), U> {
+    Outcome::new((), SessionChange::Purge)
+}
+
+/// `GET {prefix}/session`.
+pub fn session<U: UserId>(record: &SessionRecord<U>) -> Result<SessionView, FlowError> {
+    record
+        .auth
+        .as_ref()
+        .map(SessionView::from)
+        .ok_or(FlowError::NotSignedIn)
+}
+
+/// `GET {prefix}/passkeys`.
+pub async fn list_passkeys<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+) -> Result<Vec<PasskeyView>, FlowError> {
+    let auth = require_user(record)?;
+    let linked = pl.store().authenticators_of(&auth.user_id).await?;
+    Ok(linked
+        .into_iter()
+        .map(|l| PasskeyView {
+            current: auth.authenticator_id.as_ref() == Some(&l.authenticator_id),
+            authenticator_id: l.authenticator_id,
+            created_at: l.created_at,
+            last_used_at: l.last_used_at,
+        })
+        .collect())
+}
+
+/// `DELETE {prefix}/passkeys/{authenticator_id}`: after a recent step-up,
+/// deletes the passkey in the provider's vault and unlinks it. The last
+/// passkey of an account is kept.
+pub async fn unlink<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    authenticator: &str,
+) -> Result<Outcome<(), U>, FlowError> {
+    let auth = require_step_up(pl, record, pl.policy().manage_step_up_secs)?;
+    let aid = AuthenticatorId::new(authenticator).map_err(|_| FlowError::NotFound)?;
+    let linked = pl.store().authenticators_of(&auth.user_id).await?;
+    if !linked.iter().any(|l| l.authenticator_id == aid) {
+        return Err(FlowError::NotFound);
+    }
+    if linked.len() == 1 {
+        return Err(FlowError::LastAuthenticator);
+    }
+    pl.provider()
+        .delete_passkey(&aid)
+        .await
+        .map_err(|e| match e {
+            ProviderError::Rejected(_) => FlowError::NotFound,
+            other => FlowError::Provider(other),
+        })?;
+    if !pl.store().unlink(&aid, &auth.user_id).await? {
+        return Err(FlowError::NotFound);
+    }
+    Ok(Outcome::new((), SessionChange::Unchanged))
+}

@@ -1,0 +1,1 @@
+//! The outbound HTTP wrapper: timeouts, no redirects, body cap.

@@ -1,0 +1,81 @@
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//! # passlock-core
+//!
+//! The framework-free core of passlock: passkey sign-in for Rust web apps.
+//! Identifiers and secrets as types, the [`PasskeyProvider`](provider::PasskeyProvider)
+//! trait with its providers (embedded on webauthn-rs, hosted Passlock v2),
+//! the [`AuthenticatorStore`](store::AuthenticatorStore) trait with memory,
+//! SQLite and PostgreSQL stores, the session state and the flows that the
+//! `passlock-axum` and `passlock-actix` adapters mount as routes.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use std::sync::Arc;
+//! use passlock_core::{Passlock, store::MemoryAuthenticatorStore};
+//! use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = EmbeddedProvider::in_memory(
+//!     EmbeddedConfig::new("localhost", "My app", ["http://localhost:3000"]),
+//! )
+//! .await?;
+//! let passlock: Passlock<i64> =
+//!     Passlock::builder(Arc::new(provider), Arc::new(MemoryAuthenticatorStore::new())).build()?;
+//! assert_eq!(passlock.prefix(), "/passkey");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `embedded` | yes | the embedded passkey server on webauthn-rs |
+//! | `hosted` | yes | the hosted Passlock REST client (reqwest, rustls) |
+//! | `sqlite` | yes | SQLite stores |
+//! | `postgres` | no | PostgreSQL stores |
+//! | `testing` | no | the test kit: fake hosted services, a software authenticator, conformance suites |
+//!
+//! ## Security
+//!
+//! Secrets are types whose `Debug` redacts them; errors never carry a secret
+//! or a cause into a response body; every code, token and ceremony is single
+//! use and taken out of its store before it is checked; session ids cycle on
+//! every privilege change. jsonwebtoken is built with exactly one crypto
+//! backend (`aws_lc_rs`): do not enable its `rust_crypto` feature in the same
+//! build, or every verification fails at run time.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod id;
+pub mod principal;
+pub mod proof;
+pub mod provider;
+pub mod secret;
+pub mod state;
+pub mod store;
+pub mod wire;
+
+#[cfg(feature = "hosted")]
+pub mod http;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{Passlock, PasslockBuilder, Policy, SignUpError, SignUpHook};
+pub use error::{
+    ConfigError, FlowError, ProviderError, Rejection, Status, StoreError, UpstreamError,
+};
+pub use id::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
+pub use principal::{ExtendedPrincipal, Principal};
+pub use proof::Proof;
+pub use state::{AuthState, Method, SessionChange, SessionRecord};
+pub use store::{AuthenticatorStore, UserId};
+
+/// The dependency-free browser client both adapters serve at `{prefix}/client.js`.
+pub const CLIENT_JS: &str = include_str!("../assets/client.js");

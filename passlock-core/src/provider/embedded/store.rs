@@ -1,0 +1,254 @@
+//! Storage of the embedded provider: [`CredentialStore`] for passkeys and
+//! [`CeremonyStore`] for single-use tokens, ceremony state and codes.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+use crate::clock::UnixMillis;
+use crate::error::StoreError;
+use crate::id::{AuthenticatorId, UserHandle};
+
+/// A passkey registered with the embedded provider.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredCredential {
+    /// The credential id (base64url), also the `authenticatorId`.
+    pub credential_id: AuthenticatorId,
+    /// The user handle it was created for.
+    pub user_handle: UserHandle,
+    /// The username it was created under.
+    pub username: String,
+    /// The serialised webauthn-rs `Passkey` (JSON). Holds only public data.
+    pub passkey_json: String,
+    /// When it was registered (epoch ms).
+    pub created_at: UnixMillis,
+    /// When it was last used (epoch ms).
+    pub last_used_at: Option<UnixMillis>,
+    /// The last signature counter seen.
+    pub sign_count: u32,
+    /// Whether the credential may be backed up (synced passkey).
+    pub backup_eligible: bool,
+    /// Whether the credential is backed up.
+    pub backup_state: bool,
+}
+
+impl Debug for StoredCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCredential")
+            .field("credential_id", &self.credential_id)
+            .field("user_handle", &self.user_handle)
+            .field("sign_count", &self.sign_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredCredential {
+    /// A credential record.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        credential_id: AuthenticatorId,
+        user_handle: UserHandle,
+        username: String,
+        passkey_json: String,
+        created_at: UnixMillis,
+        sign_count: u32,
+        backup_eligible: bool,
+        backup_state: bool,
+    ) -> Self {
+        Self {
+            credential_id,
+            user_handle,
+            username,
+            passkey_json,
+            created_at,
+            last_used_at: None,
+            sign_count,
+            backup_eligible,
+            backup_state,
+        }
+    }
+}
+
+/// The state of a credential after one authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CredentialUse {
+    /// The updated serialised passkey.
+    pub passkey_json: String,
+    /// The counter seen before this use (compare-and-set guard).
+    pub previous_sign_count: u32,
+    /// The new counter.
+    pub sign_count: u32,
+    /// The new backup state.
+    pub backup_state: bool,
+    /// When it was used.
+    pub used_at: UnixMillis,
+}
+
+/// Stores the embedded provider's passkeys. Credential ids are unique across
+/// all users.
+#[async_trait::async_trait]
+pub trait CredentialStore: Send + Sync + Debug + 'static {
+    /// Inserts a new credential; [`StoreError::Conflict`] when its id exists
+    /// (for any user), and nothing is changed.
+    async fn insert(&self, credential: &StoredCredential) -> Result<(), StoreError>;
+
+    /// One credential.
+    async fn get(&self, id: &AuthenticatorId) -> Result<Option<StoredCredential>, StoreError>;
+
+    /// Every credential of a user handle.
+    async fn list_for_user(&self, user: &UserHandle) -> Result<Vec<StoredCredential>, StoreError>;
+
+    /// Records a use. Fails with [`StoreError::Conflict`] when the stored
+    /// counter is no longer `previous_sign_count` (a concurrent use won).
+    async fn record_use(
+        &self,
+        id: &AuthenticatorId,
+        usage: &CredentialUse,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a credential; `false` when there was none.
+    async fn delete(&self, id: &AuthenticatorId) -> Result<bool, StoreError>;
+}
+
+/// Single-use, expiring values (tokens, ceremony state, codes) and a few
+/// persistent ones (the signing key).
+#[async_trait::async_trait]
+pub trait CeremonyStore: Send + Sync + Debug + 'static {
+    /// Stores `value` under `key` until `expires_at`; a key that exists is
+    /// replaced.
+    async fn put(&self, key: &str, value: &str, expires_at: UnixMillis) -> Result<(), StoreError>;
+
+    /// Removes and returns the value under `key`, or `None` when it is
+    /// missing or expired at `now`. Of concurrent takes of one key at most one
+    /// gets the value.
+    async fn take(&self, key: &str, now: UnixMillis) -> Result<Option<String>, StoreError>;
+
+    /// Returns the persistent value under `key`, storing `value` first if
+    /// there is none (the first writer wins across instances).
+    async fn get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
+}
+
+/// In-memory [`CredentialStore`].
+#[derive(Debug, Default)]
+pub struct MemoryCredentialStore {
+    map: Mutex<HashMap<AuthenticatorId, StoredCredential>>,
+}
+
+impl MemoryCredentialStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<AuthenticatorId, StoredCredential>>, StoreError>
+    {
+        self.map
+            .lock()
+            .map_err(|_| StoreError::backend("memory store lock poisoned"))
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialStore for MemoryCredentialStore {
+    async fn insert(&self, credential: &StoredCredential) -> Result<(), StoreError> {
+        let mut map = self.lock()?;
+        if map.contains_key(&credential.credential_id) {
+            return Err(StoreError::Conflict);
+        }
+        map.insert(credential.credential_id.clone(), credential.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &AuthenticatorId) -> Result<Option<StoredCredential>, StoreError> {
+        Ok(self.lock()?.get(id).cloned())
+    }
+
+    async fn list_for_user(&self, user: &UserHandle) -> Result<Vec<StoredCredential>, StoreError> {
+        let mut v: Vec<_> = self
+            .lock()?
+            .values()
+            .filter(|c| &c.user_handle == user)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(v)
+    }
+
+    async fn record_use(
+        &self,
+        id: &AuthenticatorId,
+        usage: &CredentialUse,
+    ) -> Result<(), StoreError> {
+        let mut map = self.lock()?;
+        match map.get_mut(id) {
+            Some(c) if c.sign_count == usage.previous_sign_count => {
+                c.passkey_json = usage.passkey_json.clone();
+                c.sign_count = usage.sign_count;
+                c.backup_state = usage.backup_state;
+                c.last_used_at = Some(usage.used_at);
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn delete(&self, id: &AuthenticatorId) -> Result<bool, StoreError> {
+        Ok(self.lock()?.remove(id).is_some())
+    }
+}
+
+/// In-memory [`CeremonyStore`].
+#[derive(Debug, Default)]
+pub struct MemoryCeremonyStore {
+    map: Mutex<HashMap<String, (String, Option<UnixMillis>)>>,
+}
+
+impl MemoryCeremonyStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (String, Option<UnixMillis>)>>, StoreError>
+    {
+        self.map
+            .lock()
+            .map_err(|_| StoreError::backend("memory store lock poisoned"))
+    }
+}
+
+#[async_trait::async_trait]
+impl CeremonyStore for MemoryCeremonyStore {
+    async fn put(&self, key: &str, value: &str, expires_at: UnixMillis) -> Result<(), StoreError> {
+        let mut map = self.lock()?;
+        // Opportunistic sweep so an abandoned ceremony does not live forever.
+        if map.len() > 10_000 {
+            map.retain(|_, (_, exp)| exp.is_none_or(|e| e > expires_at - 3_600_000));
+        }
+        map.insert(key.to_owned(), (value.to_owned(), Some(expires_at)));
+        Ok(())
+    }
+
+    async fn take(&self, key: &str, now: UnixMillis) -> Result<Option<String>, StoreError> {
+        Ok(match self.lock()?.remove(key) {
+            Some((v, Some(exp))) if exp > now => Some(v),
+            _ => None,
+        })
+    }
+
+    async fn get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let mut map = self.lock()?;
+        Ok(map
+            .entry(key.to_owned())
+            .or_insert_with(|| (value.to_owned(), None))
+            .0
+            .clone())
+    }
+}

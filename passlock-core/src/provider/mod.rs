@@ -1,0 +1,144 @@
+//! The [`PasskeyProvider`] trait and its implementations.
+//!
+//! A provider has two halves: *authorize* approves one ceremony and returns a
+//! one-time token for the browser; [`verify`](PasskeyProvider::verify) turns
+//! what the browser sent back (a [`Proof`]) into a verified [`Principal`].
+
+use crate::clock::UnixMillis;
+use crate::error::ProviderError;
+use crate::id::{AuthenticatorId, TenancyId, UserHandle};
+use crate::principal::Principal;
+use crate::proof::Proof;
+use crate::secret::{AuthenticationToken, RegistrationToken};
+
+pub mod jwt;
+
+#[cfg(feature = "hosted")]
+pub mod passlock;
+
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
+/// A registration to approve.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RegistrationRequest {
+    /// The provider-side user id the passkey is created for.
+    pub user: UserHandle,
+    /// The username shown by the authenticator.
+    pub username: String,
+    /// A display name (defaults to the username).
+    pub display_name: Option<String>,
+    /// Passkeys the user already has, so the authenticator does not create a
+    /// second one on the same device.
+    pub exclude: Vec<AuthenticatorId>,
+}
+
+impl RegistrationRequest {
+    /// A registration request.
+    pub fn new(user: UserHandle, username: impl Into<String>) -> Self {
+        Self {
+            user,
+            username: username.into(),
+            display_name: None,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// An authentication to approve.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct AuthenticationRequest {
+    /// `None`: usernameless (discoverable). `Some`: only these passkeys
+    /// (step-up of a signed-in user).
+    pub allow: Option<Vec<AuthenticatorId>>,
+}
+
+impl AuthenticationRequest {
+    /// Usernameless: any discoverable passkey.
+    pub fn discoverable() -> Self {
+        Self { allow: None }
+    }
+
+    /// Restricted to `allow`.
+    pub fn restricted(allow: Vec<AuthenticatorId>) -> Self {
+        Self { allow: Some(allow) }
+    }
+}
+
+/// Where the browser runs a ceremony.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// A hosted service at this base URL (e.g. `https://api.passlock.dev`).
+    Remote(String),
+    /// The embedded server mounted by the adapter under the app's prefix.
+    Local,
+}
+
+/// An approved ceremony.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authorization<T> {
+    /// The one-time token for the browser.
+    pub token: T,
+    /// When it expires (epoch ms).
+    pub expires_at: UnixMillis,
+    /// The tenancy the browser talks to.
+    pub tenancy_id: TenancyId,
+    /// Where the browser talks to.
+    pub endpoint: Endpoint,
+}
+
+impl<T> Authorization<T> {
+    /// An authorization.
+    pub fn new(
+        token: T,
+        expires_at: UnixMillis,
+        tenancy_id: TenancyId,
+        endpoint: Endpoint,
+    ) -> Self {
+        Self {
+            token,
+            expires_at,
+            tenancy_id,
+            endpoint,
+        }
+    }
+}
+
+/// A passkey provider: hosted Passlock, Passage Passkey Flex, or embedded.
+///
+/// Held by `Passlock` as `Arc<dyn PasskeyProvider>`.
+#[async_trait::async_trait]
+pub trait PasskeyProvider: Send + Sync + std::fmt::Debug + 'static {
+    /// A short name for logs (`"passlock"`, `"embedded"`, `"passage"`).
+    fn name(&self) -> &'static str;
+
+    /// Approves one registration.
+    async fn authorize_registration(
+        &self,
+        request: RegistrationRequest,
+    ) -> Result<Authorization<RegistrationToken>, ProviderError>;
+
+    /// Approves one authentication.
+    async fn authorize_authentication(
+        &self,
+        request: AuthenticationRequest,
+    ) -> Result<Authorization<AuthenticationToken>, ProviderError>;
+
+    /// Verifies a proof. Single use: the same proof verifies at most once.
+    async fn verify(&self, proof: &Proof) -> Result<Principal, ProviderError>;
+
+    /// Deletes a passkey from the provider's vault, where it has one. A
+    /// provider without a vault answers `Ok(())`.
+    async fn delete_passkey(&self, authenticator: &AuthenticatorId) -> Result<(), ProviderError>;
+
+    /// The embedded server, when this provider is one (the adapters mount
+    /// its browser-facing routes).
+    #[cfg(feature = "embedded")]
+    fn embedded(&self) -> Option<&embedded::EmbeddedProvider> {
+        None
+    }
+}

@@ -1,0 +1,1 @@
+//! The hosted Passlock provider and REST API v2 client.

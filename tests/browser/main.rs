@@ -1,0 +1,1 @@
+//! Real-browser test: Debian chromium over CDP with a virtual authenticator.

@@ -1,0 +1,7 @@
+//! Core-level integration tests: hosted client, id_token verification,
+//! stores, embedded provider. One binary to save link time.
+
+mod embedded;
+mod hosted;
+mod jwt;
+mod stores;

@@ -1,0 +1,1 @@
+//! HTTP scenario tests through the adapters.

@@ -1,0 +1,1 @@
+//! Shared helpers of passlock's integration tests.
