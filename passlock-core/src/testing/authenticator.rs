@@ -1,0 +1,1 @@
+//! authenticator (test kit).
