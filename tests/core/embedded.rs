@@ -290,6 +290,26 @@ async fn register_then_login(stores: Stores) {
     );
 }
 
+/// Synced passkeys keep their counter at zero: that is no regression.
+async fn counterless_passkey(stores: Stores) {
+    let h = Harness::new(stores).await;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    auth.set_signature_counter(false);
+    let reg = h.register(&mut auth, &UserHandle::random()).await;
+    let id = reg["principal"]["authenticatorId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        let res = h.login(&mut auth).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+    }
+    assert_eq!(h.sign_count(&id).await, 0);
+    // A clone of a counterless passkey cannot be told apart: it signs in.
+    let mut clone = auth.clone();
+    assert_eq!(h.login(&mut clone).await.status, 200);
+}
+
 /// Step-up: authentication restricted to the user's passkeys.
 async fn restricted_authentication(stores: Stores) {
     let h = Harness::new(stores).await;
@@ -892,7 +912,8 @@ async fn garbage_everywhere(stores: Stores) {
                     path.last().copied(),
                     Some("authenticatorAttachment" | "publicKey" | "authenticatorData")
                 ),
-                "{path:?} accepted: {}", broken
+                "{path:?} accepted: {}",
+                broken
             );
         } else {
             assert!((400..500).contains(&res.status), "{path:?}: {}", res.body);
@@ -1159,6 +1180,7 @@ macro_rules! suite {
             case!(user_verification_optional);
             case!(duplicate_credential);
             case!(counter_regression);
+            case!(counterless_passkey);
             case!(crossed_ceremonies);
             case!(garbage_everywhere);
             case!(deleted_passkey);
