@@ -311,10 +311,10 @@ impl<U: UserId> PasslockBuilder<U> {
         #[allow(unused_mut)]
         let mut origins = self.origins;
         #[cfg(feature = "embedded")]
-        if origins.is_empty() {
-            if let Some(e) = self.provider.embedded() {
-                origins = e.origins().to_vec();
-            }
+        if origins.is_empty()
+            && let Some(e) = self.provider.embedded()
+        {
+            origins = e.origins().to_vec();
         }
         if origins.is_empty() {
             return Err(ConfigError::new(

@@ -174,7 +174,7 @@ impl CredentialStore for MemoryCredentialStore {
             .filter(|c| &c.user_handle == user)
             .cloned()
             .collect();
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        v.sort_by_key(|c| c.created_at);
         Ok(v)
     }
 
