@@ -1,6 +1,9 @@
 //! The hosted Passlock client and provider against FakePasslock: every call,
 //! every error tag, every fault; and the outbound HTTP wrapper.
 
+// Helpers outside #[test] functions may unwrap and panic too: this is test code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

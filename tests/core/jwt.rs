@@ -1,6 +1,9 @@
 //! id_token verification against the FakePasslock JWKS: every rejection,
 //! key rotation, refetch single-flight, JWKS outages, replay.
 
+// Helpers outside #[test] functions may unwrap and panic too: this is test code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
