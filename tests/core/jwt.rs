@@ -563,3 +563,25 @@ async fn embedded_config_verifies_es256() {
         Err(ProviderError::Rejected(Rejection::DisallowedAlgorithm))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_refresh_does_not_hold_up_known_keys() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    s.fake.set_route_fault(
+        passlock_core::testing::fake_passlock::RouteFamily::Jwks,
+        Fault::Latency(Duration::from_millis(1500)),
+    );
+    s.clock.advance_secs(301);
+    let (_, first) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    let v = s.verifier.clone();
+    let refreshing = tokio::spawn(async move { v.verify(&first).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, second) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    let started = std::time::Instant::now();
+    s.verifier.verify(&second).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    refreshing.await.unwrap().unwrap();
+    assert_eq!(s.fake.jwks_fetches(), 2);
+}
