@@ -369,10 +369,16 @@ impl IdTokenVerifier {
     /// refetch per cooldown.
     async fn key_for(&self, kid: &str) -> Result<Arc<CachedKey>, ProviderError> {
         let now = self.clock.now_millis();
-        if let (Lookup::Found(k), false) = self.lookup(kid, now) {
-            return Ok(k);
-        }
-        let _flight = self.cache.refresh.lock().await;
+        let _flight = match self.lookup(kid, now) {
+            (Lookup::Found(k), false) => return Ok(k),
+            // A known key in a stale set: while another task refreshes, keep
+            // serving it rather than queueing behind a slow JWKS.
+            (Lookup::Found(k), true) => match self.cache.refresh.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(k),
+            },
+            (Lookup::Missing, _) => self.cache.refresh.lock().await,
+        };
         // Someone else may have refreshed while we waited.
         let (found, stale) = self.lookup(kid, now);
         if let (Lookup::Found(k), false) = (&found, stale) {
