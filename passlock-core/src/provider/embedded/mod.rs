@@ -12,6 +12,24 @@
 //! inner `PublicKeyCredentialCreationOptions` / `...RequestOptions`, binary
 //! fields as base64url strings). A browser client runs
 //! `navigator.credentials.create({publicKey: decode(optionsJSON.publicKey ?? optionsJSON)})`.
+//! Registration asks for a discoverable credential (`residentKey:
+//! "required"`, `requireResidentKey: true`) so usernameless sign-in works;
+//! `userVerification` is `"required"` unless the config relaxes it.
+//!
+//! Failures answer `{"_tag":"@error/<Name>","message","code"}` (`code` is
+//! the [`Rejection`] code, an addition to the hosted form):
+//!
+//! | case | status | tag |
+//! | --- | --- | --- |
+//! | body not a JSON object, field missing or of the wrong type | 400 | `BadRequest` |
+//! | body over [`MAX_BODY_LEN`] | 413 | `BadRequest` |
+//! | tenancy in the path is not this provider's | 404 | `InvalidTenancy` |
+//! | token or session token unknown, used or expired | 403 | `InvalidChallenge` |
+//! | WebAuthn response does not parse | 400 | `BadRequest` |
+//! | ceremony refused (origin, RP id, UV, challenge, signature, counter) | 403 | `Forbidden` |
+//! | credential id already registered | 409 | `Forbidden` |
+//! | credential unknown (deleted) | 404 | `PasskeyNotFound` (`credentialId`, `rpId`) |
+//! | a store failed | 503 | `Unavailable` |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -358,9 +376,7 @@ struct Inner {
 fn token_field<'a>(body: &'a Value, name: &'static str) -> Result<&'a str, Failure> {
     match body.get(name) {
         Some(Value::String(s))
-            if !s.is_empty()
-                && s.len() <= MAX_TOKEN_LEN
-                && !s.chars().any(|c| c.is_control()) =>
+            if !s.is_empty() && s.len() <= MAX_TOKEN_LEN && !s.chars().any(|c| c.is_control()) =>
         {
             Ok(s)
         }
@@ -548,9 +564,7 @@ impl EmbeddedProvider {
             BrowserOp::RegistrationOptions => self.registration_options(&body).await,
             BrowserOp::RegistrationVerification => self.registration_verification(&body).await,
             BrowserOp::AuthenticationOptions => self.authentication_options(&body).await,
-            BrowserOp::AuthenticationVerification => {
-                self.authentication_verification(&body).await
-            }
+            BrowserOp::AuthenticationVerification => self.authentication_verification(&body).await,
         }
     }
 
@@ -644,7 +658,9 @@ impl EmbeddedProvider {
             serde_json::from_value(state).map_err(internal("registration state"))?;
         let credential: RegisterPublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
-        if credential.id != URL_SAFE_NO_PAD.encode(&credential.raw_id) {
+        if credential.id != URL_SAFE_NO_PAD.encode(&credential.raw_id)
+            || credential.type_ != "public-key"
+        {
             return Err(Rejection::Malformed.into());
         }
         let passkey = self
@@ -758,7 +774,7 @@ impl EmbeddedProvider {
         let credential: PublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
         let id = encode_id(credential.get_credential_id())?;
-        if credential.id != id.as_str() {
+        if credential.id != id.as_str() || credential.type_ != "public-key" {
             return Err(Rejection::Malformed.into());
         }
         let Some(stored) = self.inner.credentials.get(&id).await? else {
@@ -778,9 +794,11 @@ impl EmbeddedProvider {
                 }
                 let state: DiscoverableAuthentication =
                     serde_json::from_value(state).map_err(internal("authentication state"))?;
-                self.inner
-                    .webauthn
-                    .finish_discoverable_authentication_v2(&credential, state, &passkey)
+                self.inner.webauthn.finish_discoverable_authentication_v2(
+                    &credential,
+                    state,
+                    &passkey,
+                )
             }
             CeremonyState::Restricted { allow, state } => {
                 if !allow.iter().any(|a| a == id.as_str()) || !handle_matches(false) {
@@ -854,18 +872,19 @@ impl EmbeddedProvider {
             metadata: PrincipalMetadata::default(),
         };
         let json = serde_json::to_string(&principal).map_err(internal("principal"))?;
-        let issued = self.inner.issuer.issue(
-            user,
-            authenticator,
-            user_verified,
-            now.div_euclid(1000),
-        )?;
+        let issued =
+            self.inner
+                .issuer
+                .issue(user, authenticator, user_verified, now.div_euclid(1000))?;
         self.inner
             .ceremonies
             .put(
                 &store_key(ID_TOKEN, &issued.jti),
                 "1",
-                issued.exp_secs.saturating_mul(1000),
+                // Outlives `exp` by the verifier's leeway and then some, so
+                // an id_token late within the leeway reads as expired, not
+                // replayed.
+                issued.exp_secs.saturating_add(60).saturating_mul(1000),
             )
             .await?;
         self.inner
