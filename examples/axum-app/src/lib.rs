@@ -1,0 +1,336 @@
+//! The axum example app: passkey sign-in with the embedded provider, SQLite
+//! for passkeys, ceremonies, sessions and the app's own users table.
+//!
+//! `cargo run -p axum-app` serves <http://localhost:3000>. Tests build the
+//! same app with [`build_app`] on any port.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use passlock_axum::passlock_core::clock;
+use passlock_axum::passlock_core::provider::PasskeyProvider;
+use passlock_axum::passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_axum::passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
+use passlock_axum::passlock_core::secret::ApiKey;
+use passlock_axum::passlock_core::store::sqlite::{
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
+};
+use passlock_axum::passlock_core::{Passlock, SignUpError, SignUpHook, TenancyId};
+use passlock_axum::{PasskeyUser, StepUp};
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+/// Any start-up failure.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+const RP_NAME: &str = "passlock example";
+
+/// The page, shared with the actix example.
+const INDEX_HTML: &str = include_str!("../../assets/index.html");
+
+/// Where the app runs and what it stores into.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The origin browsers use, e.g. `http://localhost:3000` (the RP ID is
+    /// its host).
+    pub origin: String,
+    /// The SQLite database, e.g. `sqlite://passlock-example.db`; created if
+    /// missing.
+    pub database_url: String,
+    /// Use hosted Passlock instead of the embedded provider.
+    pub hosted: Option<HostedSettings>,
+}
+
+/// The hosted Passlock tenancy to use instead of the embedded provider.
+#[derive(Debug, Clone)]
+pub struct HostedSettings {
+    /// `PASSLOCK_TENANCY_ID`.
+    pub tenancy_id: String,
+    /// `PASSLOCK_API_KEY` (its `Debug` is redacted).
+    pub api_key: ApiKey,
+    /// `PASSLOCK_ENDPOINT`, default `https://api.passlock.dev`.
+    pub endpoint: Option<String>,
+}
+
+impl HostedSettings {
+    /// Reads `PASSLOCK_TENANCY_ID`, `PASSLOCK_API_KEY` and the optional
+    /// `PASSLOCK_ENDPOINT`; `None` unless both of the first two are set.
+    pub fn from_env() -> Option<Self> {
+        let tenancy_id = std::env::var("PASSLOCK_TENANCY_ID").ok()?;
+        let api_key = std::env::var("PASSLOCK_API_KEY").ok()?;
+        Some(Self {
+            tenancy_id,
+            api_key: ApiKey::new(api_key),
+            endpoint: std::env::var("PASSLOCK_ENDPOINT").ok(),
+        })
+    }
+}
+
+impl AppConfig {
+    /// `http://localhost:{port}` with the database at `database_url`.
+    pub fn localhost(port: u16, database_url: impl Into<String>) -> Self {
+        Self {
+            origin: format!("http://localhost:{port}"),
+            database_url: database_url.into(),
+            hosted: None,
+        }
+    }
+}
+
+/// Creates users at sign-up in the app's own `users` table.
+#[derive(Debug, Clone)]
+struct Users(SqlitePool);
+
+#[async_trait::async_trait]
+impl SignUpHook<i64> for Users {
+    async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
+        let row: Result<(i64,), sqlx::Error> =
+            sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
+                .bind(username)
+                .fetch_one(&self.0)
+                .await;
+        match row {
+            Ok((id,)) => Ok(id),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(SignUpError::Refused("this username is taken".to_owned()))
+            }
+            Err(e) => Err(SignUpError::Backend(Box::new(e))),
+        }
+    }
+
+    async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user)
+            .execute(&self.0)
+            .await
+            .map(|_| ())
+            .map_err(|e| SignUpError::Backend(Box::new(e)))
+    }
+}
+
+async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .foreign_keys(true);
+    // An in-memory database lives in one connection: keep exactly one.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(if in_memory { 1 } else { 8 })
+        .min_connections(u32::from(in_memory))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Builds the whole app: stores (migrated), provider (embedded, or hosted
+/// Passlock when [`AppConfig::hosted`] is set), passlock routes under
+/// `/passkey`, the page at `/`, `GET /api/me` and `POST /api/sensitive`
+/// (which needs a step-up within 60 seconds), and the session layer.
+pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
+    let pool = open_pool(&config.database_url).await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS users (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL UNIQUE
+        )",
+    )
+    .execute(&pool)
+    .await?;
+    migrate(&pool).await?;
+    let sessions = SqliteStore::new(pool.clone());
+    sessions.migrate().await?;
+
+    let rp_id = url_host(&config.origin)?;
+    let provider: Arc<dyn PasskeyProvider> = match &config.hosted {
+        None => Arc::new(
+            EmbeddedProvider::new(
+                EmbeddedConfig::new(rp_id, RP_NAME, [config.origin.clone()]),
+                Arc::new(SqliteCredentialStore::new(pool.clone())),
+                Arc::new(SqliteCeremonyStore::new(pool.clone())),
+            )
+            .await?,
+        ),
+        Some(hosted) => {
+            let mut settings =
+                PasslockConfig::new(TenancyId::new(&hosted.tenancy_id)?, hosted.api_key.clone());
+            if let Some(endpoint) = &hosted.endpoint {
+                settings = settings.with_endpoint(endpoint.clone());
+            }
+            tracing::info!(tenancy_id = %hosted.tenancy_id, "using hosted Passlock");
+            Arc::new(PasslockHosted::new(
+                settings,
+                rp_id,
+                RP_NAME,
+                clock::system(),
+            )?)
+        }
+    };
+    let passlock: Passlock<i64> = Passlock::builder(
+        provider,
+        Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
+    )
+    .origins([config.origin.clone()])
+    .sign_up(Arc::new(Users(pool)))
+    .build()?;
+
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_secure(passlock.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(Duration::hours(12)));
+
+    Ok(Router::new()
+        .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route("/api/me", get(me))
+        .route("/api/sensitive", post(sensitive))
+        .merge(passlock_axum::router(passlock.clone()))
+        .with_state(passlock)
+        .layer(session_layer))
+}
+
+fn url_host(origin: &str) -> Result<String, BoxError> {
+    let rest = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .ok_or("the origin has no scheme")?;
+    let host = rest.split([':', '/']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("the origin has no host".into());
+    }
+    Ok(host.to_owned())
+}
+
+async fn me(user: PasskeyUser<i64>) -> Json<Value> {
+    Json(json!({ "user_id": user.user_id }))
+}
+
+async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> Json<Value> {
+    tracing::info!(user_id = user.user_id, "sensitive action");
+    Json(json!({ "done": true, "user_id": user.user_id }))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use passlock_core::testing::authenticator::SoftAuthenticator;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const ORIGIN: &str = "http://localhost:3000";
+
+    /// One browser: sends JSON with the origin and keeps the session cookie.
+    struct Browser {
+        app: Router,
+        cookie: Option<String>,
+    }
+
+    impl Browser {
+        async fn send(&mut self, method: &str, path: &str, body: Value) -> (u16, Value) {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("origin", ORIGIN)
+                .header("content-type", "application/json");
+            if let Some(c) = &self.cookie {
+                req = req.header("cookie", c);
+            }
+            let req = req.body(Body::from(body.to_string())).unwrap();
+            let res = self.app.clone().oneshot(req).await.unwrap();
+            if let Some(set) = res.headers().get("set-cookie") {
+                let set = set.to_str().unwrap();
+                self.cookie = Some(set.split(';').next().unwrap().to_owned());
+            }
+            let status = res.status().as_u16();
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
+        }
+
+        async fn sign_up(&mut self, auth: &mut SoftAuthenticator, username: &str) -> (u16, Value) {
+            let (_, a) = self
+                .send(
+                    "POST",
+                    "/passkey/registration/authorize",
+                    json!({ "username": username }),
+                )
+                .await;
+            let base = format!(
+                "{}/v2/{}/passkey",
+                a["endpoint"].as_str().unwrap(),
+                a["tenancyId"].as_str().unwrap()
+            );
+            let (_, o) = self
+                .send(
+                    "POST",
+                    &format!("{base}/registration/options"),
+                    json!({ "registrationToken": a["registrationToken"] }),
+                )
+                .await;
+            let response = auth.create(&o["optionsJSON"]).await.unwrap();
+            let (_, v) = self
+                .send(
+                    "POST",
+                    &format!("{base}/registration/verification"),
+                    json!({ "response": response, "sessionToken": o["sessionToken"] }),
+                )
+                .await;
+            self.send("POST", "/passkey/register", json!({ "code": v["code"] }))
+                .await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_example_signs_up_users_into_its_own_table() {
+        let app = build_app(AppConfig::localhost(3000, "sqlite::memory:"))
+            .await
+            .unwrap();
+        let mut alice = Browser {
+            app: app.clone(),
+            cookie: None,
+        };
+        let page = app
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(alice.send("GET", "/api/me", Value::Null).await.0, 401);
+
+        let (status, signed_in) = alice
+            .sign_up(&mut SoftAuthenticator::new(ORIGIN), "alice")
+            .await;
+        assert_eq!(status, 201, "{signed_in}");
+        let (status, me) = alice.send("GET", "/api/me", Value::Null).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            me["user_id"].to_string(),
+            signed_in["user_id"].as_str().unwrap()
+        );
+        let (status, done) = alice.send("POST", "/api/sensitive", json!({})).await;
+        assert_eq!((status, done["done"].clone()), (200, json!(true)));
+
+        let mut mallory = Browser { app, cookie: None };
+        let (status, refused) = mallory
+            .sign_up(&mut SoftAuthenticator::new(ORIGIN), "alice")
+            .await;
+        assert_eq!(status, 409, "{refused}");
+        assert_eq!(refused["error"], "sign_up_refused");
+        assert_eq!(mallory.send("GET", "/api/me", Value::Null).await.0, 401);
+    }
+}
