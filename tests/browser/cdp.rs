@@ -163,16 +163,41 @@ impl Connection {
                 return Ok(value.get("result").cloned().unwrap_or(Value::Null));
             }
             if let Some(event) = value.get("method").and_then(Value::as_str) {
-                self.events.push(Event {
+                let event = Event {
                     session: value
                         .get("sessionId")
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                     method: event.to_owned(),
                     params: value.get("params").cloned().unwrap_or(Value::Null),
-                });
+                };
+                if event.method == "Page.javascriptDialogOpening" {
+                    // A confirm() or alert() blocks the page and every later evaluation:
+                    // accept it at once, as a person clicking OK would.
+                    self.accept_dialog(event.session.as_deref())?;
+                }
+                self.events.push(event);
             }
         }
+    }
+}
+
+impl Connection {
+    /// Sends `Page.handleJavaScriptDialog` without waiting; its answer is skipped like any other.
+    fn accept_dialog(&mut self, session: Option<&str>) -> CdpResult<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut request = json!({
+            "id": id,
+            "method": "Page.handleJavaScriptDialog",
+            "params": { "accept": true },
+        });
+        if let Some(session) = session {
+            request["sessionId"] = Value::String(session.to_owned());
+        }
+        self.ws
+            .send(Message::text(request.to_string()))
+            .map_err(|e| format!("cannot accept a JavaScript dialog: {e}"))
     }
 }
 
@@ -579,6 +604,11 @@ fn format_console_event(event: &Event) -> Option<String> {
                 entry["url"].as_str().unwrap_or("")
             ))
         }
+        "Page.javascriptDialogOpening" => Some(format!(
+            "dialog {} (accepted): {}",
+            event.params["type"].as_str().unwrap_or("?"),
+            event.params["message"].as_str().unwrap_or("")
+        )),
         "Runtime.exceptionThrown" => {
             let details = &event.params["exceptionDetails"];
             Some(format!(

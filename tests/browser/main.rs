@@ -7,12 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cdp;
+mod scenario;
 
 use std::future::IntoFuture as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use cdp::{Browser, CdpResult, Page};
+use scenario::wait_text;
 
 /// The most one whole browser test may take.
 const OVERALL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -112,39 +114,6 @@ where
             "browser test {test} failed: {error}\n#status: {status}\n#message: {message}\n{screenshot}\n\
              browser console:\n  {console}\nchromium stderr (tail):\n{stderr}"
         );
-    }
-}
-
-/// Waits until the element's trimmed text satisfies `check`; fails fast when `#message`
-/// shows an error (the page writes errors as "Error: ...").
-fn wait_text(
-    page: &mut Page<'_>,
-    selector: &str,
-    what: &str,
-    check: impl Fn(&str) -> bool,
-) -> CdpResult<String> {
-    let started = std::time::Instant::now();
-    loop {
-        let text = page.text(selector)?;
-        if let Some(text) = &text
-            && check(text)
-        {
-            return Ok(text.clone());
-        }
-        if let Some(message) = page.text("#message")?
-            && message.starts_with("Error:")
-        {
-            return Err(format!(
-                "the page reported an error while waiting for {what}: {message}"
-            ));
-        }
-        if started.elapsed() >= STEP_TIMEOUT {
-            return Err(format!(
-                "timed out after {} s waiting for {what}; {selector} is {text:?}",
-                STEP_TIMEOUT.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
