@@ -1,1 +1,22 @@
-fn main() {}
+//! `cargo run -p axum-app`: serves the example at <http://localhost:3000>.
+
+use axum_app::{AppConfig, BoxError, build_app};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,axum_app=debug,passlock_core=debug")),
+        )
+        .init();
+    let database_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://passlock-example.db".to_owned());
+    let app = build_app(AppConfig::localhost(3000, database_url)).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    tracing::info!("listening on http://localhost:3000");
+    println!("passlock example: open http://localhost:3000");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! The axum example app: passkey sign-in with the embedded provider, SQLite
+//! for passkeys, ceremonies, sessions and the app's own users table.
+//!
+//! `cargo run -p axum-app` serves <http://localhost:3000>. Tests build the
+//! same app with [`build_app`] on any port.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use passlock_axum::passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_axum::passlock_core::store::sqlite::{
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
+};
+use passlock_axum::passlock_core::{Passlock, SignUpError, SignUpHook};
+use passlock_axum::{PasskeyUser, StepUp};
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+/// Any start-up failure.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The page, shared with the actix example.
+const INDEX_HTML: &str = include_str!("../../assets/index.html");
+
+/// Where the app runs and what it stores into.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The origin browsers use, e.g. `http://localhost:3000` (the RP ID is
+    /// its host).
+    pub origin: String,
+    /// The SQLite database, e.g. `sqlite://passlock-example.db`; created if
+    /// missing.
+    pub database_url: String,
+}
+
+impl AppConfig {
+    /// `http://localhost:{port}` with the database at `database_url`.
+    pub fn localhost(port: u16, database_url: impl Into<String>) -> Self {
+        Self {
+            origin: format!("http://localhost:{port}"),
+            database_url: database_url.into(),
+        }
+    }
+}
+
+/// Creates users at sign-up in the app's own `users` table.
+#[derive(Debug, Clone)]
+struct Users(SqlitePool);
+
+#[async_trait::async_trait]
+impl SignUpHook<i64> for Users {
+    async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
+        let row: Result<(i64,), sqlx::Error> =
+            sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
+                .bind(username)
+                .fetch_one(&self.0)
+                .await;
+        match row {
+            Ok((id,)) => Ok(id),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(SignUpError::Refused("this username is taken".to_owned()))
+            }
+            Err(e) => Err(SignUpError::Backend(Box::new(e))),
+        }
+    }
+
+    async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user)
+            .execute(&self.0)
+            .await
+            .map(|_| ())
+            .map_err(|e| SignUpError::Backend(Box::new(e)))
+    }
+}
+
+async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .foreign_keys(true);
+    // An in-memory database lives in one connection: keep exactly one.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(if in_memory { 1 } else { 8 })
+        .min_connections(u32::from(in_memory))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Builds the whole app: stores (migrated), provider, passlock routes under
+/// `/passkey`, the page at `/`, `GET /api/me` and `POST /api/sensitive`
+/// (which needs a step-up within 60 seconds), and the session layer.
+pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
+    let pool = open_pool(&config.database_url).await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS users (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL UNIQUE
+        )",
+    )
+    .execute(&pool)
+    .await?;
+    migrate(&pool).await?;
+    let sessions = SqliteStore::new(pool.clone());
+    sessions.migrate().await?;
+
+    let rp_id = url_host(&config.origin)?;
+    let provider = EmbeddedProvider::new(
+        EmbeddedConfig::new(rp_id, "passlock example", [config.origin.clone()]),
+        Arc::new(SqliteCredentialStore::new(pool.clone())),
+        Arc::new(SqliteCeremonyStore::new(pool.clone())),
+    )
+    .await?;
+    let passlock: Passlock<i64> = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
+    )
+    .sign_up(Arc::new(Users(pool)))
+    .build()?;
+
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_secure(passlock.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(Duration::hours(12)));
+
+    Ok(Router::new()
+        .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route("/api/me", get(me))
+        .route("/api/sensitive", post(sensitive))
+        .merge(passlock_axum::router(passlock.clone()))
+        .with_state(passlock)
+        .layer(session_layer))
+}
+
+fn url_host(origin: &str) -> Result<String, BoxError> {
+    let rest = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .ok_or("the origin has no scheme")?;
+    let host = rest.split([':', '/']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("the origin has no host".into());
+    }
+    Ok(host.to_owned())
+}
+
+async fn me(user: PasskeyUser<i64>) -> Json<Value> {
+    Json(json!({ "user_id": user.user_id }))
+}
+
+async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> Json<Value> {
+    tracing::info!(user_id = user.user_id, "sensitive action");
+    Json(json!({ "done": true, "user_id": user.user_id }))
+}

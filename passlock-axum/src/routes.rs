@@ -1,0 +1,229 @@
+//! The routes of the HTTP contract (DESIGN section 5). Every handler parses,
+//! makes one call into a `passlock_core::flow` function, applies the
+//! session change and renders; none decides anything about authentication.
+
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ORIGIN};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use axum::{Json, Router};
+use passlock_core::config::MAX_BODY_BYTES;
+use passlock_core::flow::{self, AuthorizeAuthenticationBody};
+use passlock_core::provider::embedded::BrowserOp;
+use passlock_core::wire::AuthorizeRegistrationBody;
+use passlock_core::{CLIENT_JS, FlowError, Passlock, UserId};
+use serde::de::IgnoredAny;
+
+use crate::extract::{OptionalJsonBody, ProofBody, RawJson};
+use crate::rejection::{PasslockRejection, json_response};
+use crate::session::PasslockSession;
+
+type Answer = Result<Response, PasslockRejection>;
+
+/// The passlock routes, to be nested at exactly [`Passlock::prefix`] (the
+/// embedded provider tells browsers to run ceremonies under that prefix).
+/// Prefer [`router`], which does the nesting.
+///
+/// The routes need a tower-sessions `SessionManagerLayer` around them.
+pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>) -> Router<S> {
+    let mut router = Router::new()
+        .route("/registration/authorize", post(authorize_registration::<U>))
+        .route(
+            "/authentication/authorize",
+            post(authorize_authentication::<U>),
+        )
+        .route("/register", post(register::<U>))
+        .route("/login", post(login::<U>))
+        .route("/step-up", post(step_up::<U>))
+        .route("/logout", post(logout::<U>))
+        .route("/session", get(session::<U>))
+        .route("/passkeys", get(passkeys::<U>))
+        .route("/passkeys/{authenticator_id}", delete(unlink::<U>))
+        .route("/client.js", get(client_js));
+    if passlock.provider().embedded().is_some() {
+        router = router
+            .route(
+                "/v2/{tenancy_id}/passkey/registration/options",
+                browser_op::<U>(BrowserOp::RegistrationOptions),
+            )
+            .route(
+                "/v2/{tenancy_id}/passkey/registration/verification",
+                browser_op::<U>(BrowserOp::RegistrationVerification),
+            )
+            .route(
+                "/v2/{tenancy_id}/passkey/authentication/options",
+                browser_op::<U>(BrowserOp::AuthenticationOptions),
+            )
+            .route(
+                "/v2/{tenancy_id}/passkey/authentication/verification",
+                browser_op::<U>(BrowserOp::AuthenticationVerification),
+            )
+            .route("/.well-known/jwks.json", get(jwks::<U>));
+    }
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(
+            passlock.clone(),
+            check_origin::<U>,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(not_found)
+        .with_state(passlock)
+}
+
+/// The passlock routes nested at [`Passlock::prefix`], ready to
+/// [`merge`](Router::merge) into the app:
+///
+/// ```no_run
+/// # async fn demo(passlock: passlock_axum::passlock_core::Passlock<i64>) {
+/// use axum::Router;
+/// use tower_sessions::{MemoryStore, SessionManagerLayer, cookie::SameSite};
+///
+/// let sessions = SessionManagerLayer::new(MemoryStore::default())
+///     .with_secure(passlock.secure_cookies())
+///     .with_http_only(true)
+///     .with_same_site(SameSite::Lax);
+/// let app: Router = Router::new()
+///     .merge(passlock_axum::router(passlock.clone()))
+///     .layer(sessions);
+/// # }
+/// ```
+pub fn router<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>) -> Router<S> {
+    let prefix = passlock.prefix().to_owned();
+    Router::new().nest(&prefix, routes(passlock))
+}
+
+/// Login CSRF: every state-changing request needs an allowed `Origin`.
+async fn check_origin<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
+    match pl.check_origin(origin) {
+        Ok(()) => next.run(req).await,
+        Err(e) => PasslockRejection(e).into_response(),
+    }
+}
+
+async fn authorize_registration<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    OptionalJsonBody(body): OptionalJsonBody<AuthorizeRegistrationBody>,
+) -> Answer {
+    let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
+    s.apply(out.session).await?;
+    Ok(Json(out.value).into_response())
+}
+
+async fn authorize_authentication<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    OptionalJsonBody(body): OptionalJsonBody<AuthorizeAuthenticationBody>,
+) -> Answer {
+    let out = flow::authorize_authentication(&pl, s.record(), body.purpose).await?;
+    s.apply(out.session).await?;
+    Ok(Json(out.value).into_response())
+}
+
+async fn register<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    ProofBody(proof): ProofBody,
+) -> Answer {
+    let out = flow::register(&pl, s.record(), &proof).await?;
+    s.apply(out.session).await?;
+    Ok((StatusCode::CREATED, Json(out.value)).into_response())
+}
+
+async fn login<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    ProofBody(proof): ProofBody,
+) -> Answer {
+    let out = flow::login(&pl, s.record(), &proof).await?;
+    s.apply(out.session).await?;
+    Ok(Json(out.value).into_response())
+}
+
+async fn step_up<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    ProofBody(proof): ProofBody,
+) -> Answer {
+    let out = flow::step_up(&pl, s.record(), &proof).await?;
+    s.apply(out.session).await?;
+    Ok(Json(out.value).into_response())
+}
+
+async fn logout<U: UserId>(s: PasslockSession<U>, _: OptionalJsonBody<IgnoredAny>) -> Answer {
+    s.apply(flow::logout::<U>().session).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn session<U: UserId>(s: PasslockSession<U>) -> Answer {
+    Ok(Json(flow::session(s.record())?).into_response())
+}
+
+async fn passkeys<U: UserId>(State(pl): State<Passlock<U>>, s: PasslockSession<U>) -> Answer {
+    Ok(Json(flow::list_passkeys(&pl, s.record()).await?).into_response())
+}
+
+async fn unlink<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    authenticator: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Answer {
+    let Path(authenticator) = authenticator.map_err(|_| FlowError::NotFound)?;
+    let out = flow::unlink(&pl, s.record(), &authenticator).await?;
+    s.apply(out.session).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn client_js() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        CLIENT_JS,
+    )
+        .into_response()
+}
+
+/// One browser-facing call of the embedded Passlock-compatible server.
+fn browser_op<U: UserId>(op: BrowserOp) -> MethodRouter<Passlock<U>> {
+    post(
+        move |State(pl): State<Passlock<U>>,
+              Path(tenancy): Path<String>,
+              RawJson(body): RawJson| async move {
+            match pl.provider().embedded() {
+                Some(embedded) => {
+                    let answer = embedded.handle(&tenancy, op, &body).await;
+                    json_response(answer.status, answer.body)
+                }
+                None => PasslockRejection(FlowError::NotFound).into_response(),
+            }
+        },
+    )
+}
+
+async fn jwks<U: UserId>(State(pl): State<Passlock<U>>) -> Response {
+    match pl.provider().embedded() {
+        Some(embedded) => Json(embedded.jwks()).into_response(),
+        None => PasslockRejection(FlowError::NotFound).into_response(),
+    }
+}
+
+async fn not_found() -> PasslockRejection {
+    PasslockRejection(FlowError::NotFound)
+}
+
+async fn method_not_allowed() -> PasslockRejection {
+    PasslockRejection(FlowError::MethodNotAllowed)
+}

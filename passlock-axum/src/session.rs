@@ -1,0 +1,91 @@
+//! Reading the [`SessionRecord`] from a tower-sessions [`Session`] and
+//! applying a [`SessionChange`] to it.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use passlock_core::{FlowError, SessionChange, SessionRecord, UserId};
+use tower_sessions::Session;
+use tower_sessions::session::Error as SessionError;
+
+use crate::rejection::PasslockRejection;
+
+const NO_SESSION_LAYER: &str =
+    "no session layer: add tower_sessions::SessionManagerLayer around the passlock routes";
+
+/// The session of a request with the passlock record loaded from it.
+///
+/// Every store failure is [`FlowError::SessionUnavailable`] (a JSON `503`);
+/// a missing `SessionManagerLayer` is [`FlowError::Misconfigured`] (a JSON
+/// `500`). A record that no longer deserializes (for example after the
+/// app's user id type changed) is treated as empty and logged.
+#[derive(Debug, Clone)]
+pub struct PasslockSession<U> {
+    session: Session,
+    record: SessionRecord<U>,
+}
+
+fn unavailable(e: SessionError) -> FlowError {
+    FlowError::SessionUnavailable(Box::new(e))
+}
+
+impl<U: UserId> PasslockSession<U> {
+    /// Loads the record of `session`.
+    pub async fn load(session: Session) -> Result<Self, FlowError> {
+        let record = match session
+            .get::<SessionRecord<U>>(SessionRecord::<U>::KEY)
+            .await
+        {
+            Ok(record) => record.unwrap_or_default(),
+            Err(SessionError::SerdeJson(e)) => {
+                tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
+                SessionRecord::default()
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        Ok(Self { session, record })
+    }
+
+    /// The record (empty when the session holds none).
+    pub fn record(&self) -> &SessionRecord<U> {
+        &self.record
+    }
+
+    /// Applies a flow's session change and saves it before the response is
+    /// written, so that a store failure is a `503` and nothing is issued:
+    /// `Set { renew: true }` cycles the session id first (no fixation),
+    /// `Purge` deletes the session server-side.
+    pub async fn apply(&self, change: SessionChange<U>) -> Result<(), FlowError> {
+        match change {
+            SessionChange::Unchanged => Ok(()),
+            SessionChange::Set { record, renew } => {
+                if renew {
+                    self.session.cycle_id().await.map_err(unavailable)?;
+                }
+                self.session
+                    .insert(SessionRecord::<U>::KEY, record)
+                    .await
+                    .map_err(unavailable)?;
+                self.session.save().await.map_err(unavailable)
+            }
+            SessionChange::Purge => self.session.flush().await.map_err(unavailable),
+            _ => Err(FlowError::Misconfigured("unknown session change")),
+        }
+    }
+}
+
+/// The tower-sessions [`Session`] of a request, or a JSON `500` hint.
+pub(crate) fn session_of(parts: &Parts) -> Result<Session, FlowError> {
+    parts
+        .extensions
+        .get::<Session>()
+        .cloned()
+        .ok_or(FlowError::Misconfigured(NO_SESSION_LAYER))
+}
+
+impl<S: Send + Sync, U: UserId> FromRequestParts<S> for PasslockSession<U> {
+    type Rejection = PasslockRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::load(session_of(parts)?).await?)
+    }
+}
