@@ -29,8 +29,12 @@ struct Server {
 }
 
 impl Server {
-    /// Serves `router` on a free loopback port.
-    fn start(router: axum::Router) -> Self {
+    /// Binds a free loopback port, builds the app for it with `make(port)` and serves it.
+    fn start<F, Fut>(make: F) -> Self
+    where
+        F: FnOnce(u16) -> Fut,
+        Fut: std::future::Future<Output = axum::Router>,
+    {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -40,6 +44,7 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let port = listener.local_addr().unwrap().port();
+        let router = runtime.block_on(make(port));
         runtime.spawn(axum::serve(listener, router).into_future());
         Self {
             _runtime: runtime,
@@ -158,11 +163,12 @@ $('#get').addEventListener('click', async () => {
 /// without any allow list, on a plain page served from `localhost`.
 #[test]
 fn virtual_authenticator_smoke() {
-    let router = axum::Router::new().route(
-        "/",
-        axum::routing::get(|| async { axum::response::Html(SMOKE_PAGE) }),
-    );
-    let server = Server::start(router);
+    let server = Server::start(|_port| async {
+        axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(SMOKE_PAGE) }),
+        )
+    });
     let url = format!("{}/", server.base_url());
     with_browser("smoke", |page, authenticator, shots| {
         page.navigate(&url, STEP_TIMEOUT)?;
@@ -189,5 +195,22 @@ fn virtual_authenticator_smoke() {
         })?;
         shots.take(page, "asserted")?;
         Ok(())
+    });
+}
+
+/// The axum example app, as a person uses it: sign up, log out, log in, sensitive action,
+/// step-up, a second passkey, delete one, log out.
+#[test]
+fn axum_example_passkey_journey() {
+    let server = Server::start(|port| async move {
+        let config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+        match axum_app::build_app(config).await {
+            Ok(router) => router,
+            Err(e) => panic!("cannot build the axum example app: {e}"),
+        }
+    });
+    let base_url = server.base_url();
+    with_browser("axum-example", |page, authenticator, shots| {
+        scenario::passkey_journey(page, &base_url, authenticator, shots)
     });
 }

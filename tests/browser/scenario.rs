@@ -91,16 +91,22 @@ pub(crate) fn passkey_journey(
     expect_credentials(page, authenticator, 2, "after adding a passkey")?;
     shots.take(page, "second-passkey")?;
 
-    // Delete the first one; the other stays.
-    let deleted = first[0].clone();
+    // Delete the new one (the session's own passkey may be protected); the first stays.
+    let deleted = both
+        .iter()
+        .find(|id| **id != first[0])
+        .cloned()
+        .ok_or_else(|| format!("no new passkey among {both:?}"))?;
     let selector = format!(
         "#passkeys li[data-authenticator-id={}] button.delete",
         serde_json::to_string(&deleted).map_err(|e| e.to_string())?
     );
     act(page, &selector)?;
     let left = wait_passkeys(page, 1, "one passkey left after deleting one")?;
-    if left.contains(&deleted) {
-        return Err(format!("the deleted passkey {deleted} is still listed"));
+    if left != first {
+        return Err(format!(
+            "after deleting {deleted}, #passkeys lists {left:?}, expected {first:?}"
+        ));
     }
     shots.take(page, "passkey-deleted")?;
 
