@@ -424,6 +424,28 @@ impl Page<'_> {
             })
     }
 
+    /// Removes a virtual authenticator from this tab (its credentials go with it).
+    pub(crate) fn remove_virtual_authenticator(&mut self, authenticator: &str) -> CdpResult<()> {
+        self.call(
+            "WebAuthn.removeVirtualAuthenticator",
+            json!({ "authenticatorId": authenticator }),
+        )
+        .map(|_| ())
+    }
+
+    /// Puts a credential (as returned by [`Page::authenticator_credentials`]) into an authenticator.
+    pub(crate) fn add_credential(
+        &mut self,
+        authenticator: &str,
+        credential: &Value,
+    ) -> CdpResult<()> {
+        self.call(
+            "WebAuthn.addCredential",
+            json!({ "authenticatorId": authenticator, "credential": credential }),
+        )
+        .map(|_| ())
+    }
+
     /// The credentials the virtual authenticator holds.
     pub(crate) fn authenticator_credentials(
         &mut self,

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cdp::{CdpResult, Page};
+use crate::cdp::{CdpResult, Page, platform_authenticator};
 use crate::{STEP_TIMEOUT, Shots};
 
 const SIGNED_OUT: &str = "Signed out";
@@ -19,8 +19,9 @@ const SIGNED_IN: &str = "Signed in as ";
 const SENSITIVE_DONE: &str = "Sensitive action done";
 
 /// Sign up, log out, log in without a username, run the sensitive action, step up, add a
-/// second passkey, delete one, log out; checks the page, and the virtual authenticator, after
-/// every step and screenshots it.
+/// second passkey from another device, delete it, check it no longer signs in while the first
+/// still does, log out; checks the page and the virtual authenticators after every step and
+/// screenshots it.
 pub(crate) fn passkey_journey(
     page: &mut Page<'_>,
     base_url: &str,
@@ -79,7 +80,11 @@ pub(crate) fn passkey_journey(
     })?;
     shots.take(page, "stepped-up")?;
 
-    // A second passkey for the same user.
+    // A second passkey for the same user, on another device: the page excludes the passkey
+    // this authenticator already holds, so (as a person would) switch to a new authenticator.
+    let saved = page.authenticator_credentials(authenticator)?;
+    page.remove_virtual_authenticator(authenticator)?;
+    let other = page.add_virtual_authenticator(platform_authenticator())?;
     act(page, "#add-passkey")?;
     let both = wait_passkeys(page, 2, "two passkeys in the list")?;
     if !both.contains(&first[0]) {
@@ -88,7 +93,12 @@ pub(crate) fn passkey_journey(
             first[0]
         ));
     }
-    expect_credentials(page, authenticator, 2, "after adding a passkey")?;
+    expect_credentials(
+        page,
+        &other,
+        1,
+        "on the second device after adding a passkey",
+    )?;
     shots.take(page, "second-passkey")?;
 
     // Delete the new one (the session's own passkey may be protected); the first stays.
@@ -109,6 +119,44 @@ pub(crate) fn passkey_journey(
         ));
     }
     shots.take(page, "passkey-deleted")?;
+
+    act(page, "#logout")?;
+    wait_text(page, "#status", "log-out after deleting a passkey", |t| {
+        t == SIGNED_OUT
+    })?;
+
+    // The deleted passkey, still on the second device, no longer signs in.
+    act(page, "#login")?;
+    let refused = wait_text(
+        page,
+        "#message",
+        "log-in with the deleted passkey to fail",
+        |t| !t.is_empty(),
+    )?;
+    if !refused.starts_with("Error:") {
+        return Err(format!(
+            "the deleted passkey still signs in: #message is {refused:?}"
+        ));
+    }
+    let status = page.text("#status")?.unwrap_or_default();
+    if status != SIGNED_OUT {
+        return Err(format!(
+            "signed in with a deleted passkey: #status is {status:?}"
+        ));
+    }
+    shots.take(page, "deleted-passkey-refused")?;
+
+    // Back on the first device, the remaining passkey signs in.
+    page.remove_virtual_authenticator(&other)?;
+    let first_device = page.add_virtual_authenticator(platform_authenticator())?;
+    for credential in &saved {
+        page.add_credential(&first_device, credential)?;
+    }
+    act(page, "#login")?;
+    wait_text(page, "#status", "log-in with the remaining passkey", |t| {
+        t == expected
+    })?;
+    shots.take(page, "logged-in-again")?;
 
     act(page, "#logout")?;
     wait_text(page, "#status", "the final log-out", |t| t == SIGNED_OUT)?;
