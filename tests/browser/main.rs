@@ -19,7 +19,7 @@ use scenario::wait_text;
 /// The most one whole browser test may take.
 const OVERALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long one step waits for the page to show its result.
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// An HTTP server on `127.0.0.1:<free port>`, stopped when dropped.
 struct Server {

@@ -62,14 +62,23 @@ pub(crate) fn passkey_journey(
     expect_credentials(page, authenticator, 1, "after log-in")?;
     shots.take(page, "logged-in")?;
 
-    // The log-in is fresh, so the sensitive action needs no step-up.
+    // The log-in is fresh, so the sensitive action succeeds without a step-up: the
+    // authenticator signs nothing (its signature counter stays put).
+    let signatures = sign_count(page, authenticator)?;
     page.eval("document.querySelector('#sensitive-result').textContent = ''")?;
     act(page, "#sensitive")?;
     wait_text(page, "#sensitive-result", "the sensitive action", |t| {
         t == SENSITIVE_DONE
     })?;
+    let after = sign_count(page, authenticator)?;
+    if after != signatures {
+        return Err(format!(
+            "the sensitive action right after log-in ran a ceremony (signature counter {signatures} -> {after})"
+        ));
+    }
     shots.take(page, "sensitive-done")?;
 
+    // An explicit step-up is one more assertion.
     act(page, "#stepup")?;
     let message = wait_text(page, "#message", "the step-up's result", |t| !t.is_empty())?;
     if message.starts_with("Error:") {
@@ -78,6 +87,12 @@ pub(crate) fn passkey_journey(
     wait_text(page, "#status", "the user to stay signed in", |t| {
         t == expected
     })?;
+    let stepped = sign_count(page, authenticator)?;
+    if stepped != after + 1 {
+        return Err(format!(
+            "the step-up did not sign exactly once (signature counter {after} -> {stepped})"
+        ));
+    }
     shots.take(page, "stepped-up")?;
 
     // A second passkey for the same user, on another device: the page excludes the passkey
@@ -163,7 +178,7 @@ pub(crate) fn passkey_journey(
 
     // Signed out, the server refuses the sensitive action.
     page.eval("document.querySelector('#sensitive-result').textContent = ''")?;
-    page.click("#sensitive")?;
+    act(page, "#sensitive")?;
     wait_text(
         page,
         "#message",
@@ -259,6 +274,16 @@ fn wait_passkeys(page: &mut Page<'_>, count: usize, what: &str) -> CdpResult<Vec
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The sum of the signature counters of the authenticator's credentials: it grows by one
+/// with every assertion the authenticator makes.
+fn sign_count(page: &mut Page<'_>, authenticator: &str) -> CdpResult<u64> {
+    Ok(page
+        .authenticator_credentials(authenticator)?
+        .iter()
+        .filter_map(|c| c["signCount"].as_u64())
+        .sum())
 }
 
 /// Checks how many credentials the virtual authenticator holds.
