@@ -587,6 +587,14 @@ impl Page<'_> {
             .collect()
     }
 
+    /// Gives this browser at least `extra` more time past now, whatever the overall deadline:
+    /// for collecting a failure's screenshot and page state after a timeout.
+    pub(crate) fn extend_deadline(&mut self, extra: Duration) {
+        if let Ok(connection) = self.browser.connection() {
+            connection.deadline = connection.deadline.max(Instant::now() + extra);
+        }
+    }
+
     /// The last lines the browser wrote to stderr.
     pub(crate) fn browser_stderr(&self) -> String {
         self.browser.stderr_tail()

@@ -2,6 +2,11 @@
 //!
 //! Needs `chromium` in `PATH` (`apt-get install -y chromium`); without it the tests fail
 //! and say so. Screenshots of every step land in `target/browser-screenshots/<test>/`.
+//!
+//! `cdp` is the browser client, `scenario::passkey_journey` the journey over the example
+//! page's element ids. Another example app runs the same journey by serving itself on
+//! `127.0.0.1:0` and calling `with_browser(name, |page, authenticator, shots|
+//! scenario::passkey_journey(page, "http://localhost:<port>", authenticator, shots))`.
 
 // Test code: failing loudly with a clear message is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -99,6 +104,8 @@ where
     };
     let mut shots = Shots::new(test);
     if let Err(error) = scenario(&mut page, &authenticator, &mut shots) {
+        // The failure may be the overall timeout: allow a few more calls for the diagnosis.
+        page.extend_deadline(Duration::from_secs(20));
         let screenshot = match shots.take(&mut page, "failure") {
             Ok(()) => format!("screenshots in {}", shots.dir.display()),
             Err(e) => format!("no failure screenshot: {e}"),
