@@ -1,1 +1,223 @@
 //! Real-browser test: Debian chromium over CDP with a virtual authenticator.
+//!
+//! Needs `chromium` in `PATH` (`apt-get install -y chromium`); without it the tests fail
+//! and say so. Screenshots of every step land in `target/browser-screenshots/<test>/`.
+//!
+//! `cdp` is the browser client, `scenario::passkey_journey` the journey over the example
+//! page's element ids. Another example app runs the same journey by serving itself on
+//! `127.0.0.1:0` and calling `with_browser(name, |page, authenticator, shots|
+//! scenario::passkey_journey(page, "http://localhost:<port>", authenticator, shots))`.
+
+// Test code: failing loudly with a clear message is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cdp;
+mod scenario;
+
+use std::future::IntoFuture as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cdp::{Browser, CdpResult, Page};
+use scenario::wait_text;
+
+/// The most one whole browser test may take.
+const OVERALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one step waits for the page to show its result.
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// An HTTP server on `127.0.0.1:<free port>`, stopped when dropped.
+struct Server {
+    /// Owns the server task; dropping it stops the server.
+    _runtime: tokio::runtime::Runtime,
+    port: u16,
+}
+
+impl Server {
+    /// Binds a free loopback port, builds the app for it with `make(port)` and serves it.
+    fn start<F, Fut>(make: F) -> Self
+    where
+        F: FnOnce(u16) -> Fut,
+        Fut: std::future::Future<Output = axum::Router>,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let router = runtime.block_on(make(port));
+        runtime.spawn(axum::serve(listener, router).into_future());
+        Self {
+            _runtime: runtime,
+            port,
+        }
+    }
+
+    /// The page's origin. Chromium refuses WebAuthn on IP addresses, so it is `localhost`.
+    fn base_url(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+}
+
+/// Numbered screenshots of one test's steps.
+struct Shots {
+    dir: PathBuf,
+    next: u32,
+}
+
+impl Shots {
+    fn new(test: &str) -> Self {
+        let dir = cdp::screenshot_dir(test);
+        // Old screenshots of an earlier run would be misleading.
+        let _ = std::fs::remove_dir_all(&dir);
+        Self { dir, next: 1 }
+    }
+
+    fn take(&mut self, page: &mut Page<'_>, step: &str) -> CdpResult<()> {
+        let path = self.dir.join(format!("{:02}-{step}.png", self.next));
+        self.next += 1;
+        page.screenshot(&path)
+    }
+}
+
+/// Launches chromium, opens a tab with a virtual platform authenticator (added before any
+/// navigation), runs `scenario` and panics with the page's state and console when it fails.
+fn with_browser<F>(test: &str, scenario: F)
+where
+    F: FnOnce(&mut Page<'_>, &str, &mut Shots) -> CdpResult<()>,
+{
+    let mut browser = match Browser::launch(OVERALL_TIMEOUT) {
+        Ok(browser) => browser,
+        Err(e) => panic!("cannot start the browser for {test}: {e}"),
+    };
+    let mut page = match browser.new_page() {
+        Ok(page) => page,
+        Err(e) => panic!("cannot open a tab for {test}: {e}"),
+    };
+    let authenticator = match page.add_virtual_authenticator(cdp::platform_authenticator()) {
+        Ok(id) => id,
+        Err(e) => panic!("cannot add a virtual authenticator for {test}: {e}"),
+    };
+    let mut shots = Shots::new(test);
+    if let Err(error) = scenario(&mut page, &authenticator, &mut shots) {
+        // The failure may be the overall timeout: allow a few more calls for the diagnosis.
+        page.extend_deadline(Duration::from_secs(20));
+        let screenshot = match shots.take(&mut page, "failure") {
+            Ok(()) => format!("screenshots in {}", shots.dir.display()),
+            Err(e) => format!("no failure screenshot: {e}"),
+        };
+        let message = page
+            .text("#message")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "<no #message element>".to_owned());
+        let status = page
+            .text("#status")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "<no #status element>".to_owned());
+        let console = page.console().join("\n  ");
+        let stderr = page.browser_stderr();
+        panic!(
+            "browser test {test} failed: {error}\n#status: {status}\n#message: {message}\n{screenshot}\n\
+             browser console:\n  {console}\nchromium stderr (tail):\n{stderr}"
+        );
+    }
+}
+
+/// A minimal page that runs one registration and one usernameless assertion by hand, so a
+/// failure of the app test can be told apart from a broken browser harness.
+const SMOKE_PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>WebAuthn smoke</title></head>
+<body>
+<h1>WebAuthn smoke</h1>
+<button id="create">Create</button> <button id="get">Get</button>
+<p id="status">Idle</p><p id="message"></p>
+<script>
+const $ = (s) => document.querySelector(s);
+const random = (n) => crypto.getRandomValues(new Uint8Array(n));
+const id = (cred) => cred.id;
+$('#create').addEventListener('click', async () => {
+  try {
+    const cred = await navigator.credentials.create({ publicKey: {
+      challenge: random(32),
+      rp: { id: 'localhost', name: 'smoke' },
+      user: { id: random(16), name: 'alice', displayName: 'Alice' },
+      pubKeyCredParams: [{ type: 'public-key', alg: -7 }, { type: 'public-key', alg: -257 }],
+      authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+      timeout: 10000,
+    }});
+    console.log('created', id(cred));
+    $('#status').textContent = 'Created ' + id(cred);
+  } catch (e) { $('#message').textContent = 'Error: ' + e; }
+});
+$('#get').addEventListener('click', async () => {
+  try {
+    const cred = await navigator.credentials.get({ publicKey: {
+      challenge: random(32), rpId: 'localhost', userVerification: 'required', timeout: 10000,
+    }});
+    $('#status').textContent = 'Asserted ' + id(cred);
+  } catch (e) { $('#message').textContent = 'Error: ' + e; }
+});
+</script>
+</body></html>"#;
+
+/// The harness itself: the virtual authenticator creates a resident key and signs with it
+/// without any allow list, on a plain page served from `localhost`.
+#[test]
+fn virtual_authenticator_smoke() {
+    let server = Server::start(|_port| async {
+        axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(SMOKE_PAGE) }),
+        )
+    });
+    let url = format!("{}/", server.base_url());
+    with_browser("smoke", |page, authenticator, shots| {
+        page.navigate(&url, STEP_TIMEOUT)?;
+        shots.take(page, "loaded")?;
+        page.click("#create")?;
+        let created = wait_text(page, "#status", "a created credential", |t| {
+            t.starts_with("Created ")
+        })?;
+        shots.take(page, "created")?;
+        let credentials = page.authenticator_credentials(authenticator)?;
+        if credentials.len() != 1 {
+            return Err(format!(
+                "the authenticator holds {} credentials, expected 1",
+                credentials.len()
+            ));
+        }
+        if credentials[0]["isResidentCredential"] != serde_json::Value::Bool(true) {
+            return Err(format!("not a resident credential: {}", credentials[0]));
+        }
+        page.click("#get")?;
+        let credential_id = created.trim_start_matches("Created ").to_owned();
+        wait_text(page, "#status", "an assertion", |t| {
+            t == format!("Asserted {credential_id}")
+        })?;
+        shots.take(page, "asserted")?;
+        Ok(())
+    });
+}
+
+/// The axum example app, as a person uses it: sign up, log out, log in, sensitive action,
+/// step-up, a second passkey, delete one, log out.
+#[test]
+fn axum_example_passkey_journey() {
+    let server = Server::start(|port| async move {
+        let config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+        match axum_app::build_app(config).await {
+            Ok(router) => router,
+            Err(e) => panic!("cannot build the axum example app: {e}"),
+        }
+    });
+    let base_url = server.base_url();
+    with_browser("axum-example", |page, authenticator, shots| {
+        scenario::passkey_journey(page, &base_url, authenticator, shots)
+    });
+}
