@@ -5,7 +5,7 @@
 //! The framework-free core of passlock: passkey sign-in for Rust web apps.
 //! Identifiers and secrets as types, the [`PasskeyProvider`](provider::PasskeyProvider)
 //! trait with its providers (embedded on webauthn-rs, hosted Passlock v2),
-//! the [`AuthenticatorStore`](store::AuthenticatorStore) trait with memory,
+//! the [`AuthenticatorStore`] trait with memory,
 //! SQLite and PostgreSQL stores, the session state and the flows that the
 //! `passlock-axum` and `passlock-actix` adapters mount as routes.
 //!
