@@ -6,4 +6,5 @@
 
 mod axum;
 mod harness;
+mod hosted;
 mod scenarios;
