@@ -7,4 +7,5 @@
 mod axum;
 mod harness;
 mod hosted;
+mod redis;
 mod scenarios;
