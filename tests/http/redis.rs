@@ -32,11 +32,14 @@ use crate::harness::{
     self, MemoryUsers, ORIGIN, Reply, TestApp, TestRequest, World, authenticator,
 };
 
-const REDIS: &str = "redis://127.0.0.1:6379";
+/// The Redis server tests use: `PASSLOCK_TEST_REDIS`, or the local one.
+fn redis_url() -> String {
+    std::env::var("PASSLOCK_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
 
 /// A fresh fred pool on the test Redis.
 async fn fred_pool() -> Pool {
-    let pool = Builder::from_config(Config::from_url(REDIS).unwrap())
+    let pool = Builder::from_config(Config::from_url(&redis_url()).unwrap())
         .build_pool(2)
         .unwrap();
     pool.init().await.unwrap();
@@ -74,7 +77,7 @@ impl Drop for RedisKeys {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let client = Builder::from_config(Config::from_url(REDIS).unwrap())
+                let client = Builder::from_config(Config::from_url(&redis_url()).unwrap())
                     .build()
                     .unwrap();
                 client.init().await.unwrap();
@@ -176,8 +179,26 @@ async fn sessions_live_in_redis_and_logout_deletes_the_key() {
     let w = redis_world().await;
     let redis = fred_pool().await;
     let mut c = w.client();
+    // The cookie: HttpOnly, SameSite=Lax, not Secure on http://localhost,
+    // and a Max-Age matching the store's expiry.
+    let r = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    let cookie = r.header("set-cookie").unwrap().to_ascii_lowercase();
+    for flag in ["httponly", "samesite=lax", "path=/", "max-age=600"] {
+        assert!(cookie.split("; ").any(|p| p == flag), "{flag}: {cookie}");
+    }
+    assert!(!cookie.contains("secure"), "{cookie}");
     let mut auth = authenticator();
-    let (user, _) = c.sign_up(&mut auth, "alice").await;
+    let (code, _) = c
+        .registration_ceremony(&mut auth, json!({ "username": "alice" }))
+        .await;
+    let r = c.post("/passkey/register", c.proof(&code)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
     let id = session_id(&c.cookies());
     let stored: Option<Vec<u8>> = redis.get(&id).await.unwrap();
     assert!(stored.is_some(), "no Redis key {id}");
