@@ -1,23 +1,62 @@
 //! The embedded provider: a Passlock-compatible passkey server inside the
-//! app, on webauthn-rs. SKELETON — the embedded-provider work replaces the
-//! bodies marked SKELETON with the real implementation.
+//! app, on webauthn-rs.
+//!
+//! The provider answers the four browser-facing operations of the hosted
+//! Passlock v2 service ([`EmbeddedProvider::handle`]) with the same bodies,
+//! and proves ceremonies with the same single-use `code` and ES256
+//! `id_token`. Every token, session token, ceremony state and code lives in
+//! the [`CeremonyStore`] and is *taken* out of it before it is checked, so
+//! each is used at most once even across instances.
+//!
+//! `optionsJSON` is the standard WebAuthn JSON form of the options (the
+//! inner `PublicKeyCredentialCreationOptions` / `...RequestOptions`, binary
+//! fields as base64url strings). A browser client runs
+//! `navigator.credentials.create({publicKey: decode(optionsJSON.publicKey ?? optionsJSON)})`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{ConfigError, ProviderError};
-use crate::id::{AuthenticatorId, TenancyId};
-use crate::principal::Principal;
-use crate::proof::Proof;
-use crate::provider::{AuthenticationRequest, Authorization, PasskeyProvider, RegistrationRequest};
-use crate::secret::{AuthenticationToken, RegistrationToken};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url,
+};
+use webauthn_rs::{Webauthn, WebauthnBuilder};
 
+use crate::clock::{SharedClock, UnixMillis};
+use crate::error::{ConfigError, ProviderError, Rejection, StoreError};
+use crate::id::{AuthenticatorId, TenancyId, UserHandle};
+use crate::principal::{ExtendedPrincipal, PasskeyFlags, Principal, PrincipalMetadata};
+use crate::proof::{MAX_CODE_LEN, Proof};
+use crate::provider::jwt::{IdTokenVerifier, VerifierConfig};
+use crate::provider::{
+    AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
+};
+use crate::secret::{AuthenticationToken, Code, RegistrationToken};
+
+mod ceremony;
+mod issuer;
 pub mod store;
 
+use ceremony::{
+    AUTHENTICATION_TOKEN, AuthenticationGrant, CODE, CeremonyState, ID_TOKEN, REGISTRATION_TOKEN,
+    RegistrationGrant, SESSION, rejection_of, relax_policy, store_key, user_uuid,
+};
+use issuer::{Issuer, LocalJwks, jti_of_verified};
+
+pub use issuer::SigningKey;
 pub use store::{
     CeremonyStore, CredentialStore, CredentialUse, MemoryCeremonyStore, MemoryCredentialStore,
     StoredCredential,
 };
+
+/// Largest accepted body of a browser-facing operation, in bytes.
+pub const MAX_BODY_LEN: usize = 64 * 1024;
+
+/// Longest accepted token or session token, in bytes.
+const MAX_TOKEN_LEN: usize = 512;
 
 /// Configuration of the embedded provider.
 #[derive(Debug, Clone)]
@@ -31,12 +70,17 @@ pub struct EmbeddedConfig {
     pub origins: Vec<String>,
     /// The tenancy id (the `aud` of id_tokens). Default `"embedded"`.
     pub tenancy_id: TenancyId,
-    /// The `iss` of id_tokens. Default `"passlock.dev"`-compatible `"passlock-embedded"`.
+    /// The `iss` of id_tokens. Default `"passlock-embedded"`.
     pub issuer: String,
     /// Require user verification (default true).
     pub user_verification_required: bool,
     /// Lifetime of tokens, ceremonies and codes (default 5 minutes).
     pub ceremony_timeout: Duration,
+    /// The clock every expiry reads (default the system clock).
+    pub clock: SharedClock,
+    /// The id_token signing key; `None` (the default) loads the key shared
+    /// through the ceremony store, generating it on first use.
+    pub signing_key: Option<SigningKey>,
 }
 
 impl EmbeddedConfig {
@@ -55,7 +99,121 @@ impl EmbeddedConfig {
             issuer: "passlock-embedded".to_owned(),
             user_verification_required: true,
             ceremony_timeout: Duration::from_secs(300),
+            clock: crate::clock::system(),
+            signing_key: None,
         }
+    }
+
+    /// Uses `clock` for every expiry.
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Signs id_tokens with `key` instead of the key shared through the
+    /// ceremony store.
+    #[must_use]
+    pub fn with_signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// Sets the tenancy id (the `aud` of id_tokens).
+    #[must_use]
+    pub fn with_tenancy_id(mut self, tenancy_id: TenancyId) -> Self {
+        self.tenancy_id = tenancy_id;
+        self
+    }
+
+    /// Sets whether user verification is required.
+    #[must_use]
+    pub fn with_user_verification_required(mut self, required: bool) -> Self {
+        self.user_verification_required = required;
+        self
+    }
+
+    /// Sets the lifetime of tokens, ceremonies and codes.
+    #[must_use]
+    pub fn with_ceremony_timeout(mut self, timeout: Duration) -> Self {
+        self.ceremony_timeout = timeout;
+        self
+    }
+
+    /// Checks the configuration; returns the parsed, normalised origins.
+    fn validate(&self) -> Result<Vec<Url>, ConfigError> {
+        let rp_id = self.rp_id.as_str();
+        if rp_id.is_empty() {
+            return Err(ConfigError::new("rp_id", "must not be empty"));
+        }
+        if rp_id.starts_with('.')
+            || rp_id.ends_with('.')
+            || !rp_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(ConfigError::new(
+                "rp_id",
+                "must be a domain name (no scheme, port or path)",
+            ));
+        }
+        if self.rp_name.trim().is_empty() {
+            return Err(ConfigError::new("rp_name", "must not be empty"));
+        }
+        if self.issuer.trim().is_empty() {
+            return Err(ConfigError::new("issuer", "must not be empty"));
+        }
+        if self.ceremony_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "ceremony_timeout",
+                "must be at least one second",
+            ));
+        }
+        if self.origins.is_empty() {
+            return Err(ConfigError::new("origins", "at least one origin is needed"));
+        }
+        let mut urls = Vec::with_capacity(self.origins.len());
+        for origin in &self.origins {
+            let url = Url::parse(origin)
+                .map_err(|_| ConfigError::new("origins", format!("not a URL: {origin:?}")))?;
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            let local = host == "localhost" || host.ends_with(".localhost");
+            match url.scheme() {
+                "https" => {}
+                "http" if local => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "origins",
+                        format!("{origin:?} must be https (http only for localhost)"),
+                    ));
+                }
+            }
+            if url.domain().is_none() {
+                return Err(ConfigError::new(
+                    "origins",
+                    format!("{origin:?} must have a domain name as host"),
+                ));
+            }
+            if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+                return Err(ConfigError::new(
+                    "origins",
+                    format!("the host of {origin:?} is not {rp_id:?} or a subdomain of it"),
+                ));
+            }
+            if !(url.path().is_empty() || url.path() == "/")
+                || url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
+                return Err(ConfigError::new(
+                    "origins",
+                    format!("{origin:?} must be an origin (scheme, host and port only)"),
+                ));
+            }
+            urls.push(url);
+        }
+        Ok(urls)
     }
 }
 
@@ -84,12 +242,154 @@ pub struct BrowserResponse {
     pub body: serde_json::Value,
 }
 
+/// Why a browser-facing operation failed.
+#[derive(Debug)]
+enum Failure {
+    Tenancy,
+    TooLarge,
+    BadRequest(&'static str),
+    PasskeyNotFound(String),
+    Provider(ProviderError),
+}
+
+impl From<ProviderError> for Failure {
+    fn from(e: ProviderError) -> Self {
+        Self::Provider(e)
+    }
+}
+
+impl From<Rejection> for Failure {
+    fn from(r: Rejection) -> Self {
+        Self::Provider(r.into())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Provider(e.into())
+    }
+}
+
+impl Failure {
+    fn render(&self, rp_id: &str) -> BrowserResponse {
+        let (status, tag, code, message, extra) = match self {
+            Self::Tenancy => (
+                404,
+                "InvalidTenancy",
+                "invalid_tenancy",
+                "unknown tenancy".to_owned(),
+                None,
+            ),
+            Self::TooLarge => (
+                413,
+                "BadRequest",
+                "payload_too_large",
+                "the request body is too large".to_owned(),
+                None,
+            ),
+            Self::BadRequest(what) => (
+                400,
+                "BadRequest",
+                "bad_request",
+                format!("malformed request: {what}"),
+                None,
+            ),
+            Self::PasskeyNotFound(id) => (
+                404,
+                "PasskeyNotFound",
+                Rejection::UnknownCredential.code(),
+                Rejection::UnknownCredential.to_string(),
+                Some(json!({ "credentialId": id, "rpId": rp_id })),
+            ),
+            Self::Provider(e) => {
+                let tag = match e {
+                    ProviderError::Rejected(
+                        Rejection::InvalidToken | Rejection::Expired | Rejection::Replayed,
+                    ) => "InvalidChallenge",
+                    ProviderError::Rejected(Rejection::Malformed)
+                    | ProviderError::BadRequest(_) => "BadRequest",
+                    ProviderError::Rejected(Rejection::UnknownCredential) => "PasskeyNotFound",
+                    ProviderError::Rejected(_) => "Forbidden",
+                    ProviderError::Store(StoreError::Conflict) => "Forbidden",
+                    _ => "Unavailable",
+                };
+                let status = match e {
+                    ProviderError::Rejected(Rejection::UnknownCredential) => 404,
+                    ProviderError::Rejected(Rejection::CredentialExists) => 409,
+                    ProviderError::Rejected(Rejection::Malformed) => 400,
+                    ProviderError::Rejected(_) => 403,
+                    other => other.status().as_u16(),
+                };
+                if status >= 500 {
+                    tracing::warn!(code = e.code(), "embedded passkey server failed: {e}");
+                }
+                (status, tag, e.code(), e.to_string(), None)
+            }
+        };
+        let mut body = json!({
+            "_tag": format!("@error/{tag}"),
+            "message": message,
+            "code": code,
+        });
+        if let (Some(Value::Object(extra)), Value::Object(map)) = (extra, &mut body) {
+            map.extend(extra);
+        }
+        BrowserResponse { status, body }
+    }
+}
+
 /// The embedded passkey provider.
 #[derive(Debug, Clone)]
 pub struct EmbeddedProvider {
-    config: Arc<EmbeddedConfig>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: EmbeddedConfig,
+    webauthn: Webauthn,
     credentials: Arc<dyn CredentialStore>,
     ceremonies: Arc<dyn CeremonyStore>,
+    issuer: Issuer,
+    verifier: IdTokenVerifier,
+}
+
+/// A string field of a JSON object body, bounded.
+fn token_field<'a>(body: &'a Value, name: &'static str) -> Result<&'a str, Failure> {
+    match body.get(name) {
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= MAX_TOKEN_LEN
+                && !s.chars().any(|c| c.is_control()) =>
+        {
+            Ok(s)
+        }
+        Some(Value::String(_)) => Err(Rejection::InvalidToken.into()),
+        _ => Err(Failure::BadRequest(name)),
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, Failure> {
+    if body.len() > MAX_BODY_LEN {
+        return Err(Failure::TooLarge);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(Failure::BadRequest("expected a JSON object")),
+    }
+}
+
+fn internal(what: &'static str) -> impl FnOnce(serde_json::Error) -> Failure {
+    move |e| Failure::Provider(StoreError::backend(format!("{what}: {e}")).into())
+}
+
+fn encode_id(raw: &[u8]) -> Result<AuthenticatorId, Rejection> {
+    AuthenticatorId::new(URL_SAFE_NO_PAD.encode(raw)).map_err(|_| Rejection::Malformed)
+}
+
+/// Reads `cred.<field>` of a serialised webauthn-rs `Passkey`.
+fn passkey_field<'a>(passkey: &'a Value, field: &str) -> Option<&'a Value> {
+    passkey.get("cred").and_then(|c| c.get(field))
 }
 
 impl EmbeddedProvider {
@@ -99,11 +399,46 @@ impl EmbeddedProvider {
         credentials: Arc<dyn CredentialStore>,
         ceremonies: Arc<dyn CeremonyStore>,
     ) -> Result<Self, ConfigError> {
-        // SKELETON
+        let mut config = config;
+        let urls = config.validate()?;
+        config.origins = urls
+            .iter()
+            .map(|u| u.origin().ascii_serialization())
+            .collect();
+        let Some((first, rest)) = urls.split_first() else {
+            return Err(ConfigError::new("origins", "at least one origin is needed"));
+        };
+        let mut builder = WebauthnBuilder::new(&config.rp_id, first)
+            .map_err(|_| ConfigError::new("origins", "not valid for the rp_id"))?
+            .allow_any_port(false)
+            .allow_subdomains(false)
+            .rp_name(&config.rp_name)
+            .timeout(config.ceremony_timeout);
+        for url in rest {
+            builder = builder.append_allowed_origin(url);
+        }
+        let webauthn = builder
+            .build()
+            .map_err(|_| ConfigError::new("rp_id", "rejected by webauthn-rs"))?;
+        let key = match &config.signing_key {
+            Some(key) => key.clone(),
+            None => SigningKey::load_or_create(ceremonies.as_ref()).await?,
+        };
+        let issuer = Issuer::new(&key, config.issuer.clone(), config.tenancy_id.clone())?;
+        let verifier = IdTokenVerifier::new(
+            VerifierConfig::embedded(config.issuer.clone(), config.tenancy_id.clone()),
+            Arc::new(LocalJwks(issuer.jwks().clone())),
+            config.clock.clone(),
+        );
         Ok(Self {
-            config: Arc::new(config),
-            credentials,
-            ceremonies,
+            inner: Arc::new(Inner {
+                config,
+                webauthn,
+                credentials,
+                ceremonies,
+                issuer,
+                verifier,
+            }),
         })
     }
 
@@ -117,30 +452,421 @@ impl EmbeddedProvider {
         .await
     }
 
-    /// The allowed origins.
+    /// The allowed origins (normalised: `scheme://host[:port]`).
     pub fn origins(&self) -> &[String] {
-        &self.config.origins
+        &self.inner.config.origins
     }
 
     /// The tenancy id.
     pub fn tenancy_id(&self) -> &TenancyId {
-        &self.config.tenancy_id
+        &self.inner.config.tenancy_id
     }
 
-    /// Runs one browser-facing operation on a JSON body.
+    /// The relying party id.
+    pub fn rp_id(&self) -> &str {
+        &self.inner.config.rp_id
+    }
+
+    /// The credential store.
+    pub fn credential_store(&self) -> &Arc<dyn CredentialStore> {
+        &self.inner.credentials
+    }
+
+    /// Runs one browser-facing operation on a JSON body. Never panics; a
+    /// failure is a 4xx/5xx `@error/<Name>` body as the hosted service's,
+    /// with an extra `code` (the [`Rejection`] code) for logs and tests.
     pub async fn handle(&self, tenancy_id: &str, op: BrowserOp, body: &[u8]) -> BrowserResponse {
-        // SKELETON
-        let _ = (tenancy_id, op, body, &self.credentials, &self.ceremonies);
-        BrowserResponse {
-            status: 501,
-            body: serde_json::json!({}),
+        match self.run(tenancy_id, op, body).await {
+            Ok(body) => BrowserResponse { status: 200, body },
+            Err(failure) => {
+                tracing::info!(?op, "embedded passkey operation refused");
+                failure.render(&self.inner.config.rp_id)
+            }
         }
     }
 
     /// The JWKS document of the id_token signing key.
     pub fn jwks(&self) -> serde_json::Value {
-        // SKELETON
-        serde_json::json!({ "keys": [] })
+        serde_json::to_value(self.inner.issuer.jwks()).unwrap_or_else(|_| json!({ "keys": [] }))
+    }
+
+    /// Exchanges a code for its principal, exactly in the hosted wire form.
+    /// Single use: the code is taken out of the store first.
+    pub async fn exchange_code(&self, code: &Code) -> Result<ExtendedPrincipal, ProviderError> {
+        let raw = code.expose_secret();
+        if raw.is_empty() || raw.len() > MAX_CODE_LEN {
+            return Err(Rejection::InvalidToken.into());
+        }
+        let stored = self
+            .inner
+            .ceremonies
+            .take(&store_key(CODE, raw), self.now())
+            .await?
+            .ok_or(Rejection::InvalidToken)?;
+        serde_json::from_str(&stored)
+            .map_err(|e| StoreError::backend(format!("stored principal: {e}")).into())
+    }
+
+    fn now(&self) -> UnixMillis {
+        self.inner.config.clock.now_millis()
+    }
+
+    fn expiry(&self) -> UnixMillis {
+        let ms = i64::try_from(self.inner.config.ceremony_timeout.as_millis()).unwrap_or(i64::MAX);
+        self.now().saturating_add(ms)
+    }
+
+    fn fresh_token() -> Result<String, StoreError> {
+        let token = crate::secret::random_token(32);
+        if token.is_empty() {
+            Err(StoreError::backend("no randomness available"))
+        } else {
+            Ok(token)
+        }
+    }
+
+    async fn take_json<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        secret: &str,
+    ) -> Result<T, Failure> {
+        let raw = self
+            .inner
+            .ceremonies
+            .take(&store_key(kind, secret), self.now())
+            .await?
+            .ok_or(Rejection::InvalidToken)?;
+        serde_json::from_str(&raw).map_err(internal("stored ceremony record"))
+    }
+
+    async fn run(&self, tenancy_id: &str, op: BrowserOp, body: &[u8]) -> Result<Value, Failure> {
+        if tenancy_id != self.inner.config.tenancy_id.as_str() {
+            return Err(Failure::Tenancy);
+        }
+        let body = parse_body(body)?;
+        match op {
+            BrowserOp::RegistrationOptions => self.registration_options(&body).await,
+            BrowserOp::RegistrationVerification => self.registration_verification(&body).await,
+            BrowserOp::AuthenticationOptions => self.authentication_options(&body).await,
+            BrowserOp::AuthenticationVerification => {
+                self.authentication_verification(&body).await
+            }
+        }
+    }
+
+    /// Stores a ceremony under a fresh session token; returns the token.
+    async fn open_session(&self, state: &CeremonyState) -> Result<String, Failure> {
+        let session = Self::fresh_token()?;
+        let json = serde_json::to_string(state).map_err(internal("ceremony state"))?;
+        self.inner
+            .ceremonies
+            .put(&store_key(SESSION, &session), &json, self.expiry())
+            .await?;
+        Ok(session)
+    }
+
+    /// Adjusts webauthn-rs options JSON to what this provider requires.
+    fn finish_options(&self, mut options: Value, registration: bool) -> Value {
+        let uv = if self.inner.config.user_verification_required {
+            "required"
+        } else {
+            "preferred"
+        };
+        if let Some(obj) = options.as_object_mut() {
+            if registration {
+                let selection = obj
+                    .entry("authenticatorSelection")
+                    .or_insert_with(|| json!({}));
+                if let Some(sel) = selection.as_object_mut() {
+                    // Usernameless sign-in needs a discoverable credential.
+                    sel.insert("residentKey".to_owned(), json!("required"));
+                    sel.insert("requireResidentKey".to_owned(), json!(true));
+                    sel.insert("userVerification".to_owned(), json!(uv));
+                }
+            } else {
+                obj.insert("userVerification".to_owned(), json!(uv));
+            }
+        }
+        options
+    }
+
+    async fn registration_options(&self, body: &Value) -> Result<Value, Failure> {
+        let token = token_field(body, "registrationToken")?;
+        let grant: RegistrationGrant = self.take_json(REGISTRATION_TOKEN, token).await?;
+        let exclude: Vec<Vec<u8>> = grant
+            .exclude
+            .iter()
+            .filter_map(|id| URL_SAFE_NO_PAD.decode(id).ok())
+            .collect();
+        let display = grant.display_name.as_deref().unwrap_or(&grant.username);
+        let (ccr, state) = self
+            .inner
+            .webauthn
+            .start_passkey_registration(
+                user_uuid(&grant.user),
+                &grant.username,
+                display,
+                (!exclude.is_empty()).then_some(exclude),
+            )
+            .map_err(|_| Failure::BadRequest("registration could not start"))?;
+        let mut options = serde_json::to_value(&ccr).map_err(internal("options"))?;
+        let options = self.finish_options(options["publicKey"].take(), true);
+        let mut state = serde_json::to_value(&state).map_err(internal("state"))?;
+        if !self.inner.config.user_verification_required {
+            relax_policy(&mut state);
+        }
+        let session = self
+            .open_session(&CeremonyState::Registration {
+                user: grant.user,
+                username: grant.username,
+                state,
+            })
+            .await?;
+        Ok(json!({ "sessionToken": session, "optionsJSON": options }))
+    }
+
+    async fn registration_verification(&self, body: &Value) -> Result<Value, Failure> {
+        let session = token_field(body, "sessionToken")?;
+        let response = match body.get("response") {
+            Some(r @ Value::Object(_)) => r.clone(),
+            _ => return Err(Failure::BadRequest("response")),
+        };
+        let state: CeremonyState = self.take_json(SESSION, session).await?;
+        let CeremonyState::Registration {
+            user,
+            username,
+            state,
+        } = state
+        else {
+            return Err(Rejection::InvalidToken.into());
+        };
+        let state: PasskeyRegistration =
+            serde_json::from_value(state).map_err(internal("registration state"))?;
+        let credential: RegisterPublicKeyCredential =
+            serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
+        let passkey = self
+            .inner
+            .webauthn
+            .finish_passkey_registration(&credential, &state)
+            .map_err(|e| rejection_of(&e))?;
+        let passkey_value = serde_json::to_value(&passkey).map_err(internal("passkey"))?;
+        let flag = |name: &str| {
+            passkey_field(&passkey_value, name)
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let user_verified = flag("user_verified");
+        if self.inner.config.user_verification_required && !user_verified {
+            return Err(Rejection::UserNotVerified.into());
+        }
+        let sign_count = passkey_field(&passkey_value, "counter")
+            .and_then(Value::as_u64)
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(0);
+        let id = encode_id(passkey.cred_id())?;
+        let now = self.now();
+        let record = StoredCredential::new(
+            id.clone(),
+            user.clone(),
+            username,
+            passkey_value.to_string(),
+            now,
+            sign_count,
+            flag("backup_eligible"),
+            flag("backup_state"),
+        );
+        match self.inner.credentials.insert(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(Rejection::CredentialExists.into()),
+            Err(e) => return Err(e.into()),
+        }
+        let proof = self.issue(&user, &id, user_verified).await?;
+        Ok(json!({
+            "_tag": "RegistrationSuccess",
+            "principal": { "authenticatorId": id, "userId": user },
+            "id_token": proof.0,
+            "code": proof.1,
+        }))
+    }
+
+    async fn authentication_options(&self, body: &Value) -> Result<Value, Failure> {
+        let token = token_field(body, "authenticationToken")?;
+        let grant: AuthenticationGrant = self.take_json(AUTHENTICATION_TOKEN, token).await?;
+        let (options, mut state, ceremony) = match grant.allow {
+            None => {
+                let (rcr, state) = self
+                    .inner
+                    .webauthn
+                    .start_discoverable_authentication()
+                    .map_err(|_| Failure::BadRequest("authentication could not start"))?;
+                let options = serde_json::to_value(&rcr).map_err(internal("options"))?;
+                let state = serde_json::to_value(&state).map_err(internal("state"))?;
+                (options, state, None)
+            }
+            Some(allow) => {
+                let mut passkeys = Vec::with_capacity(allow.len());
+                for id in &allow {
+                    let Ok(id) = AuthenticatorId::new(id.as_str()) else {
+                        continue;
+                    };
+                    if let Some(stored) = self.inner.credentials.get(&id).await? {
+                        let passkey: Passkey = serde_json::from_str(&stored.passkey_json)
+                            .map_err(internal("stored passkey"))?;
+                        passkeys.push(passkey);
+                    }
+                }
+                if passkeys.is_empty() {
+                    return Err(Rejection::UnknownCredential.into());
+                }
+                let (rcr, state) = self
+                    .inner
+                    .webauthn
+                    .start_passkey_authentication(&passkeys)
+                    .map_err(|_| Failure::BadRequest("authentication could not start"))?;
+                let options = serde_json::to_value(&rcr).map_err(internal("options"))?;
+                let state = serde_json::to_value(&state).map_err(internal("state"))?;
+                (options, state, Some(allow))
+            }
+        };
+        let mut options = options;
+        let options = self.finish_options(options["publicKey"].take(), false);
+        if !self.inner.config.user_verification_required {
+            relax_policy(&mut state);
+        }
+        let ceremony = match ceremony {
+            None => CeremonyState::Discoverable { state },
+            Some(allow) => CeremonyState::Restricted { allow, state },
+        };
+        let session = self.open_session(&ceremony).await?;
+        Ok(json!({
+            "sessionToken": session,
+            "optionsJSON": options,
+            "mediation": "optional",
+        }))
+    }
+
+    async fn authentication_verification(&self, body: &Value) -> Result<Value, Failure> {
+        let session = token_field(body, "sessionToken")?;
+        let response = match body.get("response") {
+            Some(r @ Value::Object(_)) => r.clone(),
+            _ => return Err(Failure::BadRequest("response")),
+        };
+        let ceremony: CeremonyState = self.take_json(SESSION, session).await?;
+        let credential: PublicKeyCredential =
+            serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
+        let id = encode_id(credential.get_credential_id())?;
+        let Some(stored) = self.inner.credentials.get(&id).await? else {
+            return Err(Failure::PasskeyNotFound(id.into_string()));
+        };
+        let mut passkey: Passkey =
+            serde_json::from_str(&stored.passkey_json).map_err(internal("stored passkey"))?;
+        let expected_handle = user_uuid(&stored.user_handle);
+        let handle_matches = |required: bool| match credential.get_user_unique_id() {
+            Some(h) => h == expected_handle.as_bytes().as_slice(),
+            None => !required,
+        };
+        let result = match ceremony {
+            CeremonyState::Discoverable { state } => {
+                if !handle_matches(true) {
+                    return Err(Rejection::CeremonyFailed.into());
+                }
+                let state: DiscoverableAuthentication =
+                    serde_json::from_value(state).map_err(internal("authentication state"))?;
+                self.inner
+                    .webauthn
+                    .finish_discoverable_authentication_v2(&credential, state, &passkey)
+            }
+            CeremonyState::Restricted { allow, state } => {
+                if !allow.iter().any(|a| a == id.as_str()) || !handle_matches(false) {
+                    return Err(Rejection::CeremonyFailed.into());
+                }
+                let state: PasskeyAuthentication =
+                    serde_json::from_value(state).map_err(internal("authentication state"))?;
+                self.inner
+                    .webauthn
+                    .finish_passkey_authentication(&credential, &state)
+            }
+            CeremonyState::Registration { .. } => return Err(Rejection::InvalidToken.into()),
+        }
+        .map_err(|e| rejection_of(&e))?;
+        if self.inner.config.user_verification_required && !result.user_verified() {
+            return Err(Rejection::UserNotVerified.into());
+        }
+        let counter = result.counter();
+        if (counter > 0 || stored.sign_count > 0) && counter <= stored.sign_count {
+            return Err(Rejection::CounterRegressed.into());
+        }
+        passkey.update_credential(&result);
+        let passkey_json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
+        let usage = CredentialUse {
+            passkey_json,
+            previous_sign_count: stored.sign_count,
+            sign_count: counter,
+            backup_state: result.backup_state(),
+            used_at: self.now(),
+        };
+        match self.inner.credentials.record_use(&id, &usage).await {
+            Ok(()) => {}
+            // A concurrent use of the same credential won: this assertion's
+            // counter is no longer ahead of the stored one.
+            Err(StoreError::Conflict) => return Err(Rejection::CounterRegressed.into()),
+            Err(e) => return Err(e.into()),
+        }
+        let user = stored.user_handle;
+        let proof = self.issue(&user, &id, result.user_verified()).await?;
+        Ok(json!({
+            "_tag": "AuthenticationSuccess",
+            "principal": { "authenticatorId": id, "userId": user },
+            "id_token": proof.0,
+            "code": proof.1,
+        }))
+    }
+
+    /// Issues the single-use code and the id_token of a verified ceremony.
+    async fn issue(
+        &self,
+        user: &UserHandle,
+        authenticator: &AuthenticatorId,
+        user_verified: bool,
+    ) -> Result<(String, String), Failure> {
+        let now = self.now();
+        let expires_at = self.expiry();
+        let code = Self::fresh_token()?;
+        let principal = ExtendedPrincipal {
+            tag: ExtendedPrincipal::TAG.to_owned(),
+            id: crate::secret::random_token(16),
+            user_id: user.clone(),
+            authenticator_id: authenticator.clone(),
+            authenticator_type: "passkey".to_owned(),
+            passkey: Some(PasskeyFlags {
+                user_verified,
+                verified: true,
+                platform_name: None,
+            }),
+            created_at: now,
+            expires_at,
+            metadata: PrincipalMetadata::default(),
+        };
+        let json = serde_json::to_string(&principal).map_err(internal("principal"))?;
+        let issued = self.inner.issuer.issue(
+            user,
+            authenticator,
+            user_verified,
+            now.div_euclid(1000),
+        )?;
+        self.inner
+            .ceremonies
+            .put(
+                &store_key(ID_TOKEN, &issued.jti),
+                "1",
+                issued.exp_secs.saturating_mul(1000),
+            )
+            .await?;
+        self.inner
+            .ceremonies
+            .put(&store_key(CODE, &code), &json, expires_at)
+            .await?;
+        Ok((issued.token.expose_secret().to_owned(), code))
     }
 }
 
@@ -152,24 +878,86 @@ impl PasskeyProvider for EmbeddedProvider {
 
     async fn authorize_registration(
         &self,
-        _request: RegistrationRequest,
+        request: RegistrationRequest,
     ) -> Result<Authorization<RegistrationToken>, ProviderError> {
-        Err(ProviderError::Unsupported("SKELETON"))
+        if request.username.trim().is_empty() {
+            return Err(ProviderError::BadRequest("the username must not be empty"));
+        }
+        let grant = RegistrationGrant {
+            user: request.user,
+            username: request.username,
+            display_name: request.display_name,
+            exclude: request
+                .exclude
+                .into_iter()
+                .map(AuthenticatorId::into_string)
+                .collect(),
+        };
+        let json = serde_json::to_string(&grant)
+            .map_err(|e| StoreError::backend(format!("registration grant: {e}")))?;
+        let token = Self::fresh_token()?;
+        let expires_at = self.expiry();
+        self.inner
+            .ceremonies
+            .put(&store_key(REGISTRATION_TOKEN, &token), &json, expires_at)
+            .await?;
+        Ok(Authorization::new(
+            RegistrationToken::new(token),
+            expires_at,
+            self.inner.config.tenancy_id.clone(),
+            Endpoint::Local,
+        ))
     }
 
     async fn authorize_authentication(
         &self,
-        _request: AuthenticationRequest,
+        request: AuthenticationRequest,
     ) -> Result<Authorization<AuthenticationToken>, ProviderError> {
-        Err(ProviderError::Unsupported("SKELETON"))
+        if request.allow.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ProviderError::BadRequest("the user has no passkeys"));
+        }
+        let grant = AuthenticationGrant {
+            allow: request
+                .allow
+                .map(|ids| ids.into_iter().map(AuthenticatorId::into_string).collect()),
+        };
+        let json = serde_json::to_string(&grant)
+            .map_err(|e| StoreError::backend(format!("authentication grant: {e}")))?;
+        let token = Self::fresh_token()?;
+        let expires_at = self.expiry();
+        self.inner
+            .ceremonies
+            .put(&store_key(AUTHENTICATION_TOKEN, &token), &json, expires_at)
+            .await?;
+        Ok(Authorization::new(
+            AuthenticationToken::new(token),
+            expires_at,
+            self.inner.config.tenancy_id.clone(),
+            Endpoint::Local,
+        ))
     }
 
-    async fn verify(&self, _proof: &Proof) -> Result<Principal, ProviderError> {
-        Err(ProviderError::Unsupported("SKELETON"))
+    async fn verify(&self, proof: &Proof) -> Result<Principal, ProviderError> {
+        match proof {
+            Proof::Code(code) => Ok(self.exchange_code(code).await?.to_principal()),
+            Proof::IdToken(token) => {
+                let principal = self.inner.verifier.verify(token).await?;
+                let jti = jti_of_verified(token).ok_or(Rejection::MissingClaim)?;
+                // Single use across instances: the jti record is taken.
+                self.inner
+                    .ceremonies
+                    .take(&store_key(ID_TOKEN, &jti), self.now())
+                    .await?
+                    .ok_or(Rejection::Replayed)?;
+                Ok(principal)
+            }
+            Proof::Nonce(_) => Err(Rejection::Malformed.into()),
+        }
     }
 
-    async fn delete_passkey(&self, _authenticator: &AuthenticatorId) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported("SKELETON"))
+    async fn delete_passkey(&self, authenticator: &AuthenticatorId) -> Result<(), ProviderError> {
+        self.inner.credentials.delete(authenticator).await?;
+        Ok(())
     }
 
     fn embedded(&self) -> Option<&EmbeddedProvider> {

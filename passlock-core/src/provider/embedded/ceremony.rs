@@ -1,0 +1,97 @@
+//! Server-side ceremony records of the embedded provider. Everything here
+//! lives only in the [`CeremonyStore`](super::CeremonyStore): none of these
+//! types is public, so nothing outside the provider can (de)serialise the
+//! webauthn-rs state.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{Uuid, WebauthnError};
+
+use crate::error::Rejection;
+use crate::id::UserHandle;
+
+/// Key kinds in the ceremony store.
+pub(crate) const REGISTRATION_TOKEN: &str = "reg-token";
+pub(crate) const AUTHENTICATION_TOKEN: &str = "auth-token";
+pub(crate) const SESSION: &str = "session";
+pub(crate) const CODE: &str = "code";
+pub(crate) const ID_TOKEN: &str = "id-token";
+
+/// The store key of a secret: its kind and the SHA-256 of the secret, so a
+/// leaked store does not leak live tokens.
+pub(crate) fn store_key(kind: &str, secret: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    format!("{kind}:{}", URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// The WebAuthn `user.id` of a user handle: a UUID derived from the SHA-256
+/// of the handle (webauthn-rs identifies users by UUID).
+pub(crate) fn user_uuid(user: &UserHandle) -> Uuid {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, user.as_str().as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    // Mark it as a version-8 (custom) UUID, variant RFC 4122.
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+/// An approved registration (behind a registration token).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RegistrationGrant {
+    pub(crate) user: UserHandle,
+    pub(crate) username: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) exclude: Vec<String>,
+}
+
+/// An approved authentication (behind an authentication token).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AuthenticationGrant {
+    pub(crate) allow: Option<Vec<String>>,
+}
+
+/// A running ceremony (behind a session token). The webauthn-rs state is
+/// kept as its JSON form.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum CeremonyState {
+    Registration {
+        user: UserHandle,
+        username: String,
+        state: serde_json::Value,
+    },
+    Discoverable {
+        state: serde_json::Value,
+    },
+    Restricted {
+        allow: Vec<String>,
+        state: serde_json::Value,
+    },
+}
+
+/// Relaxes the user verification policy of a serialised webauthn-rs state
+/// (`{"rs":{"policy":..}}` or `{"ast":{"policy":..}}`) to `preferred`.
+pub(crate) fn relax_policy(state: &mut serde_json::Value) {
+    for inner in ["rs", "ast"] {
+        if let Some(obj) = state.get_mut(inner).and_then(|v| v.as_object_mut()) {
+            obj.insert("policy".to_owned(), serde_json::json!("preferred"));
+        }
+    }
+}
+
+/// Maps a webauthn-rs verification error to a typed rejection.
+pub(crate) fn rejection_of(e: &WebauthnError) -> Rejection {
+    match e {
+        WebauthnError::InvalidRPOrigin => Rejection::OriginMismatch,
+        WebauthnError::InvalidRPIDHash => Rejection::RpIdMismatch,
+        WebauthnError::UserNotVerified => Rejection::UserNotVerified,
+        WebauthnError::CredentialPossibleCompromise => Rejection::CounterRegressed,
+        WebauthnError::CredentialNotFound => Rejection::UnknownCredential,
+        WebauthnError::ParseCBORFailure(_)
+        | WebauthnError::ParseJSONFailure(_)
+        | WebauthnError::ParseNOMFailure => Rejection::Malformed,
+        _ => Rejection::CeremonyFailed,
+    }
+}
