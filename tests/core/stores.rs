@@ -1,1 +1,303 @@
-//! stores tests
+//! The store conformance suites against every backend (memory, SQLite,
+//! PostgreSQL), migrations, and sharing one database between instances.
+
+use std::sync::Arc;
+
+use passlock_core::provider::embedded::store::{
+    CeremonyStore, MemoryCeremonyStore, MemoryCredentialStore,
+};
+use passlock_core::provider::jwt::{MemoryReplayCache, ReplayCache};
+use passlock_core::store::postgres::{
+    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgReplayCache,
+};
+use passlock_core::store::sqlite::{
+    self, SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteReplayCache,
+};
+use passlock_core::store::{AuthenticatorStore, MemoryAuthenticatorStore};
+use passlock_core::testing::conformance;
+use passlock_core::{AuthenticatorId, StoreError};
+use passlock_tests::{pg_database, sqlite_pool};
+
+// ---- memory ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_authenticator_store() {
+    conformance::authenticator_store(Arc::new(MemoryAuthenticatorStore::<String>::new()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_authenticator_store_i64_users() {
+    let store: Arc<dyn AuthenticatorStore<i64>> = Arc::new(MemoryAuthenticatorStore::new());
+    conformance::authenticator_store_with(store, |n| 1_000 + n as i64)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_credential_store() {
+    conformance::credential_store(Arc::new(MemoryCredentialStore::new()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_ceremony_store() {
+    conformance::ceremony_store(Arc::new(MemoryCeremonyStore::new()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_replay_cache() {
+    conformance::replay_cache(Arc::new(MemoryReplayCache::new()))
+        .await
+        .unwrap();
+}
+
+// ---- SQLite ----
+
+async fn migrated_sqlite() -> sqlx::SqlitePool {
+    let pool = sqlite_pool().await;
+    sqlite::migrate(&pool).await.unwrap();
+    pool
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_authenticator_store() {
+    let pool = migrated_sqlite().await;
+    conformance::authenticator_store(Arc::new(SqliteAuthenticatorStore::<String>::new(pool)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_authenticator_store_i64_users_twice() {
+    // i64 users through their text form; a second run on the same database
+    // (with the same users) passes too.
+    let pool = migrated_sqlite().await;
+    let store = Arc::new(SqliteAuthenticatorStore::<i64>::new(pool));
+    conformance::authenticator_store_with(store.clone(), |n| -7 + n as i64)
+        .await
+        .unwrap();
+    conformance::authenticator_store_with(store, |n| -7 + n as i64)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_credential_store() {
+    let pool = migrated_sqlite().await;
+    conformance::credential_store(Arc::new(SqliteCredentialStore::new(pool)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_ceremony_store() {
+    let pool = migrated_sqlite().await;
+    conformance::ceremony_store(Arc::new(SqliteCeremonyStore::new(pool)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_replay_cache() {
+    let pool = migrated_sqlite().await;
+    conformance::replay_cache(Arc::new(SqliteReplayCache::new(pool)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_migrate_is_idempotent() {
+    let pool = sqlite_pool().await;
+    sqlite::migrate(&pool).await.unwrap();
+    let store = SqliteAuthenticatorStore::<i64>::new(pool.clone());
+    let a = AuthenticatorId::new("kept").unwrap();
+    store.link(&a, &7, 1_000).await.unwrap();
+    sqlite::migrate(&pool).await.unwrap();
+    let (a2, b2) = tokio::join!(sqlite::migrate(&pool), sqlite::migrate(&pool));
+    a2.unwrap();
+    b2.unwrap();
+    assert_eq!(
+        store.user_of(&a).await.unwrap(),
+        Some(7),
+        "migrate lost data"
+    );
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM passlock_schema_version")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![sqlite::SCHEMA_VERSION]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_without_migration_is_a_backend_error() {
+    let pool = sqlite_pool().await;
+    let store = SqliteAuthenticatorStore::<String>::new(pool);
+    let err = store
+        .link(
+            &AuthenticatorId::new("secret-looking-id").unwrap(),
+            &"user-x".to_owned(),
+            1,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        !shown.contains("secret-looking-id") && !shown.contains("user-x"),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_stored_user_id_that_does_not_parse_is_a_backend_error() {
+    let pool = migrated_sqlite().await;
+    let a = AuthenticatorId::new("a1").unwrap();
+    SqliteAuthenticatorStore::<String>::new(pool.clone())
+        .link(&a, &"not-a-number".to_owned(), 1)
+        .await
+        .unwrap();
+    let err = SqliteAuthenticatorStore::<i64>::new(pool)
+        .user_of(&a)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}
+
+// ---- PostgreSQL ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_suites() {
+    let (pool, guard) = pg_database().await;
+    postgres::migrate(&pool).await.unwrap();
+    let (a, b, c, d) = tokio::join!(
+        conformance::authenticator_store(Arc::new(PgAuthenticatorStore::<String>::new(
+            pool.clone()
+        ))),
+        conformance::credential_store(Arc::new(PgCredentialStore::new(pool.clone()))),
+        conformance::ceremony_store(Arc::new(PgCeremonyStore::new(pool.clone()))),
+        conformance::replay_cache(Arc::new(PgReplayCache::new(pool.clone()))),
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    d.unwrap();
+    // i64 users, twice on the same database.
+    let store = Arc::new(PgAuthenticatorStore::<i64>::new(pool.clone()));
+    conformance::authenticator_store_with(store.clone(), |n| 42 + n as i64)
+        .await
+        .unwrap();
+    conformance::authenticator_store_with(store, |n| 42 + n as i64)
+        .await
+        .unwrap();
+    pool.close().await;
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_instances_share_state() {
+    // Two pools on one database stand for two app instances.
+    let (pool, guard) = pg_database().await;
+    let other = guard.pool().await;
+    postgres::migrate(&pool).await.unwrap();
+
+    let a = AuthenticatorId::new("shared").unwrap();
+    PgAuthenticatorStore::<i64>::new(pool.clone())
+        .link(&a, &1, 10)
+        .await
+        .unwrap();
+    let err = PgAuthenticatorStore::<i64>::new(other.clone())
+        .link(&a, &2, 11)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+
+    let first = PgReplayCache::new(pool.clone());
+    let second = PgReplayCache::new(other.clone());
+    assert!(
+        first
+            .first_use("jti-1", 2_000_000_000, 1_000_000_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !second
+            .first_use("jti-1", 2_000_000_000, 1_000_000_000)
+            .await
+            .unwrap()
+    );
+
+    let one = PgCeremonyStore::new(pool.clone());
+    let two = PgCeremonyStore::new(other.clone());
+    one.put("k", "v", 5_000).await.unwrap();
+    assert_eq!(two.take("k", 1_000).await.unwrap().as_deref(), Some("v"));
+    assert_eq!(one.take("k", 1_000).await.unwrap(), None);
+    assert_eq!(
+        one.get_or_insert("signing-key", "key-1").await.unwrap(),
+        "key-1"
+    );
+    assert_eq!(
+        two.get_or_insert("signing-key", "key-2").await.unwrap(),
+        "key-1"
+    );
+
+    other.close().await;
+    pool.close().await;
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_migrate_idempotent_and_concurrent() {
+    let (pool, guard) = pg_database().await;
+    let other = guard.pool().await;
+    // Two instances starting at once on an empty database.
+    let (a, b) = tokio::join!(postgres::migrate(&pool), postgres::migrate(&other));
+    a.unwrap();
+    b.unwrap();
+    let store = PgCeremonyStore::new(pool.clone());
+    store.put("kept", "value", i64::MAX).await.unwrap();
+    // And again, sequentially and concurrently, on a migrated one.
+    postgres::migrate(&pool).await.unwrap();
+    let (a, b, c) = tokio::join!(
+        postgres::migrate(&pool),
+        postgres::migrate(&other),
+        postgres::migrate(&pool)
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    assert_eq!(
+        store.take("kept", 0).await.unwrap().as_deref(),
+        Some("value")
+    );
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM passlock_schema_version")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![postgres::SCHEMA_VERSION]);
+    other.close().await;
+    pool.close().await;
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_guard_drops_the_database() {
+    let (pool, guard) = pg_database().await;
+    let name = guard.name().to_owned();
+    pool.close().await;
+    drop(guard);
+    let (admin, admin_guard) = pg_database().await;
+    let left: Option<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_optional(&admin)
+            .await
+            .unwrap();
+    assert_eq!(left, None, "the test database was not dropped");
+    admin.close().await;
+    drop(admin_guard);
+}

@@ -1,1 +1,124 @@
 //! Shared helpers of passlock's integration tests.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+/// The PostgreSQL server tests use: `PASSLOCK_TEST_PG`, or the local `test`
+/// database with trust auth.
+pub fn pg_url() -> String {
+    std::env::var("PASSLOCK_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A name no other test (in this process or another) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = RandomState::new().hash_one(n);
+    format!("{prefix}_{}_{n}_{random:016x}", std::process::id())
+}
+
+/// A fresh SQLite database: shared-cache in memory, private to the caller,
+/// reachable by every connection of the returned pool (up to 8), with a
+/// busy timeout so concurrent writers wait rather than fail. It lives as long
+/// as the pool.
+pub async fn sqlite_pool() -> SqlitePool {
+    let url = format!(
+        "sqlite:file:{}?mode=memory&cache=shared",
+        unique_name("passlock_test")
+    );
+    let options = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+/// Drops the PostgreSQL database of [`pg_database`] when dropped (with
+/// `WITH (FORCE)`, so open connections do not keep it alive).
+#[derive(Debug)]
+pub struct PgGuard {
+    name: String,
+    admin: PgConnectOptions,
+}
+
+impl PgGuard {
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connect options for the database (to open more pools on it, like a
+    /// second app instance would).
+    pub fn options(&self) -> PgConnectOptions {
+        self.admin.clone().database(&self.name)
+    }
+
+    /// Another pool on the same database.
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(10)
+            .connect_with(self.options())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime: do the async work on a thread
+        // of its own, and wait for it so the database is gone when the test ends.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let mut conn = admin.connect().await.map_err(|e| e.to_string())?;
+                sqlx::raw_sql(&sql)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.close().await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop test database {}", self.name),
+        }
+    }
+}
+
+/// A fresh PostgreSQL database with a unique name, created through the
+/// [`pg_url`] server, and a pool on it (10 connections). The guard drops the
+/// database; keep it alive as long as the pool is used.
+pub async fn pg_database() -> (PgPool, PgGuard) {
+    let admin = PgConnectOptions::from_str(&pg_url()).unwrap();
+    let name = unique_name("passlock_test");
+    let mut conn = PgConnection::connect_with(&admin).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let guard = PgGuard { name, admin };
+    let pool = guard.pool().await;
+    (pool, guard)
+}

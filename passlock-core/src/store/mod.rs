@@ -20,6 +20,8 @@ pub use memory::MemoryAuthenticatorStore;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_common;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -84,6 +86,120 @@ impl LinkedAuthenticator {
 ///   authenticator to different users exactly one wins.
 /// - [`unlink`](Self::unlink) removes the link only if it belongs to that
 ///   user, and says whether it did.
+///
+/// # Implementing it on your own user table
+///
+/// The shipped SQL stores keep the user id as text in their own table
+/// (`passlock_authenticator`). To link passkeys to your user table with a
+/// real foreign key, implement the trait yourself; one `INSERT ... ON
+/// CONFLICT DO NOTHING` decides concurrent links, and reading the owner
+/// afterwards tells a repeated link from a conflict:
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")]
+/// # mod example {
+/// use passlock_core::clock::UnixMillis;
+/// use passlock_core::store::{AuthenticatorStore, LinkedAuthenticator};
+/// use passlock_core::{AuthenticatorId, StoreError};
+/// use sqlx::SqlitePool;
+///
+/// // CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+/// // CREATE TABLE authenticator (
+/// //     authenticator_id TEXT PRIMARY KEY,
+/// //     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+/// //     created_at INTEGER NOT NULL,
+/// //     last_used_at INTEGER
+/// // );
+/// #[derive(Debug)]
+/// pub struct MyStore {
+///     pool: SqlitePool,
+/// }
+///
+/// fn backend(e: sqlx::Error) -> StoreError {
+///     StoreError::backend(e)
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl AuthenticatorStore<i64> for MyStore {
+///     async fn link(
+///         &self,
+///         authenticator: &AuthenticatorId,
+///         user: &i64,
+///         now: UnixMillis,
+///     ) -> Result<(), StoreError> {
+///         let inserted = sqlx::query(
+///             "INSERT INTO authenticator (authenticator_id, user_id, created_at)
+///              VALUES (?, ?, ?) ON CONFLICT (authenticator_id) DO NOTHING",
+///         )
+///         .bind(authenticator.as_str())
+///         .bind(user)
+///         .bind(now)
+///         .execute(&self.pool)
+///         .await
+///         .map_err(backend)?
+///         .rows_affected();
+///         if inserted == 1 {
+///             return Ok(());
+///         }
+///         match self.user_of(authenticator).await? {
+///             Some(owner) if owner == *user => Ok(()), // the same pair again
+///             _ => Err(StoreError::Conflict),          // never re-pointed
+///         }
+///     }
+///
+///     async fn user_of(&self, authenticator: &AuthenticatorId) -> Result<Option<i64>, StoreError> {
+///         sqlx::query_scalar("SELECT user_id FROM authenticator WHERE authenticator_id = ?")
+///             .bind(authenticator.as_str())
+///             .fetch_optional(&self.pool)
+///             .await
+///             .map_err(backend)
+///     }
+///
+///     async fn authenticators_of(&self, user: &i64) -> Result<Vec<LinkedAuthenticator>, StoreError> {
+///         let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+///             "SELECT authenticator_id, created_at, last_used_at FROM authenticator
+///              WHERE user_id = ? ORDER BY created_at, authenticator_id",
+///         )
+///         .bind(user)
+///         .fetch_all(&self.pool)
+///         .await
+///         .map_err(backend)?;
+///         rows.into_iter()
+///             .map(|(id, created_at, last_used_at)| {
+///                 let id = AuthenticatorId::new(id).map_err(StoreError::backend)?;
+///                 Ok(LinkedAuthenticator::new(id, created_at, last_used_at))
+///             })
+///             .collect()
+///     }
+///
+///     async fn unlink(&self, authenticator: &AuthenticatorId, user: &i64) -> Result<bool, StoreError> {
+///         let deleted = sqlx::query("DELETE FROM authenticator WHERE authenticator_id = ? AND user_id = ?")
+///             .bind(authenticator.as_str())
+///             .bind(user)
+///             .execute(&self.pool)
+///             .await
+///             .map_err(backend)?
+///             .rows_affected();
+///         Ok(deleted > 0)
+///     }
+///
+///     async fn touch(&self, authenticator: &AuthenticatorId, now: UnixMillis) -> Result<(), StoreError> {
+///         sqlx::query("UPDATE authenticator SET last_used_at = ? WHERE authenticator_id = ?")
+///             .bind(now)
+///             .bind(authenticator.as_str())
+///             .execute(&self.pool)
+///             .await
+///             .map_err(backend)?;
+///         Ok(())
+///     }
+/// }
+/// # }
+/// # fn main() {}
+/// ```
+///
+/// Check it with the conformance suite of the test kit (feature `testing`):
+/// `passlock_core::testing::conformance::authenticator_store_with(Arc::new(store), |n| first_user_id + n as i64)`,
+/// with that many users in your table.
 #[async_trait::async_trait]
 pub trait AuthenticatorStore<U: UserId>: Send + Sync + Debug + 'static {
     /// Links `authenticator` to `user` at time `now`.
