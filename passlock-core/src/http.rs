@@ -1,1 +1,420 @@
 //! The outbound HTTP wrapper: timeouts, no redirects, body cap.
+//!
+//! Every call to a hosted service (Passlock, Passage, a JWKS) goes through one
+//! [`HttpClient`]: a single pooled `reqwest::Client` with a connect timeout
+//! (2 s), a total timeout (5 s), redirects disabled and response bodies read
+//! chunk by chunk up to a cap (64 KiB). Failures come back as
+//! [`UpstreamError`]; no error ever carries a URL (a code-exchange URL holds
+//! the code) or a response body.
+//!
+//! Only idempotent calls made with [`Retry::OnConnectFailure`] are retried,
+//! once, and only when the connection could not be opened (nothing was sent).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::UpstreamError;
+use crate::secret::ApiKey;
+
+/// Timeouts and limits of outbound HTTP.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Time allowed to open a connection (default 2 s).
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole call, body included (default 5 s).
+    pub timeout: Duration,
+    /// Largest accepted response body in bytes (default 64 KiB).
+    pub max_body: usize,
+    /// The `User-Agent` sent.
+    pub user_agent: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            max_body: 64 * 1024,
+            user_agent: concat!("passlock-core/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Sets the total timeout of a call.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the response body cap.
+    #[must_use]
+    pub fn with_max_body(mut self, max_body: usize) -> Self {
+        self.max_body = max_body;
+        self
+    }
+}
+
+/// Whether a call may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retry {
+    /// Never (POSTs, code exchanges: anything not safe to send twice).
+    Never,
+    /// Once, when the connection could not be opened (idempotent GETs only).
+    OnConnectFailure,
+}
+
+/// The HTTP method of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+}
+
+impl Method {
+    fn to_reqwest(self) -> reqwest::Method {
+        match self {
+            Self::Get => reqwest::Method::GET,
+            Self::Post => reqwest::Method::POST,
+            Self::Delete => reqwest::Method::DELETE,
+            Self::Patch => reqwest::Method::PATCH,
+        }
+    }
+}
+
+/// A response read in full (within the cap).
+#[derive(Clone)]
+pub struct HttpResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body (at most the configured cap).
+    pub body: Vec<u8>,
+    /// The `Retry-After` header in seconds, when present and numeric.
+    pub retry_after: Option<u64>,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    // The body may hold tokens or codes: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl HttpResponse {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Whether the media type is `application/json` (parameters such as a
+    /// charset are ignored, the essence must match).
+    pub fn is_json(&self) -> bool {
+        self.content_type.as_deref().is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        })
+    }
+
+    /// Parses the body as JSON, after checking the content type.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, UpstreamError> {
+        if !self.is_json() {
+            return Err(bad("wrong content type", Some(self.status), None));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| bad("unexpected body", Some(self.status), Some(Box::new(e))))
+    }
+}
+
+fn bad(
+    reason: &'static str,
+    status: Option<u16>,
+    source: Option<crate::error::BoxError>,
+) -> UpstreamError {
+    UpstreamError::BadResponse {
+        reason,
+        status,
+        source,
+    }
+}
+
+/// The one outbound HTTP client. Cheap to clone (connections are pooled and
+/// shared between clones).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    config: HttpConfig,
+}
+
+impl HttpClient {
+    /// A client with these timeouts and limits.
+    pub fn new(config: HttpConfig) -> Result<Self, crate::error::ConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(config.user_agent.clone())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| {
+                crate::error::ConfigError::new("http", format!("cannot build the client: {e}"))
+            })?;
+        Ok(Self { client, config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// `GET url`, answered within the total timeout.
+    pub async fn get(
+        &self,
+        url: &str,
+        bearer: Option<&ApiKey>,
+        retry: Retry,
+    ) -> Result<HttpResponse, UpstreamError> {
+        self.send(Method::Get, url, bearer, None, retry).await
+    }
+
+    /// `POST url` with a JSON body. Never retried.
+    pub async fn post_json<B: Serialize + ?Sized>(
+        &self,
+        url: &str,
+        bearer: Option<&ApiKey>,
+        body: &B,
+    ) -> Result<HttpResponse, UpstreamError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::BadResponse {
+            reason: "cannot encode the request",
+            status: None,
+            source: Some(Box::new(e)),
+        })?;
+        self.send(Method::Post, url, bearer, Some(bytes), Retry::Never)
+            .await
+    }
+
+    /// Sends one request and reads the answer in full (within the cap).
+    /// `body` is sent as `application/json`.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        bearer: Option<&ApiKey>,
+        body: Option<Vec<u8>>,
+        retry: Retry,
+    ) -> Result<HttpResponse, UpstreamError> {
+        let attempt = || self.send_once(method, url, bearer, body.clone());
+        // The outer bound is a safety net on top of reqwest's own timeout.
+        let bound = self.config.timeout + Duration::from_millis(250);
+        let first = tokio::time::timeout(bound, attempt())
+            .await
+            .unwrap_or(Err(Attempt::Failed(UpstreamError::Timeout)));
+        match first {
+            Ok(r) => Ok(r),
+            Err(Attempt::ConnectFailed(_))
+                if retry == Retry::OnConnectFailure && method == Method::Get =>
+            {
+                tracing::debug!("connect failed; retrying once");
+                match tokio::time::timeout(bound, attempt()).await {
+                    Ok(Ok(r)) => Ok(r),
+                    Ok(Err(e)) => Err(e.into_error()),
+                    Err(_) => Err(UpstreamError::Timeout),
+                }
+            }
+            Err(e) => Err(e.into_error()),
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: &str,
+        bearer: Option<&ApiKey>,
+        body: Option<Vec<u8>>,
+    ) -> Result<HttpResponse, Attempt> {
+        let mut req = self
+            .client
+            .request(method.to_reqwest(), url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(key) = bearer {
+            req = req.bearer_auth(key.expose_secret());
+        }
+        if let Some(body) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let mut resp = req.send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let header = |name: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
+        if (300..400).contains(&status) {
+            // Redirects are never followed: a redirect from an API is an error.
+            return Err(Attempt::Failed(bad("redirect", Some(status), None)));
+        }
+        let max = self.config.max_body;
+        if resp
+            .content_length()
+            .is_some_and(|len| usize::try_from(len).map_or(true, |len| len > max))
+        {
+            return Err(Attempt::Failed(bad("body too large", Some(status), None)));
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > max {
+                        return Err(Attempt::Failed(bad("body too large", Some(status), None)));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(Attempt::Failed(classify_body(e, status))),
+            }
+        }
+        Ok(HttpResponse {
+            status,
+            content_type,
+            body,
+            retry_after,
+        })
+    }
+}
+
+enum Attempt {
+    /// The connection was never opened: nothing was sent.
+    ConnectFailed(UpstreamError),
+    Failed(UpstreamError),
+}
+
+impl Attempt {
+    fn into_error(self) -> UpstreamError {
+        match self {
+            Self::ConnectFailed(e) | Self::Failed(e) => e,
+        }
+    }
+}
+
+fn classify(e: reqwest::Error) -> Attempt {
+    // Never keep the URL: a code-exchange URL holds the code.
+    let e = e.without_url();
+    if e.is_timeout() {
+        Attempt::Failed(UpstreamError::Timeout)
+    } else if e.is_connect() {
+        Attempt::ConnectFailed(UpstreamError::Unavailable(Some(Box::new(e))))
+    } else {
+        Attempt::Failed(UpstreamError::Unavailable(Some(Box::new(e))))
+    }
+}
+
+fn classify_body(e: reqwest::Error, status: u16) -> UpstreamError {
+    let e = e.without_url();
+    if e.is_timeout() {
+        UpstreamError::Timeout
+    } else {
+        bad("body cut short", Some(status), Some(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(ct: Option<&str>, body: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            content_type: ct.map(str::to_owned),
+            body: body.as_bytes().to_vec(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn json_needs_the_json_media_type() {
+        assert!(
+            resp(Some("application/json"), "{}")
+                .json::<serde_json::Value>()
+                .is_ok()
+        );
+        assert!(
+            resp(Some("application/json; charset=utf-8"), "{}")
+                .json::<serde_json::Value>()
+                .is_ok()
+        );
+        assert!(matches!(
+            resp(Some("text/html"), "{}").json::<serde_json::Value>(),
+            Err(UpstreamError::BadResponse {
+                reason: "wrong content type",
+                ..
+            })
+        ));
+        assert!(resp(None, "{}").json::<serde_json::Value>().is_err());
+        assert!(matches!(
+            resp(Some("application/json"), "<html>").json::<serde_json::Value>(),
+            Err(UpstreamError::BadResponse {
+                reason: "unexpected body",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn debug_hides_the_body() {
+        let r = resp(Some("application/json"), "{\"code\":\"secretcode\"}");
+        assert!(!format!("{r:?}").contains("secretcode"));
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_unavailable_without_url() {
+        // Bind then drop a listener to get a port nobody listens on.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let client = HttpClient::new(HttpConfig::default()).unwrap();
+        let url = format!("http://127.0.0.1:{port}/v2/t/principal/secretcode");
+        let err = client
+            .get(&url, None, Retry::OnConnectFailure)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UpstreamError::Unavailable(_)), "{err:?}");
+        let mut chain = format!("{err} {err:?}");
+        let mut src = std::error::Error::source(&err);
+        while let Some(s) = src {
+            chain.push_str(&format!(" {s} {s:?}"));
+            src = s.source();
+        }
+        assert!(!chain.contains("secretcode"), "{chain}");
+    }
+}

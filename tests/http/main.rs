@@ -1,1 +1,9 @@
-//! HTTP scenario tests through the adapters.
+//! HTTP scenario tests through the adapters: every row of the contract,
+//! written once in `scenarios` and run against each adapter.
+
+// Test code: panicking on a broken expectation is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod axum;
+mod harness;
+mod scenarios;

@@ -10,11 +10,15 @@ use std::sync::Arc;
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use passlock_axum::passlock_core::clock;
+use passlock_axum::passlock_core::provider::PasskeyProvider;
 use passlock_axum::passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_axum::passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
+use passlock_axum::passlock_core::secret::ApiKey;
 use passlock_axum::passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
 };
-use passlock_axum::passlock_core::{Passlock, SignUpError, SignUpHook};
+use passlock_axum::passlock_core::{Passlock, SignUpError, SignUpHook, TenancyId};
 use passlock_axum::{PasskeyUser, StepUp};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
@@ -26,6 +30,8 @@ use tower_sessions_sqlx_store::SqliteStore;
 
 /// Any start-up failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+const RP_NAME: &str = "passlock example";
 
 /// The page, shared with the actix example.
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
@@ -39,6 +45,33 @@ pub struct AppConfig {
     /// The SQLite database, e.g. `sqlite://passlock-example.db`; created if
     /// missing.
     pub database_url: String,
+    /// Use hosted Passlock instead of the embedded provider.
+    pub hosted: Option<HostedSettings>,
+}
+
+/// The hosted Passlock tenancy to use instead of the embedded provider.
+#[derive(Debug, Clone)]
+pub struct HostedSettings {
+    /// `PASSLOCK_TENANCY_ID`.
+    pub tenancy_id: String,
+    /// `PASSLOCK_API_KEY` (its `Debug` is redacted).
+    pub api_key: ApiKey,
+    /// `PASSLOCK_ENDPOINT`, default `https://api.passlock.dev`.
+    pub endpoint: Option<String>,
+}
+
+impl HostedSettings {
+    /// Reads `PASSLOCK_TENANCY_ID`, `PASSLOCK_API_KEY` and the optional
+    /// `PASSLOCK_ENDPOINT`; `None` unless both of the first two are set.
+    pub fn from_env() -> Option<Self> {
+        let tenancy_id = std::env::var("PASSLOCK_TENANCY_ID").ok()?;
+        let api_key = std::env::var("PASSLOCK_API_KEY").ok()?;
+        Some(Self {
+            tenancy_id,
+            api_key: ApiKey::new(api_key),
+            endpoint: std::env::var("PASSLOCK_ENDPOINT").ok(),
+        })
+    }
 }
 
 impl AppConfig {
@@ -47,6 +80,7 @@ impl AppConfig {
         Self {
             origin: format!("http://localhost:{port}"),
             database_url: database_url.into(),
+            hosted: None,
         }
     }
 }
@@ -98,7 +132,8 @@ async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
     Ok(pool)
 }
 
-/// Builds the whole app: stores (migrated), provider, passlock routes under
+/// Builds the whole app: stores (migrated), provider (embedded, or hosted
+/// Passlock when [`AppConfig::hosted`] is set), passlock routes under
 /// `/passkey`, the page at `/`, `GET /api/me` and `POST /api/sensitive`
 /// (which needs a step-up within 60 seconds), and the session layer.
 pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
@@ -116,16 +151,35 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
     sessions.migrate().await?;
 
     let rp_id = url_host(&config.origin)?;
-    let provider = EmbeddedProvider::new(
-        EmbeddedConfig::new(rp_id, "passlock example", [config.origin.clone()]),
-        Arc::new(SqliteCredentialStore::new(pool.clone())),
-        Arc::new(SqliteCeremonyStore::new(pool.clone())),
-    )
-    .await?;
+    let provider: Arc<dyn PasskeyProvider> = match &config.hosted {
+        None => Arc::new(
+            EmbeddedProvider::new(
+                EmbeddedConfig::new(rp_id, RP_NAME, [config.origin.clone()]),
+                Arc::new(SqliteCredentialStore::new(pool.clone())),
+                Arc::new(SqliteCeremonyStore::new(pool.clone())),
+            )
+            .await?,
+        ),
+        Some(hosted) => {
+            let mut settings =
+                PasslockConfig::new(TenancyId::new(&hosted.tenancy_id)?, hosted.api_key.clone());
+            if let Some(endpoint) = &hosted.endpoint {
+                settings = settings.with_endpoint(endpoint.clone());
+            }
+            tracing::info!(tenancy_id = %hosted.tenancy_id, "using hosted Passlock");
+            Arc::new(PasslockHosted::new(
+                settings,
+                rp_id,
+                RP_NAME,
+                clock::system(),
+            )?)
+        }
+    };
     let passlock: Passlock<i64> = Passlock::builder(
-        Arc::new(provider),
+        provider,
         Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
     )
+    .origins([config.origin.clone()])
     .sign_up(Arc::new(Users(pool)))
     .build()?;
 

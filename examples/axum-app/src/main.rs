@@ -1,6 +1,6 @@
 //! `cargo run -p axum-app`: serves the example at <http://localhost:3000>.
 
-use axum_app::{AppConfig, BoxError, build_app};
+use axum_app::{AppConfig, BoxError, HostedSettings, build_app};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -13,7 +13,10 @@ async fn main() -> Result<(), BoxError> {
         .init();
     let database_url =
         std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://passlock-example.db".to_owned());
-    let app = build_app(AppConfig::localhost(3000, database_url)).await?;
+    let mut config = AppConfig::localhost(3000, database_url);
+    // Hosted Passlock when PASSLOCK_TENANCY_ID and PASSLOCK_API_KEY are set.
+    config.hosted = HostedSettings::from_env();
+    let app = build_app(config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     tracing::info!("listening on http://localhost:3000");
     println!("passlock example: open http://localhost:3000");

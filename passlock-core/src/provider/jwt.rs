@@ -1,17 +1,37 @@
 //! Local `id_token` verification: JWKS cache and refresh, algorithm
-//! allow-list, claims, replay cache. SKELETON — the hosted work replaces the
-//! bodies marked SKELETON with the real implementation; the public API below
-//! is the contract other parts code against.
+//! allow-list, claims, replay cache.
+//!
+//! The order of checks matters and is fixed:
+//!
+//! 1. the token is three base64url parts and at most
+//!    [`MAX_ID_TOKEN_LEN`](crate::proof::MAX_ID_TOKEN_LEN) bytes;
+//! 2. the header's `alg` is checked *before any key is chosen*: `none` and
+//!    every HMAC algorithm are refused whatever the configuration says, and
+//!    the algorithm must be in the configured allow-list;
+//! 3. the key is found by `kid` in the cached key set; an unknown `kid`
+//!    triggers at most one shared refetch per cooldown (single flight); a
+//!    JWK that names its own `alg` must name the header's;
+//! 4. the signature is verified (jsonwebtoken, with its own time checks off);
+//! 5. the claims are checked against the injected [`Clock`](crate::clock::Clock):
+//!    `iss` exactly, `aud` the tenancy, `sub`, `exp`, `iat`, `a:id`, `jti`;
+//! 6. last, the `jti` is recorded in the replay cache: a second use fails.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::{Map, Value};
 
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::JwkSet;
 
 use crate::clock::SharedClock;
-use crate::error::{ProviderError, Rejection, StoreError};
-use crate::id::TenancyId;
+use crate::error::{ProviderError, Rejection, StoreError, UpstreamError};
+use crate::id::{AuthenticatorId, TenancyId, UserHandle};
 use crate::principal::Principal;
 use crate::secret::IdToken;
 
@@ -81,6 +101,11 @@ pub struct VerifierConfig {
     pub leeway: Duration,
     /// Least time between two key-set refetches for unknown `kid`s (default 30 s).
     pub refetch_cooldown: Duration,
+    /// How long a fetched key set is used before it is fetched again on the
+    /// next verification (default 300 s). Keys removed from the JWKS stop
+    /// verifying at most this long (plus the cooldown) after their removal.
+    /// A failed refresh keeps the last good key set.
+    pub key_max_age: Duration,
 }
 
 impl VerifierConfig {
@@ -97,6 +122,7 @@ impl VerifierConfig {
             ],
             leeway: Duration::from_secs(5),
             refetch_cooldown: Duration::from_secs(30),
+            key_max_age: Duration::from_secs(300),
         }
     }
 
@@ -108,7 +134,64 @@ impl VerifierConfig {
             algorithms: vec![Algorithm::ES256],
             leeway: Duration::from_secs(5),
             refetch_cooldown: Duration::from_secs(30),
+            key_max_age: Duration::from_secs(300),
         }
+    }
+
+    /// Sets the leeway.
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Sets the refetch cooldown.
+    #[must_use]
+    pub fn with_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.refetch_cooldown = cooldown;
+        self
+    }
+
+    /// Sets the key set's maximum age.
+    #[must_use]
+    pub fn with_key_max_age(mut self, max_age: Duration) -> Self {
+        self.key_max_age = max_age;
+        self
+    }
+}
+
+struct CachedKey {
+    key: DecodingKey,
+    /// The JWK's own `alg`, when it names one.
+    alg: Option<String>,
+}
+
+#[derive(Default)]
+struct KeyState {
+    keys: HashMap<String, Arc<CachedKey>>,
+    /// When the current key set was fetched (ms).
+    loaded_at: Option<i64>,
+    /// When a fetch was last attempted (ms), successful or not.
+    last_attempt: Option<i64>,
+}
+
+#[derive(Default)]
+struct KeyCache {
+    state: RwLock<KeyState>,
+    /// Single flight: one refetch at a time; the others wait and re-read.
+    refresh: tokio::sync::Mutex<()>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("KeyCache");
+        if let Ok(s) = self.state.read() {
+            let mut kids: Vec<&String> = s.keys.keys().collect();
+            kids.sort();
+            d.field("kids", &kids).field("loaded_at", &s.loaded_at);
+        }
+        d.finish_non_exhaustive()
     }
 }
 
@@ -119,6 +202,12 @@ pub struct IdTokenVerifier {
     source: Arc<dyn JwksSource>,
     clock: SharedClock,
     replay: Option<Arc<dyn ReplayCache>>,
+    cache: Arc<KeyCache>,
+}
+
+enum Lookup {
+    Found(Arc<CachedKey>),
+    Missing,
 }
 
 impl IdTokenVerifier {
@@ -129,6 +218,7 @@ impl IdTokenVerifier {
             source,
             clock,
             replay: Some(Arc::new(MemoryReplayCache::new())),
+            cache: Arc::new(KeyCache::default()),
         }
     }
 
@@ -146,10 +236,426 @@ impl IdTokenVerifier {
         self
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    /// How many times the key set was fetched (for diagnostics and tests).
+    pub fn key_fetches(&self) -> u64 {
+        self.cache.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Verifies `token` and returns its principal.
     pub async fn verify(&self, token: &IdToken) -> Result<Principal, ProviderError> {
-        // SKELETON
-        let _ = (token, &self.config, &self.source, &self.clock, &self.replay);
-        Err(Rejection::BadSignature.into())
+        let raw = token.expose_secret();
+        if raw.is_empty() || raw.len() > crate::proof::MAX_ID_TOKEN_LEN {
+            return Err(Rejection::Malformed.into());
+        }
+        let parts: Vec<&str> = raw.split('.').collect();
+        let [header_b64, _payload_b64, _sig_b64] = parts.as_slice() else {
+            return Err(Rejection::Malformed.into());
+        };
+
+        // 1. The header, read by us: jsonwebtoken cannot even parse `none`.
+        let header = parse_header(header_b64)?;
+        let algorithm = self.check_algorithm(&header.alg)?;
+        let kid = header.kid.ok_or(Rejection::UnknownKey)?;
+
+        // 2. The key, by kid.
+        let key = self.key_for(&kid).await?;
+        if key.alg.as_deref().is_some_and(|a| a != header.alg) {
+            return Err(Rejection::DisallowedAlgorithm.into());
+        }
+        if key.key.family() != algorithm.family() {
+            return Err(Rejection::DisallowedAlgorithm.into());
+        }
+
+        // 3. The signature; time and claims are checked below with our clock.
+        let mut validation = Validation::new(algorithm);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key.key, &validation)
+            .map_err(|e| map_jwt_error(e.kind()))?;
+
+        // 4. The claims.
+        let claims = self.check_claims(&data.claims)?;
+
+        // 5. Single use, once everything else has passed.
+        if let Some(replay) = &self.replay {
+            let jti = claims.jti.as_deref().ok_or(Rejection::MissingClaim)?;
+            let until = claims.exp.saturating_add(leeway_secs(&self.config));
+            if !replay.first_use(jti, until, self.clock.now_secs()).await? {
+                return Err(Rejection::Replayed.into());
+            }
+        }
+        Ok(claims.principal)
+    }
+
+    fn check_algorithm(&self, alg: &str) -> Result<Algorithm, Rejection> {
+        if alg.eq_ignore_ascii_case("none") || alg.to_ascii_uppercase().starts_with("HS") {
+            return Err(Rejection::DisallowedAlgorithm);
+        }
+        let algorithm: Algorithm = alg.parse().map_err(|_| Rejection::DisallowedAlgorithm)?;
+        if algorithm.family() == jsonwebtoken::AlgorithmFamily::Hmac
+            || !self.config.algorithms.contains(&algorithm)
+        {
+            return Err(Rejection::DisallowedAlgorithm);
+        }
+        Ok(algorithm)
+    }
+
+    fn check_claims(&self, c: &Map<String, Value>) -> Result<Claims, Rejection> {
+        let now = self.clock.now_secs();
+        let leeway = leeway_secs(&self.config);
+
+        match c.get("iss") {
+            None => return Err(Rejection::MissingClaim),
+            Some(Value::String(iss)) if *iss == self.config.issuer => {}
+            Some(Value::String(_)) => return Err(Rejection::WrongIssuer),
+            Some(_) => return Err(Rejection::MissingClaim),
+        }
+        let audience = self.config.audience.as_str();
+        match c.get("aud") {
+            None => return Err(Rejection::MissingClaim),
+            Some(Value::String(aud)) if aud == audience => {}
+            Some(Value::Array(auds))
+                if auds.iter().all(Value::is_string)
+                    && auds.iter().any(|a| a.as_str() == Some(audience)) => {}
+            Some(Value::String(_) | Value::Array(_)) => return Err(Rejection::WrongAudience),
+            Some(_) => return Err(Rejection::MissingClaim),
+        }
+        let exp = numeric_date(c, "exp")?;
+        let iat = numeric_date(c, "iat")?;
+        if exp.saturating_add(leeway) <= now {
+            return Err(Rejection::Expired);
+        }
+        if iat > now.saturating_add(leeway) {
+            return Err(Rejection::IssuedInFuture);
+        }
+        if c.contains_key("nbf") && numeric_date(c, "nbf")? > now.saturating_add(leeway) {
+            return Err(Rejection::IssuedInFuture);
+        }
+        let sub = string_claim(c, "sub")?;
+        let user_handle = UserHandle::new(sub).map_err(|_| Rejection::Malformed)?;
+        let a_id = string_claim(c, "a:id")?;
+        let authenticator_id = AuthenticatorId::new(a_id).map_err(|_| Rejection::Malformed)?;
+        let user_verified = match c.get("pk:uv") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(Rejection::Malformed),
+        };
+        let jti = match c.get("jti") {
+            None => None,
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 512 => Some(s.clone()),
+            Some(_) => return Err(Rejection::Malformed),
+        };
+        Ok(Claims {
+            principal: Principal::new(
+                authenticator_id,
+                user_handle,
+                user_verified,
+                iat.saturating_mul(1000),
+            ),
+            exp,
+            jti,
+        })
+    }
+
+    /// The key for `kid`: from the cache, or after at most one shared
+    /// refetch per cooldown.
+    async fn key_for(&self, kid: &str) -> Result<Arc<CachedKey>, ProviderError> {
+        let now = self.clock.now_millis();
+        if let (Lookup::Found(k), false) = self.lookup(kid, now) {
+            return Ok(k);
+        }
+        let _flight = self.cache.refresh.lock().await;
+        // Someone else may have refreshed while we waited.
+        let (found, stale) = self.lookup(kid, now);
+        if let (Lookup::Found(k), false) = (&found, stale) {
+            return Ok(k.clone());
+        }
+        let (may_fetch, ever_loaded) = {
+            let s = self.read_state()?;
+            let cooldown = millis(self.config.refetch_cooldown);
+            (
+                s.last_attempt
+                    .is_none_or(|t| now.saturating_sub(t) >= cooldown),
+                s.loaded_at.is_some(),
+            )
+        };
+        let mut fetch_error = None;
+        if may_fetch {
+            self.write_state()?.last_attempt = Some(now);
+            self.cache
+                .fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match self.source.fetch().await {
+                Ok(set) => {
+                    let keys = usable_keys(&set);
+                    if keys.is_empty() {
+                        tracing::warn!("the JWKS has no usable key; keeping the last good key set");
+                    } else {
+                        let mut s = self.write_state()?;
+                        s.keys = keys;
+                        s.loaded_at = Some(now);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "JWKS fetch failed; keeping the last good key set");
+                    fetch_error = Some(e);
+                }
+            }
+        }
+        match self.lookup(kid, now).0 {
+            Lookup::Found(k) => Ok(k),
+            Lookup::Missing => match fetch_error {
+                Some(e) => Err(e),
+                None if !ever_loaded && !may_fetch => Err(UpstreamError::Unavailable(None).into()),
+                None => Err(Rejection::UnknownKey.into()),
+            },
+        }
+    }
+
+    /// The cached key for `kid`, and whether the key set is stale.
+    fn lookup(&self, kid: &str, now: i64) -> (Lookup, bool) {
+        let Ok(s) = self.cache.state.read() else {
+            return (Lookup::Missing, true);
+        };
+        let stale = s
+            .loaded_at
+            .is_none_or(|t| now.saturating_sub(t) >= millis(self.config.key_max_age));
+        match s.keys.get(kid) {
+            Some(k) => (Lookup::Found(k.clone()), stale),
+            None => (Lookup::Missing, stale),
+        }
+    }
+
+    fn read_state(&self) -> Result<std::sync::RwLockReadGuard<'_, KeyState>, ProviderError> {
+        self.cache
+            .state
+            .read()
+            .map_err(|_| StoreError::backend("key cache lock poisoned").into())
+    }
+
+    fn write_state(&self) -> Result<std::sync::RwLockWriteGuard<'_, KeyState>, ProviderError> {
+        self.cache
+            .state
+            .write()
+            .map_err(|_| StoreError::backend("key cache lock poisoned").into())
+    }
+}
+
+struct Claims {
+    principal: Principal,
+    exp: i64,
+    jti: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+    crit: Option<Value>,
+}
+
+fn parse_header(b64: &str) -> Result<RawHeader, Rejection> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|_| Rejection::Malformed)?;
+    let header: RawHeader = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
+    // No critical extension is understood, so any is refused (RFC 7515 4.1.11).
+    if header.crit.is_some() {
+        return Err(Rejection::Malformed);
+    }
+    Ok(header)
+}
+
+fn map_jwt_error(kind: &ErrorKind) -> Rejection {
+    match kind {
+        ErrorKind::InvalidSignature
+        | ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat => Rejection::BadSignature,
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::UnsupportedAlgorithm
+        | ErrorKind::MissingAlgorithm => Rejection::DisallowedAlgorithm,
+        _ => Rejection::Malformed,
+    }
+}
+
+fn string_claim<'a>(c: &'a Map<String, Value>, name: &str) -> Result<&'a str, Rejection> {
+    match c.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        _ => Err(Rejection::MissingClaim),
+    }
+}
+
+/// A NumericDate (seconds); fractional seconds are truncated. A missing
+/// claim or one of another type is `MissingClaim`.
+fn numeric_date(c: &Map<String, Value>, name: &str) -> Result<i64, Rejection> {
+    match c.get(name) {
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i)
+            } else {
+                match n.as_f64() {
+                    // The range check keeps the cast exact enough and in range.
+                    Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(f.trunc() as i64),
+                    _ => Err(Rejection::Malformed),
+                }
+            }
+        }
+        _ => Err(Rejection::MissingClaim),
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn leeway_secs(config: &VerifierConfig) -> i64 {
+    i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The verification keys of a key set: public keys with a `kid`, not marked
+/// for encryption, that jsonwebtoken can load. Symmetric keys are dropped.
+fn usable_keys(set: &JwkSet) -> HashMap<String, Arc<CachedKey>> {
+    let mut out = HashMap::new();
+    for jwk in &set.keys {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            continue;
+        }
+        if !matches!(
+            jwk.algorithm,
+            AlgorithmParameters::RSA(_) | AlgorithmParameters::EllipticCurve(_)
+        ) {
+            continue;
+        }
+        let Ok(key) = DecodingKey::from_jwk(jwk) else {
+            continue;
+        };
+        let alg = jwk.common.key_algorithm.map(|a| a.to_string());
+        out.insert(kid, Arc::new(CachedKey { key, alg }));
+    }
+    out
+}
+
+/// Parses a JWKS document leniently: a key that does not parse is skipped
+/// (and logged) instead of failing the whole set.
+pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, UpstreamError> {
+    #[derive(serde::Deserialize)]
+    struct RawSet {
+        keys: Vec<Value>,
+    }
+    let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| UpstreamError::BadResponse {
+        reason: "unexpected JWKS body",
+        status: None,
+        source: Some(Box::new(e)),
+    })?;
+    let mut keys = Vec::with_capacity(raw.keys.len());
+    for k in raw.keys {
+        match serde_json::from_value::<Jwk>(k) {
+            Ok(jwk) => keys.push(jwk),
+            Err(e) => tracing::warn!(error = %e, "skipping a JWK that does not parse"),
+        }
+    }
+    Ok(JwkSet { keys })
+}
+
+/// A [`JwksSource`] fetching `{endpoint}/.well-known/jwks.json` through the
+/// [`HttpClient`](crate::http::HttpClient) (retried once on a connect failure).
+#[cfg(feature = "hosted")]
+#[derive(Debug, Clone)]
+pub struct HttpJwks {
+    http: crate::http::HttpClient,
+    url: String,
+}
+
+#[cfg(feature = "hosted")]
+impl HttpJwks {
+    /// The JWKS of the service at `endpoint` (e.g. `https://api.passlock.dev`).
+    pub fn new(http: crate::http::HttpClient, endpoint: &str) -> Self {
+        Self {
+            http,
+            url: format!("{}/.well-known/jwks.json", endpoint.trim_end_matches('/')),
+        }
+    }
+
+    /// The URL fetched.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+#[cfg(feature = "hosted")]
+#[async_trait::async_trait]
+impl JwksSource for HttpJwks {
+    async fn fetch(&self) -> Result<JwkSet, ProviderError> {
+        let resp = self
+            .http
+            .get(&self.url, None, crate::http::Retry::OnConnectFailure)
+            .await?;
+        if !resp.is_success() {
+            return Err(UpstreamError::BadResponse {
+                reason: "JWKS answered an error",
+                status: Some(resp.status),
+                source: None,
+            }
+            .into());
+        }
+        if !resp.is_json() {
+            return Err(UpstreamError::BadResponse {
+                reason: "wrong content type",
+                status: Some(resp.status),
+                source: None,
+            }
+            .into());
+        }
+        Ok(parse_jwks(&resp.body)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_jwks_skips_broken_keys() {
+        let doc = br#"{"keys":[{"kty":"RSA","kid":"a","n":"AQAB","e":"AQAB"},{"kty":"nope"},42]}"#;
+        let set = parse_jwks(doc).unwrap();
+        // `42` is not a JWK at all and is skipped; the RSA key stays.
+        assert_eq!(set.keys.len(), 2);
+        assert!(set.find("a").is_some());
+        assert!(parse_jwks(b"{}").is_err());
+        assert!(parse_jwks(b"<html>").is_err());
+    }
+
+    #[test]
+    fn header_parse_refuses_garbage_and_crit() {
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        assert!(parse_header("!!!").is_err());
+        assert!(parse_header(&enc("[]")).is_err());
+        assert!(parse_header(&enc(r#"{"alg":"RS256","crit":["x"]}"#)).is_err());
+        assert!(parse_header(&enc(r#"{"alg":"none"}"#)).is_ok());
+    }
+
+    #[test]
+    fn numeric_dates() {
+        let m: Map<String, Value> =
+            serde_json::from_str(r#"{"a":1,"b":"1","c":1.9,"d":1e300}"#).unwrap();
+        assert_eq!(numeric_date(&m, "a"), Ok(1));
+        assert_eq!(numeric_date(&m, "b"), Err(Rejection::MissingClaim));
+        assert_eq!(numeric_date(&m, "c"), Ok(1));
+        assert_eq!(numeric_date(&m, "d"), Err(Rejection::Malformed));
+        assert_eq!(numeric_date(&m, "z"), Err(Rejection::MissingClaim));
     }
 }

@@ -644,6 +644,9 @@ impl EmbeddedProvider {
             serde_json::from_value(state).map_err(internal("registration state"))?;
         let credential: RegisterPublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
+        if credential.id != URL_SAFE_NO_PAD.encode(&credential.raw_id) {
+            return Err(Rejection::Malformed.into());
+        }
         let passkey = self
             .inner
             .webauthn
@@ -755,6 +758,9 @@ impl EmbeddedProvider {
         let credential: PublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
         let id = encode_id(credential.get_credential_id())?;
+        if credential.id != id.as_str() {
+            return Err(Rejection::Malformed.into());
+        }
         let Some(stored) = self.inner.credentials.get(&id).await? else {
             return Err(Failure::PasskeyNotFound(id.into_string()));
         };

@@ -1,0 +1,392 @@
+//! The adapter-independent part of the HTTP scenarios: a [`TestApp`] that
+//! sends requests, a cookie-keeping [`Client`], the [`World`] a scenario runs
+//! in (passlock with a manual clock, in-memory stores and users) and the
+//! browser side of the ceremonies (what `client.js` does), driven by the
+//! test kit's software authenticator.
+//!
+//! An adapter plugs in by implementing [`TestApp`] for an app that mounts
+//! the passlock routes at `/passkey` behind a session layer, plus
+//! `GET /app/me` (`Option<PasskeyUser<i64>>`: `{"user_id": n | null}`) and
+//! `POST /app/sensitive` (`StepUp<60>` + `PasskeyUser<i64>`: `{"done": true}`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use passlock_core::clock::ManualClock;
+use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_core::store::MemoryAuthenticatorStore;
+use passlock_core::testing::authenticator::SoftAuthenticator;
+use passlock_core::{AuthenticatorId, Passlock, SignUpError, SignUpHook};
+use serde_json::{Value, json};
+
+/// The origin every scenario runs on.
+pub(crate) const ORIGIN: &str = "http://localhost:3000";
+
+/// A request as a browser would send it.
+#[derive(Debug, Clone)]
+pub(crate) struct TestRequest {
+    pub(crate) method: &'static str,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// An answer: status, headers (lower-case names) and the body as JSON
+/// (`Value::Null` when empty or not JSON; `text` holds it raw).
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) json: Value,
+    pub(crate) text: String,
+}
+
+impl Reply {
+    pub(crate) fn new(status: u16, headers: Vec<(String, String)>, body: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let json = serde_json::from_slice(body).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts an error answer: status and JSON `error` code, and that the
+    /// body has exactly the `{"error","message"}` shape.
+    #[track_caller]
+    pub(crate) fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status of {self:?}");
+        assert_eq!(self.json["error"], code, "code of {self:?}");
+        assert!(self.json["message"].is_string(), "message of {self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
+    }
+}
+
+/// An app under test: one request in, one answer out (in-process).
+pub(crate) trait TestApp: Send + Sync {
+    fn send(&self, req: TestRequest) -> impl Future<Output = Reply> + Send;
+}
+
+/// Users kept in memory: the app's sign-up hook.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryUsers {
+    next: AtomicI64,
+    names: Mutex<HashMap<String, i64>>,
+}
+
+#[async_trait::async_trait]
+impl SignUpHook<i64> for MemoryUsers {
+    async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
+        let mut names = self.names.lock().unwrap();
+        if names.contains_key(username) {
+            return Err(SignUpError::Refused("this username is taken".to_owned()));
+        }
+        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        names.insert(username.to_owned(), id);
+        Ok(id)
+    }
+
+    async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
+        self.names.lock().unwrap().retain(|_, id| id != user);
+        Ok(())
+    }
+}
+
+/// A passlock over the embedded provider and memory stores, on a manual clock.
+pub(crate) async fn passlock(clock: &ManualClock) -> Passlock<i64> {
+    let provider =
+        EmbeddedProvider::in_memory(EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]))
+            .await
+            .unwrap();
+    Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .build()
+    .unwrap()
+}
+
+/// What a scenario runs against.
+pub(crate) struct World<A> {
+    pub(crate) app: A,
+    pub(crate) passlock: Passlock<i64>,
+    pub(crate) clock: ManualClock,
+}
+
+impl<A: TestApp> World<A> {
+    /// A new browser with an empty cookie jar.
+    pub(crate) fn client(&self) -> Client<'_, A> {
+        Client {
+            app: &self.app,
+            jar: BTreeMap::new(),
+        }
+    }
+
+    /// The authenticators linked to `user`, as text, sorted.
+    pub(crate) async fn links(&self, user: i64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .passlock
+            .store()
+            .authenticators_of(&user)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.authenticator_id.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The user `authenticator` is linked to.
+    pub(crate) async fn owner(&self, authenticator: &str) -> Option<i64> {
+        let aid = AuthenticatorId::new(authenticator).unwrap();
+        self.passlock.store().user_of(&aid).await.unwrap()
+    }
+}
+
+/// A browser: keeps cookies, sends `Origin` and JSON by default.
+pub(crate) struct Client<'a, A> {
+    app: &'a A,
+    jar: BTreeMap<String, String>,
+}
+
+impl<A: TestApp> Client<'_, A> {
+    /// Sends `req` with the jar's cookies and keeps the answer's cookies.
+    pub(crate) async fn send(&mut self, mut req: TestRequest) -> Reply {
+        if !self.jar.is_empty() {
+            let cookie = self
+                .jar
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req.headers.push(("cookie".to_owned(), cookie));
+        }
+        let reply = self.app.send(req).await;
+        for (name, value) in &reply.headers {
+            if name.eq_ignore_ascii_case("set-cookie") {
+                self.keep_cookie(value);
+            }
+        }
+        reply
+    }
+
+    fn keep_cookie(&mut self, set_cookie: &str) {
+        let mut parts = set_cookie.split(';').map(str::trim);
+        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+            return;
+        };
+        let removed = value.is_empty()
+            || parts.any(|p| {
+                let p = p.to_ascii_lowercase();
+                p == "max-age=0" || p.starts_with("max-age=-")
+            });
+        if removed {
+            self.jar.remove(name);
+        } else {
+            self.jar.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    /// The cookies held, as one string (to compare session ids).
+    pub(crate) fn cookies(&self) -> String {
+        format!("{:?}", self.jar)
+    }
+
+    /// Replaces the jar (replaying an old session cookie).
+    pub(crate) fn set_cookies(&mut self, other: &Client<'_, A>) {
+        self.jar = other.jar.clone();
+    }
+
+    pub(crate) async fn get(&mut self, path: &str) -> Reply {
+        self.send(TestRequest {
+            method: "GET",
+            path: path.to_owned(),
+            headers: vec![("accept".to_owned(), "application/json".to_owned())],
+            body: Vec::new(),
+        })
+        .await
+    }
+
+    /// A same-origin JSON POST (as `client.js` sends it).
+    pub(crate) async fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.post_raw(path, "application/json", body.to_string().into_bytes())
+            .await
+    }
+
+    pub(crate) async fn post_raw(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        self.send(TestRequest {
+            method: "POST",
+            path: path.to_owned(),
+            headers: vec![
+                ("origin".to_owned(), ORIGIN.to_owned()),
+                ("content-type".to_owned(), content_type.to_owned()),
+            ],
+            body,
+        })
+        .await
+    }
+
+    pub(crate) async fn delete(&mut self, path: &str) -> Reply {
+        self.send(TestRequest {
+            method: "DELETE",
+            path: path.to_owned(),
+            headers: vec![("origin".to_owned(), ORIGIN.to_owned())],
+            body: Vec::new(),
+        })
+        .await
+    }
+
+    /// `GET /passkey/session`'s user id, or `None` on `401`.
+    pub(crate) async fn session_user(&mut self) -> Option<i64> {
+        let r = self.get("/passkey/session").await;
+        match r.status {
+            200 => Some(r.json["user_id"].as_str().unwrap().parse().unwrap()),
+            401 => {
+                r.assert_error(401, "not_authenticated");
+                None
+            }
+            other => panic!("unexpected /session answer {other}: {r:?}"),
+        }
+    }
+
+    /// The whole session view (asserts signed in).
+    pub(crate) async fn session_view(&mut self) -> Value {
+        let r = self.get("/passkey/session").await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json
+    }
+
+    /// The browser half of a registration: authorize (with `body`), options,
+    /// `create`, verification. Returns the code and the authenticator id.
+    pub(crate) async fn registration_ceremony(
+        &mut self,
+        auth: &mut SoftAuthenticator,
+        body: Value,
+    ) -> (String, String) {
+        let answer = self.post("/passkey/registration/authorize", body).await;
+        assert_eq!(answer.status, 200, "authorize: {answer:?}");
+        let base = service_base(&answer.json);
+        let options = self
+            .post(
+                &format!("{base}/registration/options"),
+                json!({ "registrationToken": answer.json["registrationToken"] }),
+            )
+            .await;
+        assert_eq!(options.status, 200, "options: {options:?}");
+        let response = auth.create(&options.json["optionsJSON"]).await.unwrap();
+        let verified = self
+            .post(
+                &format!("{base}/registration/verification"),
+                json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+            )
+            .await;
+        assert_eq!(verified.status, 200, "verification: {verified:?}");
+        assert_eq!(verified.json["_tag"], "RegistrationSuccess");
+        (
+            verified.json["code"].as_str().unwrap().to_owned(),
+            verified.json["principal"]["authenticatorId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    }
+
+    /// The browser half of an authentication for `purpose`; returns the code.
+    pub(crate) async fn authentication_ceremony(
+        &mut self,
+        auth: &mut SoftAuthenticator,
+        purpose: &str,
+    ) -> String {
+        let answer = self
+            .post(
+                "/passkey/authentication/authorize",
+                json!({ "purpose": purpose }),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "authorize: {answer:?}");
+        let base = service_base(&answer.json);
+        let options = self
+            .post(
+                &format!("{base}/authentication/options"),
+                json!({ "authenticationToken": answer.json["authenticationToken"] }),
+            )
+            .await;
+        assert_eq!(options.status, 200, "options: {options:?}");
+        let response = auth.get(&options.json["optionsJSON"]).await.unwrap();
+        let verified = self
+            .post(
+                &format!("{base}/authentication/verification"),
+                json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+            )
+            .await;
+        assert_eq!(verified.status, 200, "verification: {verified:?}");
+        verified.json["code"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs up `username` with a new passkey on `auth`; returns
+    /// `(user_id, authenticator_id)`.
+    pub(crate) async fn sign_up(
+        &mut self,
+        auth: &mut SoftAuthenticator,
+        username: &str,
+    ) -> (i64, String) {
+        let (code, aid) = self
+            .registration_ceremony(auth, json!({ "username": username }))
+            .await;
+        let r = self
+            .post("/passkey/register", json!({ "code": code }))
+            .await;
+        assert_eq!(r.status, 201, "register: {r:?}");
+        assert_eq!(r.json["authenticator_id"], aid.as_str());
+        (r.json["user_id"].as_str().unwrap().parse().unwrap(), aid)
+    }
+
+    /// A usernameless login with `auth`.
+    pub(crate) async fn login(&mut self, auth: &mut SoftAuthenticator) -> Reply {
+        let code = self.authentication_ceremony(auth, "login").await;
+        self.post("/passkey/login", json!({ "code": code })).await
+    }
+
+    /// A step-up with `auth`.
+    pub(crate) async fn step_up(&mut self, auth: &mut SoftAuthenticator) -> Reply {
+        let code = self.authentication_ceremony(auth, "step_up").await;
+        self.post("/passkey/step-up", json!({ "code": code })).await
+    }
+}
+
+/// `{endpoint}/v2/{tenancyId}/passkey` of an authorize answer.
+fn service_base(answer: &Value) -> String {
+    format!(
+        "{}/v2/{}/passkey",
+        answer["endpoint"].as_str().unwrap(),
+        answer["tenancyId"].as_str().unwrap()
+    )
+}
+
+/// A fresh software authenticator on [`ORIGIN`].
+pub(crate) fn authenticator() -> SoftAuthenticator {
+    SoftAuthenticator::new(ORIGIN)
+}

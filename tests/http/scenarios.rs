@@ -1,0 +1,406 @@
+//! The HTTP scenarios, written once against [`TestApp`] and instantiated per
+//! adapter with [`http_scenarios!`]. Every refusal checks the status, the
+//! JSON error code, that no session was issued and that no link changed.
+
+use serde_json::json;
+
+use crate::harness::{TestApp, TestRequest, World, authenticator};
+
+/// Sign-up authorizes a pending registration, links the passkey, creates
+/// the user and issues a session under a new session id.
+pub(crate) async fn sign_up_links_the_passkey_and_signs_in<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (code, aid) = c
+        .registration_ceremony(&mut auth, json!({ "username": "alice" }))
+        .await;
+    let pending = c.cookies();
+    assert_eq!(
+        c.session_user().await,
+        None,
+        "a pending sign-up is no session"
+    );
+    let r = c.post("/passkey/register", json!({ "code": code })).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(r.json["authenticator_id"], aid.as_str());
+    assert_ne!(c.cookies(), pending, "the session id is cycled at sign-up");
+    assert_eq!(c.session_user().await, Some(user));
+    let view = c.session_view().await;
+    assert_eq!(view["authenticator_id"], aid.as_str());
+    assert_eq!(view["amr"][0]["type"], "passkey");
+    assert_eq!(w.links(user).await, vec![aid.clone()]);
+    let me = c.get("/app/me").await;
+    assert_eq!(me.json["user_id"], user);
+    let list = c.get("/passkey/passkeys").await;
+    assert_eq!(list.status, 200, "{list:?}");
+    assert_eq!(list.json[0]["authenticator_id"], aid.as_str());
+    assert_eq!(list.json[0]["current"], true);
+}
+
+/// Logout answers 204, forgets the session, and the old cookie is dead
+/// server-side.
+pub(crate) async fn logout_deletes_the_session_server_side<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (user, _) = c.sign_up(&mut auth, "alice").await;
+    let mut stolen = w.client();
+    stolen.set_cookies(&c);
+    let r = c
+        .post_raw("/passkey/logout", "application/json", Vec::new())
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(
+        stolen.session_user().await,
+        None,
+        "the old cookie still works"
+    );
+    let me = stolen.get("/app/me").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["user_id"], serde_json::Value::Null);
+    assert_eq!(w.links(user).await.len(), 1, "logout unlinks nothing");
+}
+
+/// A usernameless login finds the user by passkey and cycles the session id
+/// (no fixation).
+pub(crate) async fn usernameless_login_issues_a_fresh_session<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    let (user, aid) = w.client().sign_up(&mut auth, "alice").await;
+    let mut c = w.client();
+    // Give the browser a session id first, as an attacker fixing it would.
+    let r = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "x" }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let before = c.cookies();
+    let r = c.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["user_id"], user.to_string());
+    assert_eq!(r.json["authenticator_id"], aid.as_str());
+    assert_ne!(c.cookies(), before, "login must cycle the session id");
+    assert_eq!(c.session_user().await, Some(user));
+}
+
+/// Managing passkeys needs a recent passkey verification; a step-up renews
+/// it, then a second passkey can be added and the first deleted.
+pub(crate) async fn step_up_then_add_and_delete_a_passkey<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut first = authenticator();
+    let (user, aid1) = c.sign_up(&mut first, "alice").await;
+
+    w.clock.advance_secs(301);
+    let r = c.post("/passkey/registration/authorize", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(r.json["max_age"], 300);
+    let challenge = r.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains("insufficient_user_authentication"),
+        "{challenge}"
+    );
+    assert!(challenge.contains("max_age=300"), "{challenge}");
+    let r = c.post("/app/sensitive", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(r.json["max_age"], 60);
+
+    let before = c.cookies();
+    let verified_before = c.session_view().await["verified_at"].clone();
+    let r = c.step_up(&mut first).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_ne!(c.cookies(), before, "step-up cycles the session id");
+    assert_ne!(c.session_view().await["verified_at"], verified_before);
+    let r = c.post("/app/sensitive", json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["done"], true);
+
+    let mut second = authenticator();
+    let (code, aid2) = c.registration_ceremony(&mut second, json!({})).await;
+    let r = c.post("/passkey/register", json!({ "code": code })).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json["user_id"], user.to_string());
+    let mut both = vec![aid1.clone(), aid2.clone()];
+    both.sort();
+    assert_eq!(w.links(user).await, both);
+    let list = c.get("/passkey/passkeys").await;
+    assert_eq!(list.json.as_array().unwrap().len(), 2);
+
+    w.clock.advance_secs(301);
+    let r = c.delete(&format!("/passkey/passkeys/{aid1}")).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(
+        w.links(user).await,
+        both,
+        "nothing unlinked without a step-up"
+    );
+    let r = c.step_up(&mut second).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.delete(&format!("/passkey/passkeys/{aid1}")).await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(w.links(user).await, vec![aid2.clone()]);
+    let r = c.delete(&format!("/passkey/passkeys/{aid2}")).await;
+    r.assert_error(409, "last_authenticator");
+    let r = c.delete("/passkey/passkeys/not-mine").await;
+    r.assert_error(404, "not_found");
+    assert_eq!(w.links(user).await, vec![aid2]);
+
+    // The deleted passkey no longer signs in: the provider forgot it.
+    let mut other = w.client();
+    let answer = other
+        .post(
+            "/passkey/authentication/authorize",
+            json!({ "purpose": "login" }),
+        )
+        .await;
+    let options = other
+        .post(
+            "/passkey/v2/embedded/passkey/authentication/options",
+            json!({ "authenticationToken": answer.json["authenticationToken"] }),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{options:?}");
+    let response = first.get(&options.json["optionsJSON"]).await.unwrap();
+    let verified = other
+        .post(
+            "/passkey/v2/embedded/passkey/authentication/verification",
+            json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+        )
+        .await;
+    assert_ne!(verified.status, 200, "{verified:?}");
+    assert_eq!(other.session_user().await, None);
+}
+
+/// Signed out: no session view, no passkey list, no step-up, no deletion.
+pub(crate) async fn signed_out_requests_are_refused<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    let (user, aid) = w.client().sign_up(&mut auth, "alice").await;
+    let mut c = w.client();
+    c.get("/passkey/session")
+        .await
+        .assert_error(401, "not_authenticated");
+    let r = c.get("/passkey/passkeys").await;
+    r.assert_error(401, "not_authenticated");
+    assert!(r.header("www-authenticate").is_some());
+    let code = c.authentication_ceremony(&mut auth, "login").await;
+    c.post("/passkey/step-up", json!({ "code": code }))
+        .await
+        .assert_error(401, "not_authenticated");
+    c.delete(&format!("/passkey/passkeys/{aid}"))
+        .await
+        .assert_error(401, "not_authenticated");
+    c.post("/app/sensitive", json!({}))
+        .await
+        .assert_error(401, "not_authenticated");
+    let r = c
+        .post("/passkey/register", json!({ "code": "made-up" }))
+        .await;
+    r.assert_error(401, "registration_not_authorized");
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(w.links(user).await, vec![aid]);
+}
+
+/// A sign-up completed after its authorization expired is refused, and the
+/// passkey is not linked.
+pub(crate) async fn expired_registration_is_refused<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (code, aid) = c
+        .registration_ceremony(&mut auth, json!({ "username": "late" }))
+        .await;
+    w.clock.advance_secs(301);
+    let r = c.post("/passkey/register", json!({ "code": code })).await;
+    r.assert_error(401, "registration_not_authorized");
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(w.owner(&aid).await, None);
+}
+
+/// A passkey the provider knows but no user is linked to cannot sign in.
+pub(crate) async fn login_rejects_unknown_authenticator<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    let (_code, aid) = w
+        .client()
+        .registration_ceremony(&mut auth, json!({ "username": "ghost" }))
+        .await;
+    let mut c = w.client();
+    let r = c.login(&mut auth).await;
+    r.assert_error(401, "unknown_authenticator");
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(w.owner(&aid).await, None);
+}
+
+/// Bob cannot step up with Alice's passkey.
+pub(crate) async fn step_up_rejects_another_users_passkey<A: TestApp>(w: World<A>) {
+    let mut alice_key = authenticator();
+    let (alice, alice_aid) = w.client().sign_up(&mut alice_key, "alice").await;
+    let mut bob = w.client();
+    let mut bob_key = authenticator();
+    let (bob_id, bob_aid) = bob.sign_up(&mut bob_key, "bob").await;
+    w.clock.advance_secs(120);
+    let before = bob.session_view().await;
+    let code = bob.authentication_ceremony(&mut alice_key, "login").await;
+    let r = bob.post("/passkey/step-up", json!({ "code": code })).await;
+    r.assert_error(403, "wrong_user");
+    let after = bob.session_view().await;
+    assert_eq!(after["user_id"], bob_id.to_string());
+    assert_eq!(after["verified_at"], before["verified_at"]);
+    assert_eq!(w.links(alice).await, vec![alice_aid]);
+    assert_eq!(w.links(bob_id).await, vec![bob_aid]);
+}
+
+/// A registration code is single use.
+pub(crate) async fn registration_code_cannot_be_replayed<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    let mut first = w.client();
+    let (code, aid) = first
+        .registration_ceremony(&mut auth, json!({ "username": "alice" }))
+        .await;
+    let r = first
+        .post("/passkey/register", json!({ "code": code }))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
+
+    let mut second = w.client();
+    let r = second
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "mallory" }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = second
+        .post("/passkey/register", json!({ "code": code }))
+        .await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.json["error"].is_string(), "{r:?}");
+    assert_eq!(second.session_user().await, None);
+    assert_eq!(w.links(user).await, vec![aid.clone()]);
+    assert_eq!(w.owner(&aid).await, Some(user));
+}
+
+/// Request hygiene: content type, origin, size, JSON, unknown routes.
+pub(crate) async fn malformed_requests_are_refused_as_json<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    let (user, aid) = w.client().sign_up(&mut auth, "alice").await;
+    let mut c = w.client();
+
+    let r = c
+        .post_raw("/passkey/login", "text/plain", br#"{"code":"x"}"#.to_vec())
+        .await;
+    r.assert_error(415, "unsupported_media_type");
+    let r = c
+        .post_raw("/passkey/logout", "text/plain", b"bye".to_vec())
+        .await;
+    r.assert_error(415, "unsupported_media_type");
+    let r = c
+        .post_raw(
+            "/passkey/registration/authorize",
+            "application/x-www-form-urlencoded",
+            b"username=x".to_vec(),
+        )
+        .await;
+    r.assert_error(415, "unsupported_media_type");
+
+    for origin in [Some("https://evil.example"), Some("null"), None] {
+        let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        if let Some(o) = origin {
+            headers.push(("origin".to_owned(), o.to_owned()));
+        }
+        let r = c
+            .send(TestRequest {
+                method: "POST",
+                path: "/passkey/registration/authorize".to_owned(),
+                headers,
+                body: br#"{"username":"eve"}"#.to_vec(),
+            })
+            .await;
+        r.assert_error(403, "forbidden_origin");
+    }
+
+    let big = json!({ "code": "a".repeat(17 * 1024) });
+    c.post("/passkey/register", big)
+        .await
+        .assert_error(413, "payload_too_large");
+    c.post_raw(
+        "/passkey/login",
+        "application/json",
+        br#"{"code":"#.to_vec(),
+    )
+    .await
+    .assert_error(400, "bad_request");
+    c.post("/passkey/login", json!({ "code": "a", "id_token": "b" }))
+        .await
+        .assert_error(400, "bad_request");
+    c.post(
+        "/passkey/authentication/authorize",
+        json!({ "purpose": "admin" }),
+    )
+    .await
+    .assert_error(400, "bad_request");
+    c.get("/passkey/nope").await.assert_error(404, "not_found");
+    c.get("/passkey/login")
+        .await
+        .assert_error(405, "method_not_allowed");
+
+    // Bodiless authorize and logout are accepted.
+    let r = c
+        .send(TestRequest {
+            method: "POST",
+            path: "/passkey/authentication/authorize".to_owned(),
+            headers: vec![("origin".to_owned(), crate::harness::ORIGIN.to_owned())],
+            body: Vec::new(),
+        })
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.json["authenticationToken"].is_string());
+
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(w.links(user).await, vec![aid]);
+}
+
+/// The browser client is served as JavaScript.
+pub(crate) async fn client_js_is_served<A: TestApp>(w: World<A>) {
+    let r = w.client().get("/passkey/client.js").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript"),
+        "{r:?}"
+    );
+    assert!(r.text.contains("export async function fetchJSON"));
+    let jwks = w.client().get("/passkey/.well-known/jwks.json").await;
+    assert_eq!(jwks.status, 200);
+    assert!(jwks.json["keys"].is_array());
+}
+
+/// Instantiates every scenario for one adapter: `$world` is an async
+/// function returning a fresh `World<impl TestApp>`.
+#[macro_export]
+macro_rules! http_scenarios {
+    ($world:path) => {
+        $crate::http_scenarios!(@each $world;
+            sign_up_links_the_passkey_and_signs_in,
+            logout_deletes_the_session_server_side,
+            usernameless_login_issues_a_fresh_session,
+            step_up_then_add_and_delete_a_passkey,
+            signed_out_requests_are_refused,
+            expired_registration_is_refused,
+            login_rejects_unknown_authenticator,
+            step_up_rejects_another_users_passkey,
+            registration_code_cannot_be_replayed,
+            malformed_requests_are_refused_as_json,
+            client_js_is_served,
+        );
+    };
+    (@each $world:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::scenarios::$name($world().await).await;
+            }
+        )*
+    };
+}
