@@ -291,7 +291,9 @@ impl SoftAuthenticator {
         }
     }
 
-    fn authenticator(&self) -> Authenticator<SoftStore, SoftUser, passkey_crypto::AvailableBackend> {
+    fn authenticator(
+        &self,
+    ) -> Authenticator<SoftStore, SoftUser, passkey_crypto::AvailableBackend> {
         let mut authenticator = Authenticator::new(
             Aaguid::new_empty(),
             SoftStore {

@@ -157,7 +157,10 @@ impl Issuer {
     ) -> Result<Self, ConfigError> {
         let point = key.public_point()?;
         if point.len() != 65 || point.first() != Some(&4) {
-            return Err(ConfigError::new("signing_key", "unexpected public key form"));
+            return Err(ConfigError::new(
+                "signing_key",
+                "unexpected public key form",
+            ));
         }
         let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
         let y = URL_SAFE_NO_PAD.encode(&point[33..65]);

@@ -358,9 +358,7 @@ struct Inner {
 fn token_field<'a>(body: &'a Value, name: &'static str) -> Result<&'a str, Failure> {
     match body.get(name) {
         Some(Value::String(s))
-            if !s.is_empty()
-                && s.len() <= MAX_TOKEN_LEN
-                && !s.chars().any(|c| c.is_control()) =>
+            if !s.is_empty() && s.len() <= MAX_TOKEN_LEN && !s.chars().any(|c| c.is_control()) =>
         {
             Ok(s)
         }
@@ -548,9 +546,7 @@ impl EmbeddedProvider {
             BrowserOp::RegistrationOptions => self.registration_options(&body).await,
             BrowserOp::RegistrationVerification => self.registration_verification(&body).await,
             BrowserOp::AuthenticationOptions => self.authentication_options(&body).await,
-            BrowserOp::AuthenticationVerification => {
-                self.authentication_verification(&body).await
-            }
+            BrowserOp::AuthenticationVerification => self.authentication_verification(&body).await,
         }
     }
 
@@ -644,7 +640,9 @@ impl EmbeddedProvider {
             serde_json::from_value(state).map_err(internal("registration state"))?;
         let credential: RegisterPublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
-        if credential.id != URL_SAFE_NO_PAD.encode(&credential.raw_id) {
+        if credential.id != URL_SAFE_NO_PAD.encode(&credential.raw_id)
+            || credential.type_ != "public-key"
+        {
             return Err(Rejection::Malformed.into());
         }
         let passkey = self
@@ -758,7 +756,7 @@ impl EmbeddedProvider {
         let credential: PublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
         let id = encode_id(credential.get_credential_id())?;
-        if credential.id != id.as_str() {
+        if credential.id != id.as_str() || credential.type_ != "public-key" {
             return Err(Rejection::Malformed.into());
         }
         let Some(stored) = self.inner.credentials.get(&id).await? else {
@@ -778,9 +776,11 @@ impl EmbeddedProvider {
                 }
                 let state: DiscoverableAuthentication =
                     serde_json::from_value(state).map_err(internal("authentication state"))?;
-                self.inner
-                    .webauthn
-                    .finish_discoverable_authentication_v2(&credential, state, &passkey)
+                self.inner.webauthn.finish_discoverable_authentication_v2(
+                    &credential,
+                    state,
+                    &passkey,
+                )
             }
             CeremonyState::Restricted { allow, state } => {
                 if !allow.iter().any(|a| a == id.as_str()) || !handle_matches(false) {
@@ -854,12 +854,10 @@ impl EmbeddedProvider {
             metadata: PrincipalMetadata::default(),
         };
         let json = serde_json::to_string(&principal).map_err(internal("principal"))?;
-        let issued = self.inner.issuer.issue(
-            user,
-            authenticator,
-            user_verified,
-            now.div_euclid(1000),
-        )?;
+        let issued =
+            self.inner
+                .issuer
+                .issue(user, authenticator, user_verified, now.div_euclid(1000))?;
         self.inner
             .ceremonies
             .put(
