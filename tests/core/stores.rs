@@ -58,6 +58,7 @@ async fn memory_replay_cache() {
 
 // ---- SQLite ----
 
+#[allow(clippy::unwrap_used)]
 async fn migrated_sqlite() -> sqlx::SqlitePool {
     let pool = sqlite_pool().await;
     sqlite::migrate(&pool).await.unwrap();

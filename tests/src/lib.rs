@@ -1,4 +1,6 @@
 //! Shared helpers of passlock's integration tests.
+// Test helpers: a setup that fails fails the test that called it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;

@@ -26,6 +26,7 @@ impl<U> MemoryAuthenticatorStore<U> {
         Self::default()
     }
 
+    #[allow(clippy::type_complexity)]
     fn lock(
         &self,
     ) -> Result<

@@ -87,6 +87,83 @@ impl LinkedAuthenticator {
 /// - [`unlink`](Self::unlink) removes the link only if it belongs to that
 ///   user, and says whether it did.
 ///
+/// # A complete implementation
+///
+/// An in-memory store; a real one does the same on a table. One lock (or
+/// one SQL statement) must decide a link, so concurrent links of one
+/// authenticator cannot both win:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use passlock_core::clock::UnixMillis;
+/// use passlock_core::store::{AuthenticatorStore, LinkedAuthenticator};
+/// use passlock_core::{AuthenticatorId, StoreError};
+///
+/// #[derive(Debug, Default)]
+/// struct Links(Mutex<HashMap<AuthenticatorId, (i64, LinkedAuthenticator)>>);
+///
+/// impl Links {
+///     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<AuthenticatorId, (i64, LinkedAuthenticator)>>, StoreError> {
+///         self.0.lock().map_err(|_| StoreError::backend("lock poisoned"))
+///     }
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl AuthenticatorStore<i64> for Links {
+///     async fn link(&self, a: &AuthenticatorId, user: &i64, now: UnixMillis) -> Result<(), StoreError> {
+///         let mut map = self.map()?;
+///         match map.get(a) {
+///             Some((owner, _)) if owner == user => Ok(()), // the same pair again: no-op
+///             Some(_) => Err(StoreError::Conflict),        // never re-pointed
+///             None => {
+///                 map.insert(a.clone(), (*user, LinkedAuthenticator::new(a.clone(), now, None)));
+///                 Ok(())
+///             }
+///         }
+///     }
+///
+///     async fn user_of(&self, a: &AuthenticatorId) -> Result<Option<i64>, StoreError> {
+///         Ok(self.map()?.get(a).map(|(user, _)| *user))
+///     }
+///
+///     async fn authenticators_of(&self, user: &i64) -> Result<Vec<LinkedAuthenticator>, StoreError> {
+///         let mut out: Vec<_> =
+///             self.map()?.values().filter(|(u, _)| u == user).map(|(_, l)| l.clone()).collect();
+///         out.sort_by(|x, y| (x.created_at, &x.authenticator_id).cmp(&(y.created_at, &y.authenticator_id)));
+///         Ok(out)
+///     }
+///
+///     async fn unlink(&self, a: &AuthenticatorId, user: &i64) -> Result<bool, StoreError> {
+///         let mut map = self.map()?;
+///         if map.get(a).is_some_and(|(owner, _)| owner == user) {
+///             map.remove(a);
+///             return Ok(true);
+///         }
+///         Ok(false)
+///     }
+///
+///     async fn touch(&self, a: &AuthenticatorId, now: UnixMillis) -> Result<(), StoreError> {
+///         if let Some((_, l)) = self.map()?.get_mut(a) {
+///             l.last_used_at = Some(now);
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let links = Links::default();
+/// let key = AuthenticatorId::new("cred-1")?;
+/// links.link(&key, &7, 1_000).await?;
+/// links.link(&key, &7, 2_000).await?; // no-op
+/// assert!(matches!(links.link(&key, &8, 3_000).await, Err(StoreError::Conflict)));
+/// assert!(!links.unlink(&key, &8).await?);
+/// assert_eq!(links.user_of(&key).await?, Some(7));
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Implementing it on your own user table
 ///
 /// The shipped SQL stores keep the user id as text in their own table

@@ -20,7 +20,9 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
 
 /// Whether this call should sweep expired rows.
 pub(crate) fn sweep_due(counter: &AtomicU32) -> bool {
-    counter.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0
+    counter
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(SWEEP_EVERY)
 }
 
 /// Parses a stored user id.
@@ -30,7 +32,8 @@ pub(crate) fn parse_user<U: std::str::FromStr>(stored: &str) -> Result<U, StoreE
         .map_err(|_| StoreError::backend("a stored user id does not parse as the app's user id"))
 }
 
-/// A stored epoch-ms counter back to `u32`.
+/// A stored signature counter back to `u32`.
+#[cfg(feature = "embedded")]
 pub(crate) fn sign_count(stored: i64) -> Result<u32, StoreError> {
     u32::try_from(stored).map_err(|_| StoreError::backend("a stored sign count is out of range"))
 }
