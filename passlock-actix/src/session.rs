@@ -6,11 +6,11 @@ use std::fmt;
 
 use actix_session::storage::{SaveError, SessionStore, UpdateError};
 use actix_session::{Session, SessionExt as _, SessionMiddleware};
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::InternalError;
-use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest, ResponseError as _};
+use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 
@@ -85,7 +85,7 @@ where
     B: MessageBody + 'static,
     St: SessionStore + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<B>;
     type Error = Error;
     type Transform =
         PasslockSessionsService<<SessionMiddleware<St> as Transform<S, ServiceRequest>>::Transform>;
@@ -120,7 +120,7 @@ where
     T::Future: 'static,
     B: 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<B>;
     type Error = Error;
     type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
 
@@ -128,19 +128,14 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         req.extensions_mut().insert(SessionsMounted);
-        let request = req.request().clone();
         let response = self.inner.call(req);
         Box::pin(async move {
-            match response.await {
-                Ok(res) => Ok(res.map_into_left_body()),
-                Err(e) => match store_failure(&e) {
-                    Some(cause) => {
-                        let e = PasslockError(FlowError::SessionUnavailable(cause.into()));
-                        Ok(ServiceResponse::new(request, e.error_response()).map_into_right_body())
-                    }
-                    None => Err(e),
-                },
-            }
+            response.await.map_err(|e| match store_failure(&e) {
+                // Rendered by `PasslockError::error_response` where actix
+                // turns errors into responses: a JSON 503, no cookie.
+                Some(cause) => PasslockError(FlowError::SessionUnavailable(cause.into())).into(),
+                None => e,
+            })
         })
     }
 }
