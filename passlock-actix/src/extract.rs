@@ -6,7 +6,7 @@ use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ORIGIN};
+use actix_web::http::header::{CONTENT_TYPE, ORIGIN};
 use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt as _;
@@ -214,15 +214,8 @@ impl<T: BodyKind> FromRequest for Body<T> {
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("invalid").to_owned());
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-                return Err(PasslockError(FlowError::PayloadTooLarge));
-            }
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk

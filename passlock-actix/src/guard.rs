@@ -26,6 +26,7 @@ use crate::extract::PasskeyUser;
 ///     .wrap(passlock_actix::require_passkey::<i64>().redirect_to("/login").unwrap())
 ///     .route("", web::get().to(|| async { HttpResponse::Ok().body("secret") }));
 /// ```
+#[derive(Clone)]
 pub struct RequirePasskey<U> {
     redirect: Option<Rc<str>>,
     _user: PhantomData<fn() -> U>,
@@ -55,15 +56,6 @@ impl<U> RequirePasskey<U> {
         }
         self.redirect = Some(path.into());
         Ok(self)
-    }
-}
-
-impl<U> Clone for RequirePasskey<U> {
-    fn clone(&self) -> Self {
-        Self {
-            redirect: self.redirect.clone(),
-            _user: PhantomData,
-        }
     }
 }
 

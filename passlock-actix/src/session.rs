@@ -149,8 +149,7 @@ fn store_failure(e: &Error) -> Option<String> {
     if let Some(e) = e.as_error::<InternalError<SaveError>>() {
         return Some(format!("{e:?}"));
     }
-    e.as_error::<InternalError<UpdateError>>()
-        .map(|e| format!("{e:?}"))
+    (e.as_error::<InternalError<UpdateError>>()).map(|e| format!("{e:?}"))
 }
 
 /// The session of a request with the passlock record loaded from it.
