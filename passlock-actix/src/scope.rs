@@ -2,9 +2,11 @@
 //! makes one call into a `passlock_core::flow` function, applies the
 //! session change and renders; none decides anything about authentication.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, Resource, Route, Scope, guard, web};
+use actix_web::{
+    HttpRequest, HttpResponse, Resource, ResponseError as _, Route, Scope, guard, web,
+};
 use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 use passlock_core::provider::embedded::BrowserOp;
 use passlock_core::wire::AuthorizeRegistrationBody;
@@ -47,23 +49,26 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
     let mut scope = web::scope(passlock.prefix())
         .service(at(
             "/registration/authorize",
+            "POST",
             web::post().to(authorize_registration::<U>),
         ))
         .service(at(
             "/authentication/authorize",
+            "POST",
             web::post().to(authorize_authentication::<U>),
         ))
-        .service(at("/register", web::post().to(register::<U>)))
-        .service(at("/login", web::post().to(login::<U>)))
-        .service(at("/step-up", web::post().to(step_up::<U>)))
-        .service(at("/logout", web::post().to(logout::<U>)))
-        .service(at("/session", get().to(session::<U>)))
-        .service(at("/passkeys", get().to(passkeys::<U>)))
+        .service(at("/register", "POST", web::post().to(register::<U>)))
+        .service(at("/login", "POST", web::post().to(login::<U>)))
+        .service(at("/step-up", "POST", web::post().to(step_up::<U>)))
+        .service(at("/logout", "POST", web::post().to(logout::<U>)))
+        .service(at("/session", "GET,HEAD", get().to(session::<U>)))
+        .service(at("/passkeys", "GET,HEAD", get().to(passkeys::<U>)))
         .service(at(
             "/passkeys/{authenticator_id}",
+            "DELETE",
             web::delete().to(unlink::<U>),
         ))
-        .service(at("/client.js", get().to(client_js)));
+        .service(at("/client.js", "GET,HEAD", get().to(client_js)));
     if passlock.provider().embedded().is_some() {
         for (path, op) in [
             ("registration/options", BrowserOp::RegistrationOptions),
@@ -82,20 +87,30 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
                 move |Checked(pl): Checked<U>, req: HttpRequest, Body(body): Body<Bytes>| {
                     browser_op(pl, req, body, op)
                 };
-            scope = scope.service(at(&path, web::post().to(handler)));
+            scope = scope.service(at(&path, "POST", web::post().to(handler)));
         }
-        scope = scope.service(at("/.well-known/jwks.json", get().to(jwks::<U>)));
+        scope = scope.service(at(
+            "/.well-known/jwks.json",
+            "GET,HEAD",
+            get().to(jwks::<U>),
+        ));
     }
     scope
         .app_data(web::Data::new(passlock))
         .default_service(web::to(not_found))
 }
 
-/// One resource with a JSON `405` for other methods.
-fn at(path: &str, route: Route) -> Resource {
+/// One resource; other methods get a JSON `405` with `Allow: {allow}`.
+fn at(path: &str, allow: &'static str, route: Route) -> Resource {
+    let refuse = move || async move {
+        let mut response = PasslockError(FlowError::MethodNotAllowed).error_response();
+        let allow = HeaderValue::from_static(allow);
+        response.headers_mut().insert(ALLOW, allow);
+        response
+    };
     web::resource(path)
         .route(route)
-        .default_service(web::to(method_not_allowed))
+        .default_service(web::to(refuse))
 }
 
 /// `GET`, and `HEAD` as axum's `get` does.
@@ -211,8 +226,4 @@ async fn jwks<U: UserId>(Checked(pl): Checked<U>) -> Answer {
 
 async fn not_found() -> Answer {
     Err(PasslockError(FlowError::NotFound))
-}
-
-async fn method_not_allowed() -> Answer {
-    Err(PasslockError(FlowError::MethodNotAllowed))
 }

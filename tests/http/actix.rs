@@ -25,7 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::harness::{self, Reply, TestApp, TestRequest, World};
 
+mod example;
 mod failing;
+mod parity;
 mod sessions;
 mod two_instances;
 

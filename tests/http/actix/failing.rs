@@ -19,7 +19,7 @@ const MARKER: &str = "MARKER-actix-session-store-51c9";
 /// A memory session store that can be switched to fail, with a marker in
 /// every error.
 #[derive(Clone, Default)]
-struct SwitchStore {
+pub(super) struct SwitchStore {
     broken: Arc<AtomicBool>,
     sessions: Arc<Mutex<HashMap<String, HashMap<String, String>>>>,
 }
