@@ -26,7 +26,8 @@ type Answer = Result<Response, PasslockRejection>;
 /// embedded provider tells browsers to run ceremonies under that prefix).
 /// Prefer [`router`], which does the nesting.
 ///
-/// The routes need a tower-sessions `SessionManagerLayer` around them.
+/// The routes need a tower-sessions `SessionManagerLayer` around them. `S`
+/// is the state of the router they are nested into (inferred there).
 pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>) -> Router<S> {
     let mut router = Router::new()
         .route("/registration/authorize", post(authorize_registration::<U>))

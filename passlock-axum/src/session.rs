@@ -18,6 +18,27 @@ const NO_SESSION_LAYER: &str =
 /// a missing `SessionManagerLayer` is [`FlowError::Misconfigured`] (a JSON
 /// `500`). A record that no longer deserializes (for example after the
 /// app's user id type changed) is treated as empty and logged.
+///
+/// Apps use it for MFA: after their own first factor, record a partial
+/// state that a passkey step-up later completes:
+///
+/// ```
+/// use passlock_axum::PasslockSession;
+/// use passlock_axum::passlock_core::{AuthState, Passlock, SessionChange, SessionRecord};
+///
+/// async fn password_ok(
+///     passlock: Passlock<i64>,
+///     session: PasslockSession<i64>,
+///     user: i64,
+/// ) -> Result<(), passlock_axum::PasslockRejection> {
+///     let record = SessionRecord {
+///         auth: Some(AuthState::first_factor(user, "password", passlock.now())),
+///         pending: None,
+///     };
+///     session.apply(SessionChange::Set { record, renew: true }).await?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct PasslockSession<U> {
     session: Session,

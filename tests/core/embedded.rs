@@ -290,6 +290,26 @@ async fn register_then_login(stores: Stores) {
     );
 }
 
+/// Synced passkeys keep their counter at zero: that is no regression.
+async fn counterless_passkey(stores: Stores) {
+    let h = Harness::new(stores).await;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    auth.set_signature_counter(false);
+    let reg = h.register(&mut auth, &UserHandle::random()).await;
+    let id = reg["principal"]["authenticatorId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        let res = h.login(&mut auth).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+    }
+    assert_eq!(h.sign_count(&id).await, 0);
+    // A clone of a counterless passkey cannot be told apart: it signs in.
+    let mut clone = auth.clone();
+    assert_eq!(h.login(&mut clone).await.status, 200);
+}
+
 /// Step-up: authentication restricted to the user's passkeys.
 async fn restricted_authentication(stores: Stores) {
     let h = Harness::new(stores).await;
@@ -892,7 +912,8 @@ async fn garbage_everywhere(stores: Stores) {
                     path.last().copied(),
                     Some("authenticatorAttachment" | "publicKey" | "authenticatorData")
                 ),
-                "{path:?} accepted: {}", broken
+                "{path:?} accepted: {}",
+                broken
             );
         } else {
             assert!((400..500).contains(&res.status), "{path:?}: {}", res.body);
@@ -1057,6 +1078,86 @@ async fn restart(stores: Stores) {
     assert_eq!(res.status, 200, "{}", res.body);
 }
 
+/// Two instances over the same stores act as one server.
+async fn two_instances(stores: Stores) {
+    let clock = ManualClock::starting_now();
+    let a = Harness::with_config(stores.clone(), config(&clock), clock.clone()).await;
+    let b = Harness::with_config(stores, config(&clock), clock).await;
+    assert_eq!(a.provider.jwks(), b.provider.jwks());
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    let user = UserHandle::random();
+
+    // Authorized on A, options on B, verification on A.
+    let token = a.registration_token(&user, "alice").await;
+    let res = b
+        .call(
+            BrowserOp::RegistrationOptions,
+            &json!({ "registrationToken": token }),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let response = auth.create(&res.body["optionsJSON"]).await.unwrap();
+    let body = json!({ "response": response, "sessionToken": res.body["sessionToken"] });
+    let reg = a.call(BrowserOp::RegistrationVerification, &body).await;
+    assert_eq!(reg.status, 200, "{}", reg.body);
+    // The session is gone for B too.
+    let again = b.call(BrowserOp::RegistrationVerification, &body).await;
+    assert_refused(&again, 403, "invalid_token");
+
+    // A code issued by A exchanges once, on B; the id_token once, on either.
+    let code = Code::new(reg.body["code"].as_str().unwrap());
+    b.provider.verify(&Proof::Code(code.clone())).await.unwrap();
+    assert!(a.provider.verify(&Proof::Code(code)).await.is_err());
+    let token = IdToken::new(reg.body["id_token"].as_str().unwrap());
+    b.provider
+        .verify(&Proof::IdToken(token.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        rejection(a.provider.verify(&Proof::IdToken(token)).await.unwrap_err()),
+        Rejection::Replayed
+    );
+
+    // Login across instances, both ways.
+    assert_eq!(b.login(&mut auth).await.status, 200);
+    assert_eq!(a.login(&mut auth).await.status, 200);
+}
+
+/// Error bodies never echo what the client sent.
+async fn errors_carry_no_secrets(stores: Stores) {
+    let h = Harness::new(stores).await;
+    let marker = "SECRETMARKER4242";
+    for op in [
+        BrowserOp::RegistrationOptions,
+        BrowserOp::RegistrationVerification,
+        BrowserOp::AuthenticationOptions,
+        BrowserOp::AuthenticationVerification,
+    ] {
+        let body = json!({
+            "registrationToken": marker,
+            "authenticationToken": marker,
+            "sessionToken": marker,
+            "response": { "id": marker, "rawId": marker, "type": marker, "response": {} },
+        });
+        let res = h.call(op, &body).await;
+        assert!((400..500).contains(&res.status));
+        assert!(!res.body.to_string().contains(marker), "{}", res.body);
+    }
+    // A real session with a response carrying the marker.
+    let (session, _) = h
+        .authentication_options(AuthenticationRequest::discoverable())
+        .await;
+    let res = h
+        .call(
+            BrowserOp::AuthenticationVerification,
+            &json!({ "sessionToken": session, "response": { "id": marker, "rawId": marker } }),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert!(!res.body.to_string().contains(marker));
+    assert!(!res.body.to_string().contains(&session));
+}
+
 /// User verification not required: a passkey without UV registers.
 async fn user_verification_optional(stores: Stores) {
     let clock = ManualClock::starting_now();
@@ -1159,10 +1260,13 @@ macro_rules! suite {
             case!(user_verification_optional);
             case!(duplicate_credential);
             case!(counter_regression);
+            case!(counterless_passkey);
             case!(crossed_ceremonies);
             case!(garbage_everywhere);
             case!(deleted_passkey);
             case!(restart);
+            case!(two_instances);
+            case!(errors_carry_no_secrets);
         }
     };
 }

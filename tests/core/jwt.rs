@@ -1,1 +1,565 @@
-//! jwt tests
+//! id_token verification against the FakePasslock JWKS: every rejection,
+//! key rotation, refetch single-flight, JWKS outages, replay.
+
+// Helpers outside #[test] functions may unwrap and panic too: this is test code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use passlock_core::clock::{Clock, ManualClock, SharedClock};
+use passlock_core::error::{ProviderError, Rejection, UpstreamError};
+use passlock_core::http::{HttpClient, HttpConfig};
+use passlock_core::provider::jwt::{Algorithm, HttpJwks, IdTokenVerifier, JwkSet, VerifierConfig};
+use passlock_core::secret::IdToken;
+use passlock_core::testing::fake_passlock::{FakePasslock, Fault};
+use passlock_core::testing::keys::{self, StaticJwks, TestKey};
+use passlock_core::{TenancyId, UserHandle};
+use serde_json::{Value, json};
+
+struct Setup {
+    fake: FakePasslock,
+    clock: ManualClock,
+    verifier: IdTokenVerifier,
+}
+
+async fn setup() -> Setup {
+    let clock = ManualClock::new(1_800_000_000_000);
+    let shared: SharedClock = Arc::new(clock.clone());
+    let fake = FakePasslock::start_with_clock(shared.clone())
+        .await
+        .unwrap();
+    let http = HttpClient::new(HttpConfig::default()).unwrap();
+    let verifier = IdTokenVerifier::new(
+        VerifierConfig::passlock(fake.tenancy_id()),
+        Arc::new(HttpJwks::new(http, &fake.endpoint())),
+        shared,
+    );
+    Setup {
+        fake,
+        clock,
+        verifier,
+    }
+}
+
+fn user() -> UserHandle {
+    UserHandle::new("user-1").unwrap()
+}
+
+impl Setup {
+    fn claims(&self) -> Value {
+        self.fake.claims(&user(), "auth-1", true)
+    }
+
+    fn key(&self) -> TestKey {
+        self.fake.signing_key().unwrap()
+    }
+
+    fn token_with(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> IdToken {
+        let mut claims = self.claims();
+        f(claims.as_object_mut().unwrap());
+        self.fake.sign(&claims).unwrap()
+    }
+
+    async fn rejection(&self, token: &IdToken) -> Rejection {
+        match self.verifier.verify(token).await {
+            Err(ProviderError::Rejected(r)) => r,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn valid_token_yields_its_principal() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    let p = s.verifier.verify(&token).await.unwrap();
+    assert_eq!(p.authenticator_id.as_str(), "auth-1");
+    assert_eq!(p.user_handle, user());
+    assert!(p.user_verified);
+    assert_eq!(p.authenticated_at, s.clock.now_secs() * 1000);
+    assert_eq!(s.fake.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn user_verified_defaults_to_false() {
+    let s = setup().await;
+    let token = s.token_with(|c| {
+        c.remove("pk:uv");
+    });
+    assert!(!s.verifier.verify(&token).await.unwrap().user_verified);
+}
+
+#[tokio::test]
+async fn alg_none_is_refused_before_any_key_is_fetched() {
+    let s = setup().await;
+    for alg in ["none", "None", "NONE"] {
+        let t =
+            keys::raw_token(&json!({"alg": alg, "kid": s.key().kid()}), &s.claims(), b"").unwrap();
+        assert_eq!(
+            s.rejection(&IdToken::new(t)).await,
+            Rejection::DisallowedAlgorithm
+        );
+    }
+    assert_eq!(s.fake.jwks_fetches(), 0);
+}
+
+#[tokio::test]
+async fn hs256_signed_with_the_rsa_public_key_is_refused() {
+    let s = setup().await;
+    let key = s.key();
+    for secret in [
+        key.public_key_der().to_vec(),
+        serde_json::to_vec(&key.jwk()).unwrap(),
+    ] {
+        let t = keys::hmac_token(
+            &json!({"alg": "HS256", "typ": "JWT", "kid": key.kid()}),
+            &s.claims(),
+            &secret,
+        )
+        .unwrap();
+        assert_eq!(
+            s.rejection(&IdToken::new(t)).await,
+            Rejection::DisallowedAlgorithm
+        );
+    }
+    assert_eq!(s.fake.jwks_fetches(), 0, "the header alg is checked first");
+}
+
+#[tokio::test]
+async fn algorithm_outside_the_allow_list_is_refused() {
+    let s = setup().await;
+    let ec = TestKey::ec_p256(s.key().kid()).unwrap();
+    let t = ec.sign(&s.claims()).unwrap();
+    assert_eq!(
+        s.rejection(&IdToken::new(t)).await,
+        Rejection::DisallowedAlgorithm
+    );
+    let t = keys::raw_token(&json!({"alg": "XX999", "kid": "k"}), &s.claims(), b"x").unwrap();
+    assert_eq!(
+        s.rejection(&IdToken::new(t)).await,
+        Rejection::DisallowedAlgorithm
+    );
+}
+
+#[tokio::test]
+async fn wrong_issuer_is_refused() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        c.insert("iss".into(), json!("https://passlock.dev"));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::WrongIssuer);
+}
+
+#[tokio::test]
+async fn wrong_audience_is_refused() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        c.insert("aud".into(), json!("another-tenancy"));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::WrongAudience);
+    let t = s.token_with(|c| {
+        c.insert("aud".into(), json!(["another-tenancy"]));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::WrongAudience);
+}
+
+#[tokio::test]
+async fn missing_audience_is_refused() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        c.remove("aud");
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::MissingClaim);
+}
+
+#[tokio::test]
+async fn expired_token_is_refused_by_the_injected_clock() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    let (_, in_leeway) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    // exp = iat + 300; leeway 5 s.
+    s.clock.advance_secs(304);
+    s.verifier.verify(&in_leeway).await.unwrap();
+    s.clock.advance_secs(2);
+    assert_eq!(s.rejection(&token).await, Rejection::Expired);
+}
+
+#[tokio::test]
+async fn exp_of_the_wrong_type_is_refused() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        let exp = c["exp"].as_i64().unwrap();
+        c.insert("exp".into(), json!(exp.to_string()));
+    });
+    let r = s.rejection(&t).await;
+    assert!(
+        matches!(r, Rejection::MissingClaim | Rejection::Malformed),
+        "{r:?}"
+    );
+    let t = s.token_with(|c| {
+        c.remove("exp");
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::MissingClaim);
+}
+
+#[tokio::test]
+async fn iat_in_the_future_is_refused() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        let iat = c["iat"].as_i64().unwrap();
+        c.insert("iat".into(), json!(iat + 60));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::IssuedInFuture);
+    // Within the leeway it passes.
+    let t = s.token_with(|c| {
+        let iat = c["iat"].as_i64().unwrap();
+        c.insert("iat".into(), json!(iat + 4));
+    });
+    s.verifier.verify(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn missing_authenticator_id_is_refused() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        c.remove("a:id");
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::MissingClaim);
+    let t = s.token_with(|c| {
+        c.insert("a:id".into(), json!(42));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::MissingClaim);
+}
+
+#[tokio::test]
+async fn missing_jti_is_refused_when_replay_protection_is_on() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        c.remove("jti");
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::MissingClaim);
+}
+
+#[tokio::test]
+async fn tampered_payload_is_refused() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    let parts: Vec<&str> = token.expose_secret().split('.').collect();
+    let mut claims = s.claims();
+    claims["a:id"] = json!("someone-elses-passkey");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        keys::b64(&serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    assert_eq!(
+        s.rejection(&IdToken::new(forged)).await,
+        Rejection::BadSignature
+    );
+}
+
+#[tokio::test]
+async fn tampered_signature_is_refused() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    let raw = token.expose_secret();
+    let sig_start = raw.rfind('.').unwrap() + 1;
+    let mut bytes = raw.as_bytes().to_vec();
+    let i = sig_start + 10;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(bytes).unwrap();
+    assert_eq!(
+        s.rejection(&IdToken::new(forged)).await,
+        Rejection::BadSignature
+    );
+}
+
+#[tokio::test]
+async fn the_same_token_verifies_once() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    assert_eq!(s.rejection(&token).await, Rejection::Replayed);
+
+    let lax = s.verifier.clone().danger_without_replay_cache();
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    lax.verify(&token).await.unwrap();
+    lax.verify(&token).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rejected_token_does_not_burn_its_jti() {
+    let s = setup().await;
+    let mut claims = s.claims();
+    claims["iat"] = json!(claims["iat"].as_i64().unwrap() + 10);
+    let t = s.fake.sign(&claims).unwrap();
+    assert_eq!(s.rejection(&t).await, Rejection::IssuedInFuture);
+    s.clock.advance_secs(10);
+    s.verifier.verify(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn garbage_never_panics() {
+    let s = setup().await;
+    let long = "a".repeat(20_000);
+    let inputs = [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "!!!.x.y",
+        "e30.e30.e30",
+        "eyJhbGciOiJSUzI1NiJ9..",
+        long.as_str(),
+        "\u{0}.\u{0}.\u{0}",
+    ];
+    for input in inputs {
+        let r = s.verifier.verify(&IdToken::new(input)).await;
+        assert!(r.is_err(), "{input:?}");
+    }
+    let header = keys::b64(br#"{"alg":"RS256","kid":"key-1"}"#);
+    for payload in ["[]", "null", "\"x\"", "{", "42"] {
+        let t = format!(
+            "{header}.{}.{}",
+            keys::b64(payload.as_bytes()),
+            keys::b64(b"sig")
+        );
+        assert!(s.verifier.verify(&IdToken::new(t)).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn unknown_kid_is_refused() {
+    let s = setup().await;
+    let stranger = TestKey::rsa("stranger").unwrap();
+    let t = IdToken::new(stranger.sign(&s.claims()).unwrap());
+    assert_eq!(s.rejection(&t).await, Rejection::UnknownKey);
+    let t = keys::raw_token(&json!({"alg": "RS256"}), &s.claims(), b"sig").unwrap();
+    assert_eq!(s.rejection(&IdToken::new(t)).await, Rejection::UnknownKey);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_kid_refetches_at_most_once_per_cooldown_under_load() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    assert_eq!(s.fake.jwks_fetches(), 1);
+
+    let stranger = TestKey::rsa("stranger").unwrap();
+    let burst = |n: usize| {
+        let claims = s.claims();
+        (0..n)
+            .map(|_| {
+                let v = s.verifier.clone();
+                let t = IdToken::new(stranger.sign(&claims).unwrap());
+                tokio::spawn(async move { v.verify(&t).await })
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // Within the cooldown of the first fetch: no refetch at all.
+    for h in burst(100) {
+        assert!(matches!(
+            h.await.unwrap(),
+            Err(ProviderError::Rejected(Rejection::UnknownKey))
+        ));
+    }
+    assert_eq!(s.fake.jwks_fetches(), 1);
+
+    // After the cooldown: 100 concurrent verifications, one shared refetch.
+    s.clock.advance_secs(31);
+    for h in burst(100) {
+        assert!(matches!(
+            h.await.unwrap(),
+            Err(ProviderError::Rejected(Rejection::UnknownKey))
+        ));
+    }
+    assert_eq!(s.fake.jwks_fetches(), 2);
+    assert_eq!(s.verifier.key_fetches(), 2);
+}
+
+#[tokio::test]
+async fn a_new_key_verifies_after_one_refetch() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    let kid = s.fake.rotate_key().unwrap();
+    assert_eq!(s.key().kid(), kid);
+    s.clock.advance_secs(31);
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    assert_eq!(s.fake.jwks_fetches(), 2);
+    // And the next one is served from the cache.
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    assert_eq!(s.fake.jwks_fetches(), 2);
+}
+
+#[tokio::test]
+async fn a_removed_key_stops_verifying_once_the_cache_is_refreshed() {
+    let s = setup().await;
+    let old = s.key();
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    s.fake.rotate_key().unwrap();
+    s.fake.remove_old_keys();
+
+    // Still cached for now.
+    let t = IdToken::new(old.sign(&s.claims()).unwrap());
+    s.verifier.verify(&t).await.unwrap();
+
+    // After the key set's maximum age (and cooldown), the set is refetched.
+    s.clock.advance_secs(301);
+    let t = IdToken::new(old.sign(&s.claims()).unwrap());
+    assert_eq!(s.rejection(&t).await, Rejection::UnknownKey);
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_jwks_outage_keeps_verifying_known_keys() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    s.fake.set_fault(Fault::JwksDown);
+    s.clock.advance_secs(301);
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    assert_eq!(s.fake.jwks_fetches(), 2, "the refresh was attempted");
+
+    // An unknown key during the outage is an upstream failure, not a pass.
+    s.clock.advance_secs(31);
+    let stranger = TestKey::rsa("stranger").unwrap();
+    let t = IdToken::new(stranger.sign(&s.claims()).unwrap());
+    let e = s.verifier.verify(&t).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Upstream(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn first_fetch_failing_is_an_upstream_error() {
+    let s = setup().await;
+    s.fake.set_fault(Fault::JwksDown);
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    let e = s.verifier.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::Upstream(UpstreamError::BadResponse { .. })
+        ),
+        "{e:?}"
+    );
+    // Within the cooldown, no new attempt; still an upstream error.
+    let e = s.verifier.verify(&token).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Upstream(_)), "{e:?}");
+    assert_eq!(s.fake.jwks_fetches(), 1);
+    // Recovered after the cooldown.
+    s.fake.set_fault(Fault::None);
+    s.clock.advance_secs(31);
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+}
+
+fn static_verifier(
+    config: VerifierConfig,
+    set: JwkSet,
+) -> (Arc<StaticJwks>, ManualClock, IdTokenVerifier) {
+    let source = Arc::new(StaticJwks::new(set));
+    let clock = ManualClock::new(1_800_000_000_000);
+    let v = IdTokenVerifier::new(config, source.clone(), Arc::new(clock.clone()));
+    (source, clock, v)
+}
+
+fn claims_for(tenancy: &str, iss: &str, now: i64) -> Value {
+    json!({"iss": iss, "aud": tenancy, "sub": "u1", "jti": format!("j{now}-{}", rand_suffix()),
+        "iat": now, "exp": now + 60, "a:id": "a1"})
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn an_empty_key_set_never_replaces_the_last_good_one() {
+    let key = TestKey::rsa("k1").unwrap();
+    let tenancy = TenancyId::new("t1").unwrap();
+    let (source, clock, v) =
+        static_verifier(VerifierConfig::passlock(tenancy), keys::jwk_set([&key]));
+    let sign = |clock: &ManualClock| {
+        IdToken::new(
+            key.sign(&claims_for("t1", "passlock.dev", clock.now_secs()))
+                .unwrap(),
+        )
+    };
+    v.verify(&sign(&clock)).await.unwrap();
+    source.set(Some(JwkSet { keys: vec![] }));
+    clock.advance_secs(301);
+    v.verify(&sign(&clock)).await.unwrap();
+    assert_eq!(v.key_fetches(), 2);
+    // A set of only unusable keys (no kid) is as good as empty.
+    let mut anonymous = key.jwk();
+    anonymous.common.key_id = None;
+    source.set(Some(JwkSet {
+        keys: vec![anonymous],
+    }));
+    clock.advance_secs(301);
+    v.verify(&sign(&clock)).await.unwrap();
+    assert_eq!(v.key_fetches(), 3);
+    // An outage too.
+    source.set(None);
+    clock.advance_secs(301);
+    v.verify(&sign(&clock)).await.unwrap();
+    assert_eq!(source.fetches(), 4);
+}
+
+#[tokio::test]
+async fn the_jwk_alg_must_match_the_header_alg() {
+    let rsa = TestKey::rsa("k1").unwrap();
+    let tenancy = TenancyId::new("t1").unwrap();
+    // The JWK says RS256; a PS256 token by the same key is refused.
+    let (_, clock, v) = static_verifier(
+        VerifierConfig::passlock(tenancy.clone()),
+        keys::jwk_set([&rsa]),
+    );
+    let ps = rsa.clone().with_algorithm(Algorithm::PS256);
+    let t = IdToken::new(
+        ps.sign(&claims_for("t1", "passlock.dev", clock.now_secs()))
+            .unwrap(),
+    );
+    assert!(matches!(
+        v.verify(&t).await,
+        Err(ProviderError::Rejected(Rejection::DisallowedAlgorithm))
+    ));
+    // A JWK naming no alg accepts any allowed alg of its family.
+    let bare = rsa.clone().without_jwk_alg();
+    let (_, clock, v) = static_verifier(VerifierConfig::passlock(tenancy), keys::jwk_set([&bare]));
+    let t = IdToken::new(
+        ps.sign(&claims_for("t1", "passlock.dev", clock.now_secs()))
+            .unwrap(),
+    );
+    v.verify(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn embedded_config_verifies_es256() {
+    let ec = TestKey::ec_p256("e1").unwrap();
+    let tenancy = TenancyId::new("t1").unwrap();
+    let (_, clock, v) = static_verifier(
+        VerifierConfig::embedded("http://localhost:3000/passkey", tenancy)
+            .with_leeway(Duration::from_secs(0)),
+        keys::jwk_set([&ec]),
+    );
+    let c = claims_for("t1", "http://localhost:3000/passkey", clock.now_secs());
+    let p = v.verify(&IdToken::new(ec.sign(&c).unwrap())).await.unwrap();
+    assert_eq!(p.authenticator_id.as_str(), "a1");
+    // RS256 is not on the embedded allow-list.
+    let rsa = TestKey::rsa("e1").unwrap();
+    let c = claims_for("t1", "http://localhost:3000/passkey", clock.now_secs());
+    assert!(matches!(
+        v.verify(&IdToken::new(rsa.sign(&c).unwrap())).await,
+        Err(ProviderError::Rejected(Rejection::DisallowedAlgorithm))
+    ));
+}

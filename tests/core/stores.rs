@@ -302,3 +302,147 @@ async fn postgres_guard_drops_the_database() {
     admin.close().await;
     drop(admin_guard);
 }
+
+// ---- an app's own table with an INTEGER foreign key (the pattern the
+// `AuthenticatorStore` docs show) passes the same suite ----
+
+mod own_table {
+    use passlock_core::clock::UnixMillis;
+    use passlock_core::store::{AuthenticatorStore, LinkedAuthenticator};
+    use passlock_core::{AuthenticatorId, StoreError};
+    use sqlx::SqlitePool;
+
+    #[derive(Debug)]
+    pub(super) struct MyStore {
+        pub(super) pool: SqlitePool,
+    }
+
+    fn backend(e: sqlx::Error) -> StoreError {
+        StoreError::backend(e)
+    }
+
+    #[async_trait::async_trait]
+    impl AuthenticatorStore<i64> for MyStore {
+        async fn link(
+            &self,
+            authenticator: &AuthenticatorId,
+            user: &i64,
+            now: UnixMillis,
+        ) -> Result<(), StoreError> {
+            let inserted = sqlx::query(
+                "INSERT INTO authenticator (authenticator_id, user_id, created_at)
+                 VALUES (?, ?, ?) ON CONFLICT (authenticator_id) DO NOTHING",
+            )
+            .bind(authenticator.as_str())
+            .bind(user)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(());
+            }
+            match self.user_of(authenticator).await? {
+                Some(owner) if owner == *user => Ok(()),
+                _ => Err(StoreError::Conflict),
+            }
+        }
+
+        async fn user_of(
+            &self,
+            authenticator: &AuthenticatorId,
+        ) -> Result<Option<i64>, StoreError> {
+            sqlx::query_scalar("SELECT user_id FROM authenticator WHERE authenticator_id = ?")
+                .bind(authenticator.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)
+        }
+
+        async fn authenticators_of(
+            &self,
+            user: &i64,
+        ) -> Result<Vec<LinkedAuthenticator>, StoreError> {
+            let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT authenticator_id, created_at, last_used_at FROM authenticator
+                 WHERE user_id = ? ORDER BY created_at, authenticator_id",
+            )
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            rows.into_iter()
+                .map(|(id, created_at, last_used_at)| {
+                    let id = AuthenticatorId::new(id).map_err(StoreError::backend)?;
+                    Ok(LinkedAuthenticator::new(id, created_at, last_used_at))
+                })
+                .collect()
+        }
+
+        async fn unlink(
+            &self,
+            authenticator: &AuthenticatorId,
+            user: &i64,
+        ) -> Result<bool, StoreError> {
+            let deleted =
+                sqlx::query("DELETE FROM authenticator WHERE authenticator_id = ? AND user_id = ?")
+                    .bind(authenticator.as_str())
+                    .bind(user)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+            Ok(deleted > 0)
+        }
+
+        async fn touch(
+            &self,
+            authenticator: &AuthenticatorId,
+            now: UnixMillis,
+        ) -> Result<(), StoreError> {
+            sqlx::query("UPDATE authenticator SET last_used_at = ? WHERE authenticator_id = ?")
+                .bind(now)
+                .bind(authenticator.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn own_user_table_with_foreign_key() {
+    let pool = sqlite_pool().await;
+    sqlx::raw_sql(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE authenticator (
+             authenticator_id TEXT PRIMARY KEY,
+             user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+             created_at INTEGER NOT NULL,
+             last_used_at INTEGER
+         );",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for id in 100..100 + conformance::USERS as i64 {
+        sqlx::query("INSERT INTO users (id, name) VALUES (?, ?)")
+            .bind(id)
+            .bind(format!("user {id}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let store = Arc::new(own_table::MyStore { pool: pool.clone() });
+    conformance::authenticator_store_with(store.clone(), |n| 100 + n as i64)
+        .await
+        .unwrap();
+    // The foreign key holds: no link to a user that does not exist.
+    let err = store
+        .link(&AuthenticatorId::new("ghost").unwrap(), &5, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}

@@ -91,6 +91,35 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
+/// The scenarios again with SQLite for passkey links and sessions
+/// (tower-sessions-sqlx-store), on one in-memory database.
+async fn sqlite_world() -> World<AxumApp> {
+    use passlock_core::store::sqlite::{SqliteAuthenticatorStore, migrate};
+    use sqlx::sqlite::SqlitePoolOptions;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    migrate(&pool).await.unwrap();
+    let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
+    sessions.migrate().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let store = std::sync::Arc::new(SqliteAuthenticatorStore::<i64>::new(pool));
+    let passlock = harness::passlock_on(store, &clock).await;
+    World {
+        app: AxumApp(app(passlock.clone(), sessions)),
+        passlock,
+        clock,
+    }
+}
+
+mod sqlite_scenarios {
+    crate::http_scenarios!(super::sqlite_world);
+}
+
 const MARKER: &str = "MARKER-session-store-7f3a";
 
 /// A session store that always fails, with a marker in every error.

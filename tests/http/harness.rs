@@ -18,7 +18,7 @@ use passlock_core::clock::ManualClock;
 use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::testing::authenticator::SoftAuthenticator;
-use passlock_core::{AuthenticatorId, Passlock, SignUpError, SignUpHook};
+use passlock_core::{AuthenticatorId, AuthenticatorStore, Passlock, SignUpError, SignUpHook};
 use serde_json::{Value, json};
 
 /// The origin every scenario runs on.
@@ -109,18 +109,23 @@ impl SignUpHook<i64> for MemoryUsers {
 
 /// A passlock over the embedded provider and memory stores, on a manual clock.
 pub(crate) async fn passlock(clock: &ManualClock) -> Passlock<i64> {
+    passlock_on(Arc::new(MemoryAuthenticatorStore::<i64>::new()), clock).await
+}
+
+/// A passlock over the embedded provider (memory) and `store`, on a manual clock.
+pub(crate) async fn passlock_on(
+    store: Arc<dyn AuthenticatorStore<i64>>,
+    clock: &ManualClock,
+) -> Passlock<i64> {
     let provider =
         EmbeddedProvider::in_memory(EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]))
             .await
             .unwrap();
-    Passlock::builder(
-        Arc::new(provider),
-        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
-    )
-    .sign_up(Arc::new(MemoryUsers::default()))
-    .clock(Arc::new(clock.clone()))
-    .build()
-    .unwrap()
+    Passlock::builder(Arc::new(provider), store)
+        .sign_up(Arc::new(MemoryUsers::default()))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
 }
 
 /// What a scenario runs against.

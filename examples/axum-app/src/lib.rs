@@ -218,3 +218,119 @@ async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> Json<Value> {
     tracing::info!(user_id = user.user_id, "sensitive action");
     Json(json!({ "done": true, "user_id": user.user_id }))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use passlock_core::testing::authenticator::SoftAuthenticator;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const ORIGIN: &str = "http://localhost:3000";
+
+    /// One browser: sends JSON with the origin and keeps the session cookie.
+    struct Browser {
+        app: Router,
+        cookie: Option<String>,
+    }
+
+    impl Browser {
+        async fn send(&mut self, method: &str, path: &str, body: Value) -> (u16, Value) {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("origin", ORIGIN)
+                .header("content-type", "application/json");
+            if let Some(c) = &self.cookie {
+                req = req.header("cookie", c);
+            }
+            let req = req.body(Body::from(body.to_string())).unwrap();
+            let res = self.app.clone().oneshot(req).await.unwrap();
+            if let Some(set) = res.headers().get("set-cookie") {
+                let set = set.to_str().unwrap();
+                self.cookie = Some(set.split(';').next().unwrap().to_owned());
+            }
+            let status = res.status().as_u16();
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
+        }
+
+        async fn sign_up(&mut self, auth: &mut SoftAuthenticator, username: &str) -> (u16, Value) {
+            let (_, a) = self
+                .send(
+                    "POST",
+                    "/passkey/registration/authorize",
+                    json!({ "username": username }),
+                )
+                .await;
+            let base = format!(
+                "{}/v2/{}/passkey",
+                a["endpoint"].as_str().unwrap(),
+                a["tenancyId"].as_str().unwrap()
+            );
+            let (_, o) = self
+                .send(
+                    "POST",
+                    &format!("{base}/registration/options"),
+                    json!({ "registrationToken": a["registrationToken"] }),
+                )
+                .await;
+            let response = auth.create(&o["optionsJSON"]).await.unwrap();
+            let (_, v) = self
+                .send(
+                    "POST",
+                    &format!("{base}/registration/verification"),
+                    json!({ "response": response, "sessionToken": o["sessionToken"] }),
+                )
+                .await;
+            self.send("POST", "/passkey/register", json!({ "code": v["code"] }))
+                .await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_example_signs_up_users_into_its_own_table() {
+        let app = build_app(AppConfig::localhost(3000, "sqlite::memory:"))
+            .await
+            .unwrap();
+        let mut alice = Browser {
+            app: app.clone(),
+            cookie: None,
+        };
+        let page = app
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(alice.send("GET", "/api/me", Value::Null).await.0, 401);
+
+        let (status, signed_in) = alice
+            .sign_up(&mut SoftAuthenticator::new(ORIGIN), "alice")
+            .await;
+        assert_eq!(status, 201, "{signed_in}");
+        let (status, me) = alice.send("GET", "/api/me", Value::Null).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            me["user_id"].to_string(),
+            signed_in["user_id"].as_str().unwrap()
+        );
+        let (status, done) = alice.send("POST", "/api/sensitive", json!({})).await;
+        assert_eq!((status, done["done"].clone()), (200, json!(true)));
+
+        let mut mallory = Browser { app, cookie: None };
+        let (status, refused) = mallory
+            .sign_up(&mut SoftAuthenticator::new(ORIGIN), "alice")
+            .await;
+        assert_eq!(status, 409, "{refused}");
+        assert_eq!(refused["error"], "sign_up_refused");
+        assert_eq!(mallory.send("GET", "/api/me", Value::Null).await.0, 401);
+    }
+}

@@ -402,7 +402,12 @@ macro_rules! sql_stores {
 
             #[doc = concat!("The embedded provider's [`CeremonyStore`] on ", $backend, ", table `passlock_ceremony`.")]
             ///
-            /// Expired rows are deleted now and then by [`take`](CeremonyStore::take).
+            /// [`take`](CeremonyStore::take) is one `DELETE ... RETURNING`
+            /// statement, so of racing takes only one gets the value; it
+            /// never takes a persistent value (one stored by
+            /// [`get_or_insert`](CeremonyStore::get_or_insert)). Expired rows
+            /// are deleted now and then by `take`, or by [`sweep`](Self::sweep).
+            ///
             #[doc = concat!("Create the table with [`migrate`](", $module, "::migrate) first.")]
             #[derive(Clone)]
             pub struct $Cer {

@@ -184,6 +184,52 @@ pub fn jwk_set<'a>(keys: impl IntoIterator<Item = &'a TestKey>) -> JwkSet {
     }
 }
 
+/// A [`JwksSource`](crate::provider::jwt::JwksSource) the test controls:
+/// `Some(set)` is served, `None` fails as an outage.
+#[derive(Debug, Default)]
+pub struct StaticJwks {
+    set: std::sync::Mutex<Option<JwkSet>>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+impl StaticJwks {
+    /// Serves `set`.
+    pub fn new(set: JwkSet) -> Self {
+        Self {
+            set: std::sync::Mutex::new(Some(set)),
+            fetches: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Replaces what is served (`None`: an outage).
+    pub fn set(&self, set: Option<JwkSet>) {
+        *self
+            .set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = set;
+    }
+
+    /// How many times the set was fetched.
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::provider::jwt::JwksSource for StaticJwks {
+    async fn fetch(&self) -> Result<JwkSet, crate::error::ProviderError> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(crate::error::ProviderError::Upstream(
+                crate::error::UpstreamError::Unavailable(None),
+            ))
+    }
+}
+
 /// base64url without padding.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

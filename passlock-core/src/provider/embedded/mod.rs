@@ -12,6 +12,24 @@
 //! inner `PublicKeyCredentialCreationOptions` / `...RequestOptions`, binary
 //! fields as base64url strings). A browser client runs
 //! `navigator.credentials.create({publicKey: decode(optionsJSON.publicKey ?? optionsJSON)})`.
+//! Registration asks for a discoverable credential (`residentKey:
+//! "required"`, `requireResidentKey: true`) so usernameless sign-in works;
+//! `userVerification` is `"required"` unless the config relaxes it.
+//!
+//! Failures answer `{"_tag":"@error/<Name>","message","code"}` (`code` is
+//! the [`Rejection`] code, an addition to the hosted form):
+//!
+//! | case | status | tag |
+//! | --- | --- | --- |
+//! | body not a JSON object, field missing or of the wrong type | 400 | `BadRequest` |
+//! | body over [`MAX_BODY_LEN`] | 413 | `BadRequest` |
+//! | tenancy in the path is not this provider's | 404 | `InvalidTenancy` |
+//! | token or session token unknown, used or expired | 403 | `InvalidChallenge` |
+//! | WebAuthn response does not parse | 400 | `BadRequest` |
+//! | ceremony refused (origin, RP id, UV, challenge, signature, counter) | 403 | `Forbidden` |
+//! | credential id already registered | 409 | `Forbidden` |
+//! | credential unknown (deleted) | 404 | `PasskeyNotFound` (`credentialId`, `rpId`) |
+//! | a store failed | 503 | `Unavailable` |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -863,7 +881,10 @@ impl EmbeddedProvider {
             .put(
                 &store_key(ID_TOKEN, &issued.jti),
                 "1",
-                issued.exp_secs.saturating_mul(1000),
+                // Outlives `exp` by the verifier's leeway and then some, so
+                // an id_token late within the leeway reads as expired, not
+                // replayed.
+                issued.exp_secs.saturating_add(60).saturating_mul(1000),
             )
             .await?;
         self.inner
