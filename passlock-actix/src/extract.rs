@@ -64,6 +64,58 @@ impl<U: UserId> FromRequest for PasskeyUser<U> {
     }
 }
 
+/// Anyone whose first factor is recorded in this session, including a
+/// partial (MFA pending) state; JSON `401 not_authenticated` otherwise. The
+/// MFA page uses it to know who is half signed in ([`AuthState::is_partial`]).
+///
+/// ```
+/// use passlock_actix::FirstFactorUser;
+///
+/// async fn mfa_page(user: FirstFactorUser<i64>) -> String {
+///     match user.is_partial() {
+///         true => format!("{}: verify with your passkey", user.user_id),
+///         false => format!("signed in as {}", user.user_id),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FirstFactorUser<U>(pub AuthState<U>);
+
+/// A complete sign-in: a passkey session, or the app's own factor alone when
+/// the policy asks no passkey of this user ("password *or* passkey"). A
+/// partial (MFA pending) state is a JSON `401 not_authenticated`.
+#[derive(Debug, Clone)]
+pub struct SignedInUser<U>(pub AuthState<U>);
+
+macro_rules! user_extractor {
+    ($name:ident, $check:path) => {
+        impl<U> Deref for $name<U> {
+            type Target = AuthState<U>;
+
+            fn deref(&self) -> &AuthState<U> {
+                &self.0
+            }
+        }
+
+        impl<U: UserId> FromRequest for $name<U> {
+            type Error = PasslockError;
+            type Future = Ready<Result<Self, PasslockError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let extract = || {
+                    Ok(Self(
+                        $check(PasslockSession::<U>::load(req)?.record())?.clone(),
+                    ))
+                };
+                ready(extract().map_err(PasslockError))
+            }
+        }
+    };
+}
+
+user_extractor!(FirstFactorUser, flow::require_first_factor);
+user_extractor!(SignedInUser, flow::require_signed_in);
+
 /// The signed-in passkey user, or `None` when nobody is signed in.
 ///
 /// actix-web's `Option<T>` extractor turns *every* error into `None`, so
