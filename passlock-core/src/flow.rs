@@ -145,13 +145,16 @@ pub async fn first_factor<U: UserId>(
     ))
 }
 
-/// A signed-in passkey user verified within `max_age_secs`.
+/// A passkey verified within `max_age_secs` in a complete sign-in. Without
+/// one, `StepUpRequired` (a step-up answers it, also upgrading a session
+/// signed in by the app's factor alone); a partial (MFA pending) state or no
+/// state is `NotSignedIn`.
 pub fn require_step_up<'a, U: UserId>(
     pl: &Passlock<U>,
     record: &'a SessionRecord<U>,
     max_age_secs: u64,
 ) -> Result<&'a AuthState<U>, FlowError> {
-    let auth = require_user(record)?;
+    let auth = require_signed_in(record)?;
     auth.require_fresh(pl.now(), max_age_secs)?;
     Ok(auth)
 }

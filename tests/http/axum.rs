@@ -19,7 +19,7 @@ use crate::harness::{self, Reply, TestApp, TestRequest, World, authenticator};
 
 /// An axum router under test.
 #[derive(Clone)]
-pub(crate) struct AxumApp(Router);
+pub(crate) struct AxumApp(pub(crate) Router);
 
 impl TestApp for AxumApp {
     async fn send(&self, req: TestRequest) -> Reply {
