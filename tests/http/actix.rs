@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_session::storage::SessionStore;
 use actix_web::body::{MessageBody, to_bytes};
@@ -20,7 +21,11 @@ use passlock_actix::{
     MaybePasskeyUser, PasskeyUser, PasslockSessions, SqlSessionStore, StepUp, require_passkey,
 };
 use passlock_core::Passlock;
+use passlock_core::store::postgres::{PgAuthenticatorStore, migrate as migrate_postgres};
+use passlock_core::store::sqlite::{SqliteAuthenticatorStore, migrate as migrate_sqlite};
+use passlock_tests::PgGuard;
 use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::harness::{self, Reply, TestApp, TestRequest, World};
@@ -174,6 +179,68 @@ async fn world() -> World<ActixApp> {
 
 mod scenarios {
     crate::http_scenarios!(super::world);
+}
+
+/// The scenarios with SQLite for passkey links and sessions, on one
+/// in-memory database.
+async fn sqlite_world() -> World<ActixApp> {
+    let pool = passlock_tests::sqlite_pool().await;
+    migrate_sqlite(&pool).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let store = Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone()));
+    let passlock = harness::passlock_on(store, &clock).await;
+    let for_app = passlock.clone();
+    let app = ActixApp::start(move || async move {
+        let sessions = SqlSessionStore::sqlite(pool);
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    World {
+        app,
+        passlock,
+        clock,
+    }
+}
+
+mod sqlite_scenarios {
+    crate::http_scenarios!(super::sqlite_world);
+}
+
+/// An app that owns its PostgreSQL database: dropped with the world.
+pub(crate) struct OnPostgres<A>(A, PgGuard);
+
+impl<A: TestApp> TestApp for OnPostgres<A> {
+    fn send(&self, req: TestRequest) -> impl Future<Output = Reply> + Send {
+        self.0.send(req)
+    }
+}
+
+/// The scenarios with PostgreSQL for passkey links and sessions, in a
+/// database of their own.
+async fn postgres_world() -> World<OnPostgres<ActixApp>> {
+    let (pool, guard) = passlock_tests::pg_database().await;
+    migrate_postgres(&pool).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let store = Arc::new(PgAuthenticatorStore::<i64>::new(pool));
+    let passlock = harness::passlock_on(store, &clock).await;
+    let (for_app, options) = (passlock.clone(), guard.options());
+    let app = ActixApp::start(move || async move {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options);
+        let sessions = SqlSessionStore::postgres(pool.await.unwrap());
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    World {
+        app: OnPostgres(app, guard),
+        passlock,
+        clock,
+    }
+}
+
+mod postgres_scenarios {
+    crate::http_scenarios!(super::postgres_world);
 }
 
 #[tokio::test]
