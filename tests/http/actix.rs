@@ -207,11 +207,14 @@ mod sqlite_scenarios {
 }
 
 /// An app that owns its PostgreSQL database: dropped with the world.
-pub(crate) struct OnPostgres<A>(A, PgGuard);
+pub(crate) struct OnPostgres<A> {
+    app: A,
+    _database: PgGuard,
+}
 
 impl<A: TestApp> TestApp for OnPostgres<A> {
     fn send(&self, req: TestRequest) -> impl Future<Output = Reply> + Send {
-        self.0.send(req)
+        self.app.send(req)
     }
 }
 
@@ -233,7 +236,10 @@ async fn postgres_world() -> World<OnPostgres<ActixApp>> {
         app(for_app, sessions, Key::generate())
     });
     World {
-        app: OnPostgres(app, guard),
+        app: OnPostgres {
+            app,
+            _database: guard,
+        },
         passlock,
         clock,
     }
