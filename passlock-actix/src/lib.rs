@@ -116,7 +116,7 @@ mod sql_store;
 
 pub use error::PasslockError;
 pub use extract::{FirstFactorUser, MaybePasskeyUser, PasskeyUser, SignedInUser, StepUp};
-pub use guard::{RequirePasskey, RequirePasskeyService, require_passkey};
+pub use guard::{LoginPage, require_passkey, require_passkey_or_redirect};
 pub use scope::scope;
 pub use session::{PasslockSession, PasslockSessions, PasslockSessionsService};
 #[cfg(feature = "sql-store")]

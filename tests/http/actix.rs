@@ -8,19 +8,26 @@
 
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_session::storage::SessionStore;
 use actix_web::body::{MessageBody, to_bytes};
 use actix_web::cookie::Key;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, test, web};
 use passlock_actix::passlock_core::clock::ManualClock;
 use passlock_actix::{
-    MaybePasskeyUser, PasskeyUser, PasslockSessions, SqlSessionStore, StepUp, require_passkey,
+    LoginPage, MaybePasskeyUser, PasskeyUser, PasslockSessions, SqlSessionStore, StepUp,
+    require_passkey, require_passkey_or_redirect,
 };
 use passlock_core::Passlock;
+use passlock_core::store::postgres::{PgAuthenticatorStore, migrate as migrate_postgres};
+use passlock_core::store::sqlite::{SqliteAuthenticatorStore, migrate as migrate_sqlite};
+use passlock_tests::PgGuard;
 use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::harness::{self, Reply, TestApp, TestRequest, World};
@@ -120,6 +127,7 @@ async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> HttpResponse {
 /// The passlock scope at `/passkey` and the `/app/*` routes of the scenario
 /// contract, without a session middleware.
 pub(crate) fn routes(passlock: Passlock<i64>) -> impl FnOnce(&mut web::ServiceConfig) {
+    let login = LoginPage::new("/login").unwrap();
     move |cfg| {
         cfg.app_data(web::Data::new(passlock.clone()))
             .route("/app/me", web::get().to(me))
@@ -127,10 +135,20 @@ pub(crate) fn routes(passlock: Passlock<i64>) -> impl FnOnce(&mut web::ServiceCo
             .route("/app/sensitive", web::post().to(sensitive))
             .service(
                 web::scope("/app/admin")
-                    .wrap(require_passkey::<i64>().redirect_to("/login").unwrap())
+                    .wrap(from_fn(move |req, next| {
+                        require_passkey_or_redirect::<i64>(req, next, login.clone())
+                    }))
                     .route(
                         "",
                         web::get().to(|| async { HttpResponse::Ok().body("admin") }),
+                    ),
+            )
+            .service(
+                web::scope("/app/private")
+                    .wrap(from_fn(require_passkey::<i64>))
+                    .route(
+                        "",
+                        web::get().to(|| async { HttpResponse::Ok().body("private") }),
                     ),
             )
             .service(passlock_actix::scope(passlock));
@@ -176,6 +194,74 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
+/// The scenarios with SQLite for passkey links and sessions, on one
+/// in-memory database.
+async fn sqlite_world() -> World<ActixApp> {
+    let pool = passlock_tests::sqlite_pool().await;
+    migrate_sqlite(&pool).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let store = Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone()));
+    let passlock = harness::passlock_on(store, &clock).await;
+    let for_app = passlock.clone();
+    let app = ActixApp::start(move || async move {
+        let sessions = SqlSessionStore::sqlite(pool);
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    World {
+        app,
+        passlock,
+        clock,
+    }
+}
+
+mod sqlite_scenarios {
+    crate::http_scenarios!(super::sqlite_world);
+}
+
+/// An app that owns its PostgreSQL database: dropped with the world.
+pub(crate) struct OnPostgres<A> {
+    app: A,
+    _database: PgGuard,
+}
+
+impl<A: TestApp> TestApp for OnPostgres<A> {
+    fn send(&self, req: TestRequest) -> impl Future<Output = Reply> + Send {
+        self.app.send(req)
+    }
+}
+
+/// The scenarios with PostgreSQL for passkey links and sessions, in a
+/// database of their own.
+async fn postgres_world() -> World<OnPostgres<ActixApp>> {
+    let (pool, guard) = passlock_tests::pg_database().await;
+    migrate_postgres(&pool).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let store = Arc::new(PgAuthenticatorStore::<i64>::new(pool));
+    let passlock = harness::passlock_on(store, &clock).await;
+    let (for_app, options) = (passlock.clone(), guard.options());
+    let app = ActixApp::start(move || async move {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options);
+        let sessions = SqlSessionStore::postgres(pool.await.unwrap());
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    World {
+        app: OnPostgres {
+            app,
+            _database: guard,
+        },
+        passlock,
+        clock,
+    }
+}
+
+mod postgres_scenarios {
+    crate::http_scenarios!(super::postgres_world);
+}
+
 #[tokio::test]
 async fn require_passkey_redirects_html_and_refuses_json() {
     let w = world().await;
@@ -196,15 +282,27 @@ async fn require_passkey_redirects_html_and_refuses_json() {
     let r = c.get("/app/maybe").await;
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.json["user_id"].is_null(), "{r:?}");
+    let html_private = c
+        .send(TestRequest {
+            method: "GET",
+            path: "/app/private".to_owned(),
+            headers: vec![("accept".to_owned(), "text/html".to_owned())],
+            body: Vec::new(),
+        })
+        .await;
+    html_private.assert_error(401, "not_authenticated");
     let mut auth = harness::authenticator();
     c.sign_up(&mut auth, "alice").await;
+    let r = c.get("/app/private").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.text, "private");
     let r = c.get("/app/admin").await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.text, "admin");
     let r = c.get("/app/maybe").await;
     assert!(r.json["user_id"].is_i64(), "{r:?}");
     for bad in ["https://evil.example", "//evil.example", "/\\evil", "login"] {
-        assert!(require_passkey::<i64>().redirect_to(bad).is_err(), "{bad}");
+        assert!(LoginPage::new(bad).is_err(), "{bad}");
     }
 }
 
