@@ -40,30 +40,6 @@ pub(crate) fn passlock_of<U: UserId>(req: &HttpRequest) -> Result<Passlock<U>, F
 #[derive(Debug, Clone)]
 pub struct PasskeyUser<U>(pub AuthState<U>);
 
-impl<U> Deref for PasskeyUser<U> {
-    type Target = AuthState<U>;
-
-    fn deref(&self) -> &AuthState<U> {
-        &self.0
-    }
-}
-
-impl<U: UserId> PasskeyUser<U> {
-    pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
-        let session = PasslockSession::<U>::load(req)?;
-        Ok(Self(flow::require_user(session.record())?.clone()))
-    }
-}
-
-impl<U: UserId> FromRequest for PasskeyUser<U> {
-    type Error = PasslockError;
-    type Future = Ready<Result<Self, PasslockError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::extract(req).map_err(PasslockError))
-    }
-}
-
 /// Anyone whose first factor is recorded in this session, including a
 /// partial (MFA pending) state; JSON `401 not_authenticated` otherwise. The
 /// MFA page uses it to know who is half signed in ([`AuthState::is_partial`]).
@@ -87,6 +63,7 @@ pub struct FirstFactorUser<U>(pub AuthState<U>);
 #[derive(Debug, Clone)]
 pub struct SignedInUser<U>(pub AuthState<U>);
 
+/// Deref to the state, and extraction through one of the core's checks.
 macro_rules! user_extractor {
     ($name:ident, $check:path) => {
         impl<U> Deref for $name<U> {
@@ -97,22 +74,26 @@ macro_rules! user_extractor {
             }
         }
 
+        impl<U: UserId> $name<U> {
+            pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
+                Ok(Self(
+                    $check(PasslockSession::<U>::load(req)?.record())?.clone(),
+                ))
+            }
+        }
+
         impl<U: UserId> FromRequest for $name<U> {
             type Error = PasslockError;
             type Future = Ready<Result<Self, PasslockError>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                let extract = || {
-                    Ok(Self(
-                        $check(PasslockSession::<U>::load(req)?.record())?.clone(),
-                    ))
-                };
-                ready(extract().map_err(PasslockError))
+                ready(Self::extract(req).map_err(PasslockError))
             }
         }
     };
 }
 
+user_extractor!(PasskeyUser, flow::require_user);
 user_extractor!(FirstFactorUser, flow::require_first_factor);
 user_extractor!(SignedInUser, flow::require_signed_in);
 
