@@ -300,3 +300,13 @@ fn actix_example_passkey_journey() {
         scenario::passkey_journey(page, &base_url, authenticator, shots)
     });
 }
+
+/// The password-then-passkey pattern on the actix example app (same page, same routes).
+#[test]
+fn actix_example_password_then_passkey() {
+    let server = ActixServer::start();
+    let base_url = server.base_url();
+    with_browser("actix-example-mfa", |page, authenticator, shots| {
+        scenario::password_then_passkey_journey(page, &base_url, authenticator, shots)
+    });
+}
