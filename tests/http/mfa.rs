@@ -13,15 +13,54 @@
 use std::sync::Arc;
 
 use passlock_core::clock::ManualClock;
+use passlock_core::clock::UnixMillis;
 use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
-use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_core::{Passlock, Policy};
+use passlock_core::store::{LinkedAuthenticator, MemoryAuthenticatorStore};
+use passlock_core::{AuthenticatorId, AuthenticatorStore, Passlock, Policy, StoreError};
 use serde_json::{Value, json};
 
 use crate::harness::{Client, MemoryUsers, ORIGIN, TestApp, World, authenticator};
 
-/// A passlock on memory stores with `passkey_required_as_second_factor`
-/// set to `required`.
+/// The user whose passkey links cannot be read: the store is down for them.
+const UNREADABLE: i64 = 666;
+
+/// A memory store that fails every read of [`UNREADABLE`]'s passkeys.
+#[derive(Debug, Default)]
+struct Flaky(MemoryAuthenticatorStore<i64>);
+
+#[async_trait::async_trait]
+impl AuthenticatorStore<i64> for Flaky {
+    async fn link(
+        &self,
+        a: &AuthenticatorId,
+        user: &i64,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.0.link(a, user, now).await
+    }
+
+    async fn user_of(&self, a: &AuthenticatorId) -> Result<Option<i64>, StoreError> {
+        self.0.user_of(a).await
+    }
+
+    async fn authenticators_of(&self, user: &i64) -> Result<Vec<LinkedAuthenticator>, StoreError> {
+        if *user == UNREADABLE {
+            return Err(StoreError::backend("the store is down"));
+        }
+        self.0.authenticators_of(user).await
+    }
+
+    async fn unlink(&self, a: &AuthenticatorId, user: &i64) -> Result<bool, StoreError> {
+        self.0.unlink(a, user).await
+    }
+
+    async fn touch(&self, a: &AuthenticatorId, now: UnixMillis) -> Result<(), StoreError> {
+        self.0.touch(a, now).await
+    }
+}
+
+/// A passlock on memory stores ([`Flaky`] for links) with
+/// `passkey_required_as_second_factor` set to `required`.
 async fn passlock(clock: &ManualClock, required: bool) -> Passlock<i64> {
     let provider =
         EmbeddedProvider::in_memory(EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]))
@@ -29,15 +68,12 @@ async fn passlock(clock: &ManualClock, required: bool) -> Passlock<i64> {
             .unwrap();
     let mut policy = Policy::default();
     policy.passkey_required_as_second_factor = required;
-    Passlock::builder(
-        Arc::new(provider),
-        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
-    )
-    .sign_up(Arc::new(MemoryUsers::default()))
-    .policy(policy)
-    .clock(Arc::new(clock.clone()))
-    .build()
-    .unwrap()
+    Passlock::builder(Arc::new(provider), Arc::new(Flaky::default()))
+        .sign_up(Arc::new(MemoryUsers::default()))
+        .policy(policy)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
 }
 
 /// Records the password first factor for `user` from a browser that already
@@ -221,6 +257,25 @@ pub(crate) async fn switch_off_password_or_passkey<A: TestApp>(w: World<A>) {
     assert_eq!(reach(&mut c).await, (200, 200, 200, 200));
 }
 
+/// Recording a first factor fails closed: when the passkey links cannot be
+/// read, the answer is a JSON `503` and the session (id and state) is left
+/// as it was.
+pub(crate) async fn first_factor_fails_closed_on_a_store_failure<A: TestApp>(w: World<A>) {
+    let mut key = authenticator();
+    let (alice, _) = w.client().sign_up(&mut key, "alice").await;
+    let mut c = w.client();
+    password(&mut c, alice).await;
+    let before_view = c.session_view().await;
+    let before_cookies = c.cookies();
+    let r = c
+        .post("/app/first-factor", json!({ "user_id": UNREADABLE }))
+        .await;
+    r.assert_error(503, "store_unavailable");
+    assert!(!r.text.contains("down"), "a backend detail leaked: {r:?}");
+    assert_eq!(c.cookies(), before_cookies);
+    assert_eq!(c.session_view().await, before_view);
+}
+
 /// Instantiates the MFA scenarios for an adapter: `$on` builds a world with
 /// the switch on, `$off` with it off.
 #[macro_export]
@@ -231,6 +286,7 @@ macro_rules! mfa_scenarios {
             another_users_passkey_leaves_the_partial_state,
             mfa_step_up_freshness_expires,
             password_user_without_passkey_is_signed_in,
+            first_factor_fails_closed_on_a_store_failure,
         );
         $crate::mfa_scenarios!(@each $off; switch_off_password_or_passkey);
     };
