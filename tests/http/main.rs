@@ -4,8 +4,10 @@
 // Test code: panicking on a broken expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod actix;
 mod axum;
 mod harness;
 mod hosted;
+mod mfa;
 mod redis;
 mod scenarios;
