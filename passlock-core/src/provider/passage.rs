@@ -534,7 +534,9 @@ impl PassageClient {
             "external_id": external_id.as_str(),
             "passkey_display_name": passkey_display_name,
         });
-        let ok: TransactionAnswer = self.call(Method::Post, url, Some(&body), Retry::Never).await?;
+        let ok: TransactionAnswer = self
+            .call(Method::Post, url, Some(&body), Retry::Never)
+            .await?;
         Ok(RegistrationToken::new(ok.transaction_id))
     }
 
@@ -546,7 +548,9 @@ impl PassageClient {
     ) -> Result<AuthenticationToken, PassageError> {
         let url = self.url(&["transactions", "authenticate"])?;
         let body = serde_json::json!({ "external_id": external_id.as_str() });
-        let ok: TransactionAnswer = self.call(Method::Post, url, Some(&body), Retry::Never).await?;
+        let ok: TransactionAnswer = self
+            .call(Method::Post, url, Some(&body), Retry::Never)
+            .await?;
         Ok(AuthenticationToken::new(ok.transaction_id))
     }
 
@@ -561,7 +565,9 @@ impl PassageClient {
         }
         let url = self.url(&["authenticate", "verify"])?;
         let body = serde_json::json!({ "nonce": nonce.expose_secret() });
-        let ok: VerifyAnswer = self.call(Method::Post, url, Some(&body), Retry::Never).await?;
+        let ok: VerifyAnswer = self
+            .call(Method::Post, url, Some(&body), Retry::Never)
+            .await?;
         UserHandle::new(ok.external_id).map_err(|_| bad("unusable external id", 200))
     }
 
@@ -713,9 +719,7 @@ impl PasskeyProvider for PassageFlex {
             .iter()
             .find_map(external_id_of)
             .or(request.user)
-            .ok_or(ProviderError::BadRequest(
-                "no Passage user to authenticate",
-            ))?;
+            .ok_or(ProviderError::BadRequest("no Passage user to authenticate"))?;
         let token = self
             .client
             .create_authenticate_transaction(&external_id)
@@ -777,12 +781,24 @@ mod tests {
     #[test]
     fn error_bodies_become_typed_errors() {
         let cases = [
-            (401, "invalid_access_token", PassageApiError::InvalidAccessToken),
+            (
+                401,
+                "invalid_access_token",
+                PassageApiError::InvalidAccessToken,
+            ),
             (401, "invalid_nonce", PassageApiError::InvalidNonce),
             (404, "user_not_found", PassageApiError::UserNotFound),
-            (409, "user_has_no_passkeys", PassageApiError::UserHasNoPasskeys),
+            (
+                409,
+                "user_has_no_passkeys",
+                PassageApiError::UserHasNoPasskeys,
+            ),
             (400, "invalid_request", PassageApiError::InvalidRequest),
-            (500, "internal_server_error", PassageApiError::InternalServerError),
+            (
+                500,
+                "internal_server_error",
+                PassageApiError::InternalServerError,
+            ),
             (418, "te a-pot!", PassageApiError::Other("teapot".into())),
         ];
         for (status, code, want) in cases {
@@ -851,11 +867,7 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(
-            PassageConfig::new(app, ApiKey::new(""))
-                .validate()
-                .is_err()
-        );
+        assert!(PassageConfig::new(app, ApiKey::new("")).validate().is_err());
     }
 
     #[test]
@@ -866,7 +878,10 @@ mod tests {
         )
         .unwrap();
         let url = client.url(&["users", "a/b"]).unwrap();
-        assert_eq!(url.as_str(), "https://example.com/base/v1/apps/app1/users/a%2Fb");
+        assert_eq!(
+            url.as_str(),
+            "https://example.com/base/v1/apps/app1/users/a%2Fb"
+        );
         let ext = UserHandle::new("ext-1").unwrap();
         let aid = authenticator_id_of(&ext).unwrap();
         assert_eq!(aid.as_str(), "passage:ext-1");
