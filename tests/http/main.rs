@@ -7,4 +7,5 @@
 mod actix;
 mod axum;
 mod harness;
+mod passage;
 mod scenarios;
