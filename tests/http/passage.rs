@@ -157,7 +157,7 @@ async fn passkey_sign_up_then_step_up_with_nonces() {
     let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
     let aid = r.json["authenticator_id"].as_str().unwrap().to_owned();
     assert!(aid.starts_with("passage:"), "{aid}");
-    assert_eq!(w.links(user).await, [aid.clone()]);
+    assert_eq!(w.links(user).await, std::slice::from_ref(&aid));
     assert_eq!(c.get("/app/me").await.json["user_id"], user);
     // The same nonce again: the pending sign-up is gone, so it never
     // reaches Passage.
