@@ -16,6 +16,9 @@ async fn main() -> Result<(), BoxError> {
     let mut config = AppConfig::localhost(3000, database_url);
     // Hosted Passlock when PASSLOCK_TENANCY_ID and PASSLOCK_API_KEY are set.
     config.hosted = HostedSettings::from_env();
+    // "Password or passkey" for everyone; by default a user who has a
+    // passkey must use it after the password.
+    config.passkey_required_as_second_factor = std::env::var_os("PASSWORD_OR_PASSKEY").is_none();
     let app = build_app(config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     tracing::info!("listening on http://localhost:3000");
