@@ -312,9 +312,13 @@ pub async fn authorize_authentication<U: UserId>(
             if linked.is_empty() {
                 return Err(FlowError::UnknownAuthenticator);
             }
-            AuthenticationRequest::restricted(
+            let request = AuthenticationRequest::restricted(
                 linked.into_iter().map(|l| l.authenticator_id).collect(),
-            )
+            );
+            match UserHandle::new(auth.user_id.to_string()) {
+                Ok(handle) => request.with_user(handle),
+                Err(_) => request,
+            }
         }
     };
     let authz = pl.provider().authorize_authentication(request).await?;

@@ -9,5 +9,6 @@ mod axum;
 mod harness;
 mod hosted;
 mod mfa;
+mod passage;
 mod redis;
 mod scenarios;
