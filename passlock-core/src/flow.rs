@@ -179,8 +179,9 @@ pub async fn authorize_registration<U: UserId>(
                 Some(u) => check_username(u, pl.policy().max_username_chars)?,
                 None => auth.user_id.to_string(),
             };
-            let handle =
-                UserHandle::new(auth.user_id.to_string()).unwrap_or_else(|_| UserHandle::random());
+            // The same provider user as the passkeys this session proved, so
+            // an account stays one Passlock userId / Passage external id.
+            let handle = auth.provider_handle();
             let exclude = linked.into_iter().map(|l| l.authenticator_id).collect();
             (handle, name, Some(auth.user_id.clone()), exclude)
         }
@@ -243,7 +244,9 @@ pub async fn register<U: UserId>(
                 _ => return Err(FlowError::NoPendingRegistration),
             };
             pl.store().link(&aid, user, now).await?;
-            current.verified(aid.clone(), now)
+            current
+                .verified(aid.clone(), now)
+                .with_user_handle(principal.user_handle.clone())
         }
         None => {
             let hook = pl.sign_up().ok_or(FlowError::SignUpDisabled)?;
@@ -266,7 +269,7 @@ pub async fn register<U: UserId>(
                 discard_passkey(pl, &aid).await;
                 return Err(e.into());
             }
-            AuthState::passkey(user, aid.clone(), now)
+            AuthState::passkey(user, aid.clone(), now).with_user_handle(pending.user_handle.clone())
         }
     };
     let user_id = auth.user_id.to_string();
@@ -315,10 +318,7 @@ pub async fn authorize_authentication<U: UserId>(
             let request = AuthenticationRequest::restricted(
                 linked.into_iter().map(|l| l.authenticator_id).collect(),
             );
-            match UserHandle::new(auth.user_id.to_string()) {
-                Ok(handle) => request.with_user(handle),
-                Err(_) => request,
-            }
+            request.with_user(auth.provider_handle())
         }
     };
     let authz = pl.provider().authorize_authentication(request).await?;
@@ -348,7 +348,10 @@ pub async fn login<U: UserId>(
     let now = pl.now();
     touch(pl, &aid, now).await;
     let next = SessionRecord {
-        auth: Some(AuthState::passkey(user.clone(), aid.clone(), now)),
+        auth: Some(
+            AuthState::passkey(user.clone(), aid.clone(), now)
+                .with_user_handle(principal.user_handle),
+        ),
         pending: None,
     };
     Ok(Outcome::new(
@@ -387,7 +390,10 @@ pub async fn step_up<U: UserId>(
     touch(pl, &aid, now).await;
     let user_id = auth.user_id.to_string();
     let next = SessionRecord {
-        auth: Some(auth.verified(aid.clone(), now)),
+        auth: Some(
+            auth.verified(aid.clone(), now)
+                .with_user_handle(principal.user_handle),
+        ),
         pending: record.pending.clone(),
     };
     Ok(Outcome::new(

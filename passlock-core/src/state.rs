@@ -36,6 +36,11 @@ pub struct AuthState<U> {
     /// still verify a passkey (MFA pending; see [`AuthState::is_partial`]).
     #[serde(default, skip_serializing_if = "is_false")]
     pub second_factor_pending: bool,
+    /// The provider-side user id of the passkeys this session proved, kept so
+    /// that a passkey added later is created for the same provider user (one
+    /// Passlock `userId` / Passage external id per account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_handle: Option<UserHandle>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -53,6 +58,7 @@ impl<U> AuthState<U> {
             verified_at: Some(now),
             amr: vec![Method::Passkey],
             second_factor_pending: false,
+            user_handle: None,
         }
     }
 
@@ -77,6 +83,7 @@ impl<U> AuthState<U> {
             verified_at: None,
             amr: vec![Method::App(method.into())],
             second_factor_pending: false,
+            user_handle: None,
         }
     }
 
@@ -105,6 +112,28 @@ impl<U> AuthState<U> {
             _ => Err(FlowError::StepUpRequired {
                 max_age: max_age_secs,
             }),
+        }
+    }
+
+    /// Records the provider-side user id of the passkey just proved, unless
+    /// the session already has one.
+    #[must_use]
+    pub fn with_user_handle(mut self, handle: UserHandle) -> Self {
+        self.user_handle.get_or_insert(handle);
+        self
+    }
+
+    /// The provider-side user id to authorize new ceremonies for: the one
+    /// this session proved, else one derived from the app's user id.
+    pub fn provider_handle(&self) -> UserHandle
+    where
+        U: std::fmt::Display,
+    {
+        match &self.user_handle {
+            Some(h) => h.clone(),
+            None => {
+                UserHandle::new(self.user_id.to_string()).unwrap_or_else(|_| UserHandle::random())
+            }
         }
     }
 
