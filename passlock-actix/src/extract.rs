@@ -11,7 +11,7 @@ use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt as _;
 use futures_util::future::{LocalBoxFuture, Ready, ready};
-use passlock_core::config::{MAX_BODY_BYTES, check_json_content_type, parse_json};
+use passlock_core::config::{MAX_BODY_BYTES, check_json_body, parse_optional_json, parse_proof};
 use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId, flow};
 
 use crate::error::PasslockError;
@@ -205,12 +205,7 @@ impl<T: serde::de::DeserializeOwned + Default + 'static> BodyKind for Optional<T
     const ALLOW_EMPTY: bool = true;
 
     fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError> {
-        match bytes {
-            Some(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => {
-                Ok(Self(parse_json(&bytes)?))
-            }
-            _ => Ok(Self(T::default())),
-        }
+        Ok(Self(parse_optional_json(bytes.as_deref())?))
     }
 }
 
@@ -219,8 +214,7 @@ impl BodyKind for Proof {
     const ALLOW_EMPTY: bool = false;
 
     fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError> {
-        Proof::from_json(&bytes.unwrap_or_default())
-            .map_err(|e| FlowError::BadRequest(e.to_string()))
+        parse_proof(&bytes.unwrap_or_default())
     }
 }
 
@@ -258,11 +252,10 @@ impl<T: BodyKind> FromRequest for Body<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
-            if T::ALLOW_EMPTY && content_type.is_none() && body.is_empty() {
-                return Ok(Self(T::parse(None)?));
-            }
-            check_json_content_type(content_type.as_deref())?;
-            Ok(Self(T::parse(Some(body.freeze()))?))
+            let body = body.freeze();
+            let present =
+                check_json_body(content_type.as_deref(), &body, T::ALLOW_EMPTY)?.is_some();
+            Ok(Self(T::parse(present.then_some(body))?))
         })
     }
 }

@@ -70,24 +70,12 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
         ))
         .service(at("/client.js", "GET,HEAD", get().to(client_js)));
     if passlock.provider().embedded().is_some() {
-        for (path, op) in [
-            ("registration/options", BrowserOp::RegistrationOptions),
-            (
-                "registration/verification",
-                BrowserOp::RegistrationVerification,
-            ),
-            ("authentication/options", BrowserOp::AuthenticationOptions),
-            (
-                "authentication/verification",
-                BrowserOp::AuthenticationVerification,
-            ),
-        ] {
-            let path = format!("/v2/{{tenancy_id}}/passkey/{path}");
+        for op in BrowserOp::ALL {
             let handler =
                 move |Checked(pl): Checked<U>, req: HttpRequest, Body(body): Body<Bytes>| {
                     browser_op(pl, req, body, op)
                 };
-            scope = scope.service(at(&path, "POST", web::post().to(handler)));
+            scope = scope.service(at(op.route(), "POST", web::post().to(handler)));
         }
         scope = scope.service(at(
             "/.well-known/jwks.json",

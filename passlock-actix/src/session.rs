@@ -180,13 +180,7 @@ impl<U: UserId> PasslockSession<U> {
             return Err(FlowError::Misconfigured(NO_SESSIONS));
         }
         let session = req.get_session();
-        let record = match session.get::<SessionRecord<U>>(SessionRecord::<U>::KEY) {
-            Ok(record) => record.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
-                SessionRecord::default()
-            }
-        };
+        let record = SessionRecord::or_empty(session.get(SessionRecord::<U>::KEY));
         Ok(Self { session, record })
     }
 

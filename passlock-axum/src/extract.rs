@@ -9,7 +9,7 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestP
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use passlock_core::config::{check_json_content_type, parse_json};
+use passlock_core::config::{check_json_body, parse_optional_json, parse_proof};
 use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId, flow};
 
 use crate::rejection::PasslockRejection;
@@ -183,11 +183,8 @@ async fn json_bytes<S: Send + Sync>(
             _ => FlowError::BadRequest("the body could not be read".to_owned()),
         }
     })?;
-    if allow_empty && content_type.is_none() && bytes.is_empty() {
-        return Ok(None);
-    }
-    check_json_content_type(content_type.as_deref())?;
-    Ok(Some(bytes))
+    let present = check_json_body(content_type.as_deref(), &bytes, allow_empty)?.is_some();
+    Ok(present.then_some(bytes))
 }
 
 /// A JSON body, or `T::default()` for an empty body sent without a
@@ -201,11 +198,8 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S>
     type Rejection = PasslockRejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match json_bytes(req, state, true).await? {
-            None => Ok(Self(T::default())),
-            Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Self(T::default())),
-            Some(bytes) => Ok(Self(parse_json(&bytes)?)),
-        }
+        let bytes = json_bytes(req, state, true).await?;
+        Ok(Self(parse_optional_json(bytes.as_deref())?))
     }
 }
 
@@ -232,7 +226,6 @@ impl<S: Send + Sync> FromRequest<S> for ProofBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = json_bytes(req, state, false).await?.unwrap_or_default();
-        let proof = Proof::from_json(&bytes).map_err(|e| FlowError::BadRequest(e.to_string()))?;
-        Ok(Self(proof))
+        Ok(Self(parse_proof(&bytes)?))
     }
 }

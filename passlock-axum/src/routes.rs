@@ -44,24 +44,10 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
         .route("/passkeys/{authenticator_id}", delete(unlink::<U>))
         .route("/client.js", get(client_js));
     if passlock.provider().embedded().is_some() {
-        router = router
-            .route(
-                "/v2/{tenancy_id}/passkey/registration/options",
-                browser_op::<U>(BrowserOp::RegistrationOptions),
-            )
-            .route(
-                "/v2/{tenancy_id}/passkey/registration/verification",
-                browser_op::<U>(BrowserOp::RegistrationVerification),
-            )
-            .route(
-                "/v2/{tenancy_id}/passkey/authentication/options",
-                browser_op::<U>(BrowserOp::AuthenticationOptions),
-            )
-            .route(
-                "/v2/{tenancy_id}/passkey/authentication/verification",
-                browser_op::<U>(BrowserOp::AuthenticationVerification),
-            )
-            .route("/.well-known/jwks.json", get(jwks::<U>));
+        for op in BrowserOp::ALL {
+            router = router.route(op.route(), browser_op::<U>(op));
+        }
+        router = router.route("/.well-known/jwks.json", get(jwks::<U>));
     }
     router
         .method_not_allowed_fallback(method_not_allowed)

@@ -215,6 +215,37 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Flo
     })
 }
 
+/// The body of a passlock route after its `Content-Type` check, the same in
+/// both adapters: `None` for an empty body sent without a `Content-Type`
+/// when `allow_empty` (bodiless authorize and logout requests); any other
+/// body must be declared JSON (`415`).
+pub fn check_json_body<'a>(
+    content_type: Option<&str>,
+    body: &'a [u8],
+    allow_empty: bool,
+) -> Result<Option<&'a [u8]>, FlowError> {
+    if allow_empty && content_type.is_none() && body.is_empty() {
+        return Ok(None);
+    }
+    check_json_content_type(content_type)?;
+    Ok(Some(body))
+}
+
+/// A JSON body, or `T::default()` for a missing or blank one.
+pub fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: Option<&[u8]>,
+) -> Result<T, FlowError> {
+    match body {
+        Some(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => parse_json(bytes),
+        _ => Ok(T::default()),
+    }
+}
+
+/// A `{"code"}`, `{"id_token"}` or `{"nonce"}` body; a `400` otherwise.
+pub fn parse_proof(body: &[u8]) -> Result<crate::Proof, FlowError> {
+    crate::Proof::from_json(body).map_err(|e| FlowError::BadRequest(e.to_string()))
+}
+
 fn is_http_localhost(origin: &str) -> bool {
     origin == "http://localhost"
         || origin

@@ -196,6 +196,18 @@ impl<U> SessionRecord<U> {
     pub fn is_empty(&self) -> bool {
         self.auth.is_none() && self.pending.is_none()
     }
+
+    /// The record as read from a session under [`Self::KEY`]: none is an
+    /// empty record, and so is one that no longer deserializes (for example
+    /// after the app's user id type changed), which is logged. Both adapters
+    /// read the record this way.
+    pub fn or_empty<E: std::fmt::Display>(read: Result<Option<Self>, E>) -> Self {
+        read.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
+            None
+        })
+        .unwrap_or_default()
+    }
 }
 
 /// What a flow asks the adapter to do with the session.

@@ -11,34 +11,17 @@
 
 mod password;
 
-use std::str::FromStr;
-use std::sync::Arc;
-
 use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, HttpResponse, web};
-use passlock_actix::passlock_core::clock;
-use passlock_actix::passlock_core::provider::PasskeyProvider;
-use passlock_actix::passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
-use passlock_actix::passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
-use passlock_actix::passlock_core::secret::ApiKey;
-use passlock_actix::passlock_core::store::sqlite::{
-    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
-};
-use passlock_actix::passlock_core::{Passlock, SignUpError, SignUpHook, TenancyId};
+use example_support::{INDEX_HTML, build_passlock, open_database};
+use passlock_actix::passlock_core::{Passlock, Policy};
 use passlock_actix::{PasskeyUser, PasslockSessions, SignedInUser, SqlSessionStore, StepUp};
 use serde_json::json;
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-/// Any start-up failure.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-const RP_NAME: &str = "passlock example";
-
-/// The page, shared with the axum example.
-const INDEX_HTML: &str = include_str!("../../assets/index.html");
+pub use example_support::{BoxError, HostedSettings};
 
 /// Where the app runs and what it stores into.
 #[derive(Debug, Clone)]
@@ -62,78 +45,6 @@ impl AppConfig {
             hosted: None,
         }
     }
-}
-
-/// The hosted Passlock tenancy to use instead of the embedded provider.
-#[derive(Debug, Clone)]
-pub struct HostedSettings {
-    /// `PASSLOCK_TENANCY_ID`.
-    pub tenancy_id: String,
-    /// `PASSLOCK_API_KEY` (its `Debug` is redacted).
-    pub api_key: ApiKey,
-    /// `PASSLOCK_ENDPOINT`, default `https://api.passlock.dev`.
-    pub endpoint: Option<String>,
-}
-
-impl HostedSettings {
-    /// Reads `PASSLOCK_TENANCY_ID`, `PASSLOCK_API_KEY` and the optional
-    /// `PASSLOCK_ENDPOINT`; `None` unless both of the first two are set.
-    pub fn from_env() -> Option<Self> {
-        let tenancy_id = std::env::var("PASSLOCK_TENANCY_ID").ok()?;
-        let api_key = std::env::var("PASSLOCK_API_KEY").ok()?;
-        Some(Self {
-            tenancy_id,
-            api_key: ApiKey::new(api_key),
-            endpoint: std::env::var("PASSLOCK_ENDPOINT").ok(),
-        })
-    }
-}
-
-/// Creates users at sign-up in the app's own `users` table.
-#[derive(Debug, Clone)]
-struct Users(SqlitePool);
-
-#[async_trait::async_trait]
-impl SignUpHook<i64> for Users {
-    async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
-        let row: Result<(i64,), sqlx::Error> =
-            sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
-                .bind(username)
-                .fetch_one(&self.0)
-                .await;
-        match row {
-            Ok((id,)) => Ok(id),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(SignUpError::Refused("this username is taken".to_owned()))
-            }
-            Err(e) => Err(SignUpError::Backend(Box::new(e))),
-        }
-    }
-
-    async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
-        sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(user)
-            .execute(&self.0)
-            .await
-            .map(|_| ())
-            .map_err(|e| SignUpError::Backend(Box::new(e)))
-    }
-}
-
-async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .foreign_keys(true);
-    // An in-memory database lives in one connection: keep exactly one.
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(if in_memory { 1 } else { 8 })
-        .min_connections(u32::from(in_memory))
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options)
-        .await?;
-    Ok(pool)
 }
 
 /// The built parts of the app, shared by every worker.
@@ -163,63 +74,16 @@ impl std::fmt::Debug for Example {
 /// builds the provider (embedded, or hosted Passlock when
 /// [`AppConfig::hosted`] is set) and the [`Passlock`].
 pub async fn build(config: AppConfig) -> Result<Example, BoxError> {
-    let pool = open_pool(&config.database_url).await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS users (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            username TEXT NOT NULL UNIQUE,
-            password_hash TEXT
-        )",
-    )
-    .execute(&pool)
-    .await?;
-    // Databases made before the password column: add it.
-    let (has_hash,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'password_hash'",
-    )
-    .fetch_one(&pool)
-    .await?;
-    if has_hash == 0 {
-        sqlx::query("ALTER TABLE users ADD COLUMN password_hash TEXT")
-            .execute(&pool)
-            .await?;
-    }
-    migrate(&pool).await?;
+    let pool = open_database(&config.database_url).await?;
     let sessions = SqlSessionStore::sqlite(pool.clone());
     sessions.migrate().await?;
-
-    let rp_id = url_host(&config.origin)?;
-    let provider: Arc<dyn PasskeyProvider> = match &config.hosted {
-        None => Arc::new(
-            EmbeddedProvider::new(
-                EmbeddedConfig::new(rp_id, RP_NAME, [config.origin.clone()]),
-                Arc::new(SqliteCredentialStore::new(pool.clone())),
-                Arc::new(SqliteCeremonyStore::new(pool.clone())),
-            )
-            .await?,
-        ),
-        Some(hosted) => {
-            let mut settings =
-                PasslockConfig::new(TenancyId::new(&hosted.tenancy_id)?, hosted.api_key.clone());
-            if let Some(endpoint) = &hosted.endpoint {
-                settings = settings.with_endpoint(endpoint.clone());
-            }
-            tracing::info!(tenancy_id = %hosted.tenancy_id, "using hosted Passlock");
-            Arc::new(PasslockHosted::new(
-                settings,
-                rp_id,
-                RP_NAME,
-                clock::system(),
-            )?)
-        }
-    };
-    let passlock: Passlock<i64> = Passlock::builder(
-        provider,
-        Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
+    let passlock = build_passlock(
+        &pool,
+        &config.origin,
+        config.hosted.as_ref(),
+        Policy::default(),
     )
-    .origins([config.origin.clone()])
-    .sign_up(Arc::new(Users(pool.clone())))
-    .build()?;
+    .await?;
     // A new key per start signs everyone out on restart; load a fixed
     // 64-byte key from your secrets in a real deployment.
     Ok(Example {
@@ -267,18 +131,6 @@ impl Example {
                 &self.passlock,
             ))
     }
-}
-
-fn url_host(origin: &str) -> Result<String, BoxError> {
-    let rest = origin
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .ok_or("the origin has no scheme")?;
-    let host = rest.split([':', '/']).next().unwrap_or_default();
-    if host.is_empty() {
-        return Err("the origin has no host".into());
-    }
-    Ok(host.to_owned())
 }
 
 async fn index() -> HttpResponse {

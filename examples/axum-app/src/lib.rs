@@ -13,37 +13,19 @@
 
 mod password;
 
-use std::str::FromStr;
-use std::sync::Arc;
-
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use passlock_axum::passlock_core::clock;
-use passlock_axum::passlock_core::provider::PasskeyProvider;
-use passlock_axum::passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
-use passlock_axum::passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
-use passlock_axum::passlock_core::secret::ApiKey;
-use passlock_axum::passlock_core::store::sqlite::{
-    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
-};
-use passlock_axum::passlock_core::{Passlock, Policy, SignUpError, SignUpHook, TenancyId};
+use example_support::{INDEX_HTML, build_passlock, open_database};
+use passlock_axum::passlock_core::Policy;
 use passlock_axum::{PasskeyUser, SignedInUser, StepUp};
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
-/// Any start-up failure.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-const RP_NAME: &str = "passlock example";
-
-/// The page, shared with the actix example.
-const INDEX_HTML: &str = include_str!("../../assets/index.html");
+pub use example_support::{BoxError, HostedSettings};
 
 /// Where the app runs and what it stores into.
 #[derive(Debug, Clone)]
@@ -61,31 +43,6 @@ pub struct AppConfig {
     pub passkey_required_as_second_factor: bool,
 }
 
-/// The hosted Passlock tenancy to use instead of the embedded provider.
-#[derive(Debug, Clone)]
-pub struct HostedSettings {
-    /// `PASSLOCK_TENANCY_ID`.
-    pub tenancy_id: String,
-    /// `PASSLOCK_API_KEY` (its `Debug` is redacted).
-    pub api_key: ApiKey,
-    /// `PASSLOCK_ENDPOINT`, default `https://api.passlock.dev`.
-    pub endpoint: Option<String>,
-}
-
-impl HostedSettings {
-    /// Reads `PASSLOCK_TENANCY_ID`, `PASSLOCK_API_KEY` and the optional
-    /// `PASSLOCK_ENDPOINT`; `None` unless both of the first two are set.
-    pub fn from_env() -> Option<Self> {
-        let tenancy_id = std::env::var("PASSLOCK_TENANCY_ID").ok()?;
-        let api_key = std::env::var("PASSLOCK_API_KEY").ok()?;
-        Some(Self {
-            tenancy_id,
-            api_key: ApiKey::new(api_key),
-            endpoint: std::env::var("PASSLOCK_ENDPOINT").ok(),
-        })
-    }
-}
-
 impl AppConfig {
     /// `http://localhost:{port}` with the database at `database_url`.
     pub fn localhost(port: u16, database_url: impl Into<String>) -> Self {
@@ -98,53 +55,6 @@ impl AppConfig {
     }
 }
 
-/// Creates users at sign-up in the app's own `users` table.
-#[derive(Debug, Clone)]
-struct Users(SqlitePool);
-
-#[async_trait::async_trait]
-impl SignUpHook<i64> for Users {
-    async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
-        let row: Result<(i64,), sqlx::Error> =
-            sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
-                .bind(username)
-                .fetch_one(&self.0)
-                .await;
-        match row {
-            Ok((id,)) => Ok(id),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(SignUpError::Refused("this username is taken".to_owned()))
-            }
-            Err(e) => Err(SignUpError::Backend(Box::new(e))),
-        }
-    }
-
-    async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
-        sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(user)
-            .execute(&self.0)
-            .await
-            .map(|_| ())
-            .map_err(|e| SignUpError::Backend(Box::new(e)))
-    }
-}
-
-async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .foreign_keys(true);
-    // An in-memory database lives in one connection: keep exactly one.
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(if in_memory { 1 } else { 8 })
-        .min_connections(u32::from(in_memory))
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options)
-        .await?;
-    Ok(pool)
-}
-
 /// Builds the whole app: stores (migrated), provider (embedded, or hosted
 /// Passlock when [`AppConfig::hosted`] is set), passlock routes under
 /// `/passkey`, the page at `/`, `GET /api/me` (any complete sign-in),
@@ -152,66 +62,12 @@ async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
 /// routes `POST /api/password/signup` and `POST /api/password/login`, and
 /// the session layer.
 pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
-    let pool = open_pool(&config.database_url).await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS users (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            username TEXT NOT NULL UNIQUE,
-            password_hash TEXT
-        )",
-    )
-    .execute(&pool)
-    .await?;
-    // Databases made before the password column: add it.
-    let (has_hash,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'password_hash'",
-    )
-    .fetch_one(&pool)
-    .await?;
-    if has_hash == 0 {
-        sqlx::query("ALTER TABLE users ADD COLUMN password_hash TEXT")
-            .execute(&pool)
-            .await?;
-    }
-    migrate(&pool).await?;
+    let pool = open_database(&config.database_url).await?;
     let sessions = SqliteStore::new(pool.clone());
     sessions.migrate().await?;
-
-    let rp_id = url_host(&config.origin)?;
-    let provider: Arc<dyn PasskeyProvider> = match &config.hosted {
-        None => Arc::new(
-            EmbeddedProvider::new(
-                EmbeddedConfig::new(rp_id, RP_NAME, [config.origin.clone()]),
-                Arc::new(SqliteCredentialStore::new(pool.clone())),
-                Arc::new(SqliteCeremonyStore::new(pool.clone())),
-            )
-            .await?,
-        ),
-        Some(hosted) => {
-            let mut settings =
-                PasslockConfig::new(TenancyId::new(&hosted.tenancy_id)?, hosted.api_key.clone());
-            if let Some(endpoint) = &hosted.endpoint {
-                settings = settings.with_endpoint(endpoint.clone());
-            }
-            tracing::info!(tenancy_id = %hosted.tenancy_id, "using hosted Passlock");
-            Arc::new(PasslockHosted::new(
-                settings,
-                rp_id,
-                RP_NAME,
-                clock::system(),
-            )?)
-        }
-    };
     let mut policy = Policy::default();
     policy.passkey_required_as_second_factor = config.passkey_required_as_second_factor;
-    let passlock: Passlock<i64> = Passlock::builder(
-        provider,
-        Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
-    )
-    .origins([config.origin.clone()])
-    .sign_up(Arc::new(Users(pool.clone())))
-    .policy(policy)
-    .build()?;
+    let passlock = build_passlock(&pool, &config.origin, config.hosted.as_ref(), policy).await?;
     let passwords = password::PasswordState {
         passlock: passlock.clone(),
         pool,
@@ -231,18 +87,6 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
         .merge(passlock_axum::router(passlock.clone()))
         .with_state(passlock)
         .layer(session_layer))
-}
-
-fn url_host(origin: &str) -> Result<String, BoxError> {
-    let rest = origin
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .ok_or("the origin has no scheme")?;
-    let host = rest.split([':', '/']).next().unwrap_or_default();
-    if host.is_empty() {
-        return Err("the origin has no host".into());
-    }
-    Ok(host.to_owned())
 }
 
 async fn me(user: SignedInUser<i64>) -> Json<Value> {

@@ -249,6 +249,29 @@ pub enum BrowserOp {
     AuthenticationVerification,
 }
 
+impl BrowserOp {
+    /// Every operation, as the adapters mount them.
+    pub const ALL: [Self; 4] = [
+        Self::RegistrationOptions,
+        Self::RegistrationVerification,
+        Self::AuthenticationOptions,
+        Self::AuthenticationVerification,
+    ];
+
+    /// The route under the passlock prefix, with a `{tenancy_id}` path
+    /// parameter (the syntax of both axum and actix-web).
+    pub fn route(self) -> &'static str {
+        match self {
+            Self::RegistrationOptions => "/v2/{tenancy_id}/passkey/registration/options",
+            Self::RegistrationVerification => "/v2/{tenancy_id}/passkey/registration/verification",
+            Self::AuthenticationOptions => "/v2/{tenancy_id}/passkey/authentication/options",
+            Self::AuthenticationVerification => {
+                "/v2/{tenancy_id}/passkey/authentication/verification"
+            }
+        }
+    }
+}
+
 /// A framework-free HTTP answer of a browser-facing operation: the adapter
 /// writes `status` and `body` as JSON, nothing else.
 #[derive(Debug, Clone)]
