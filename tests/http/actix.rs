@@ -176,6 +176,10 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
+mod hardening {
+    crate::hardening_scenarios!(super::world);
+}
+
 #[tokio::test]
 async fn require_passkey_redirects_html_and_refuses_json() {
     let w = world().await;

@@ -91,6 +91,10 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
+mod hardening {
+    crate::hardening_scenarios!(super::world);
+}
+
 /// The scenarios again with SQLite for passkey links and sessions
 /// (tower-sessions-sqlx-store), on one in-memory database.
 async fn sqlite_world() -> World<AxumApp> {

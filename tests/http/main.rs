@@ -6,5 +6,6 @@
 
 mod actix;
 mod axum;
+mod hardening;
 mod harness;
 mod scenarios;
