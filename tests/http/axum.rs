@@ -124,6 +124,10 @@ mod sqlite_scenarios {
     crate::http_scenarios!(super::sqlite_world);
 }
 
+mod sqlite_hardening {
+    crate::hardening_scenarios!(super::sqlite_world);
+}
+
 const MARKER: &str = "MARKER-session-store-7f3a";
 
 /// A session store that always fails, with a marker in every error.
