@@ -128,6 +128,49 @@ mod sqlite_hardening {
     crate::hardening_scenarios!(super::sqlite_world);
 }
 
+/// The hardening scenarios on PostgreSQL: links, passkeys, ceremonies,
+/// codes and sessions (tower-sessions-sqlx-store) all in one fresh database,
+/// dropped with the app.
+async fn pg_world() -> World<AxumApp> {
+    use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+    use passlock_core::store::postgres::{
+        PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, migrate,
+    };
+    use std::sync::Arc;
+    let (pool, guard) = passlock_tests::pg_database().await;
+    migrate(&pool).await.unwrap();
+    let sessions = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    sessions.migrate().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let provider = EmbeddedProvider::new(
+        EmbeddedConfig::new("localhost", "passlock tests", [harness::ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
+        Arc::new(PgCredentialStore::new(pool.clone())),
+        Arc::new(PgCeremonyStore::new(pool.clone())),
+    )
+    .await
+    .unwrap();
+    let passlock = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
+    )
+    .sign_up(Arc::new(harness::MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .trusted_proxy_header("x-test-client")
+    .build()
+    .unwrap();
+    let router = app(passlock.clone(), sessions).layer(axum::Extension(Arc::new(guard)));
+    World {
+        app: AxumApp(router),
+        passlock,
+        clock,
+    }
+}
+
+mod pg_hardening {
+    crate::hardening_scenarios!(super::pg_world);
+}
+
 const MARKER: &str = "MARKER-session-store-7f3a";
 
 /// A session store that always fails, with a marker in every error.
