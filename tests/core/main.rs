@@ -5,3 +5,4 @@ mod embedded;
 mod hosted;
 mod jwt;
 mod stores;
+mod throttle;
