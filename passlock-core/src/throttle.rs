@@ -193,7 +193,7 @@ fn retry_after_secs(millis: i64) -> u64 {
 /// Keys whose window has passed are dropped as the map grows.
 pub struct MemoryThrottle {
     clock: SharedClock,
-    counters: Mutex<HashMap<String, (u32, i64)>>,
+    counters: Mutex<Counters>,
 }
 
 impl fmt::Debug for MemoryThrottle {
@@ -201,6 +201,9 @@ impl fmt::Debug for MemoryThrottle {
         f.debug_struct("MemoryThrottle").finish_non_exhaustive()
     }
 }
+
+/// Failures and the end of their window (epoch ms), per key.
+type Counters = HashMap<String, (u32, i64)>;
 
 /// Above this many counters, expired ones are swept on each failure.
 const SWEEP_ABOVE: usize = 10_000;
@@ -214,7 +217,7 @@ impl MemoryThrottle {
         }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, (u32, i64)>>, StoreError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Counters>, StoreError> {
         self.counters
             .lock()
             .map_err(|_| StoreError::backend("throttle counters poisoned"))
@@ -432,11 +435,13 @@ impl Guard {
 
 /// Whether an error is a refused proof (counted), not an outage.
 pub(crate) fn counts_as_failure(e: &FlowError) -> bool {
-    match e {
-        FlowError::UnknownAuthenticator | FlowError::WrongUser | FlowError::UserMismatch => true,
-        FlowError::Provider(crate::ProviderError::Rejected(_)) => true,
-        _ => false,
-    }
+    matches!(
+        e,
+        FlowError::UnknownAuthenticator
+            | FlowError::WrongUser
+            | FlowError::UserMismatch
+            | FlowError::Provider(crate::ProviderError::Rejected(_))
+    )
 }
 
 #[cfg(test)]
