@@ -315,3 +315,21 @@ async fn step_up_extractor_uses_the_passlock_clock() {
     let me = c.get("/app/me").await;
     assert!(me.json["user_id"].is_i64(), "still signed in: {me:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upstream_faults_answer_json_within_the_timeout() {
+    use passlock_core::clock::ManualClock as Clock;
+    let clock = Clock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock = crate::hardening::hosted_passlock(&fake).await;
+    let w = World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    };
+    crate::hardening::upstream_faults_answer_json_within_the_timeout(w, fake).await;
+}

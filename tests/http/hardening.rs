@@ -282,3 +282,117 @@ macro_rules! hardening_scenarios {
         )*
     };
 }
+
+/// A passlock on the hosted provider against `fake`, with a 1 s outbound
+/// timeout, user 1 linked to authenticator `auth-1`.
+pub(crate) async fn hosted_passlock(
+    fake: &passlock_core::testing::fake_passlock::FakePasslock,
+) -> passlock_core::Passlock<i64> {
+    use passlock_core::http::HttpConfig;
+    use passlock_core::provider::passlock::PasslockHosted;
+    use std::sync::Arc;
+    let config = fake
+        .client_config()
+        .with_http(HttpConfig::default().with_timeout(std::time::Duration::from_secs(1)));
+    let provider = PasslockHosted::new(config, "localhost", "Fake app", fake.clock()).unwrap();
+    let store = Arc::new(passlock_core::store::MemoryAuthenticatorStore::<i64>::new());
+    let pl = passlock_core::Passlock::builder(Arc::new(provider), store)
+        .origins([ORIGIN])
+        .clock(fake.clock())
+        .build()
+        .unwrap();
+    let aid = passlock_core::AuthenticatorId::new("auth-1").unwrap();
+    pl.store().link(&aid, &1, 0).await.unwrap();
+    pl
+}
+
+/// Upstream faults (slow, 5xx, malformed JSON, wrong content type, reset,
+/// JWKS down) answer 502/503/504 JSON within the timeout plus a margin and
+/// issue no session; the JWKS cache keeps verifying known keys through a
+/// JWKS outage, and a rotated key is picked up mid-traffic.
+pub(crate) async fn upstream_faults_answer_json_within_the_timeout<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    use passlock_core::UserHandle;
+    use passlock_core::testing::fake_passlock::Fault;
+    use std::time::{Duration, Instant};
+    let handle = UserHandle::new("1").unwrap();
+    let faults = [
+        Fault::Latency(Duration::from_secs(3)),
+        Fault::Status500,
+        Fault::MalformedJson,
+        Fault::WrongContentType,
+        Fault::DropConnection,
+    ];
+    for fault in faults {
+        let (code, _) = fake.issue(&handle, "auth-1", true).unwrap();
+        fake.set_fault(fault.clone());
+        let mut c = w.client();
+        let started = Instant::now();
+        let r = c
+            .post("/passkey/login", json!({ "code": code.expose_secret() }))
+            .await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(1800),
+            "{fault:?} took {took:?}"
+        );
+        assert!(matches!(r.status, 502..=504), "{fault:?}: {r:?}");
+        assert!(
+            r.json["error"].as_str().unwrap().starts_with("upstream_"),
+            "{r:?}"
+        );
+        assert!(!r.text.contains(code.expose_secret()), "{r:?}");
+        fake.set_fault(Fault::None);
+        assert_eq!(c.session_user().await, None, "{fault:?} issued a session");
+    }
+    // An id_token verifies and caches the JWKS.
+    let (_, token) = fake.issue(&handle, "auth-1", true).unwrap();
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/login",
+            json!({ "id_token": token.expose_secret() }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // JWKS down: known keys keep verifying.
+    fake.set_fault(Fault::JwksDown);
+    let (_, token) = fake.issue(&handle, "auth-1", true).unwrap();
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/login",
+            json!({ "id_token": token.expose_secret() }),
+        )
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "the cache verifies through a JWKS outage: {r:?}"
+    );
+    // A rotated key while the JWKS is down: refused as a 401 or 5xx, no session.
+    fake.rotate_key().unwrap();
+    let (_, token) = fake.issue(&handle, "auth-1", true).unwrap();
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/login",
+            json!({ "id_token": token.expose_secret() }),
+        )
+        .await;
+    assert!(matches!(r.status, 401 | 502..=504), "{r:?}");
+    assert_eq!(c.session_user().await, None);
+    // The JWKS is back after the cooldown: the rotated key verifies.
+    fake.set_fault(Fault::None);
+    w.clock.advance_secs(31);
+    let (_, token) = fake.issue(&handle, "auth-1", true).unwrap();
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/login",
+            json!({ "id_token": token.expose_secret() }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "the rotated key is picked up: {r:?}");
+}
