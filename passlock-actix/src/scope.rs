@@ -9,6 +9,7 @@ use actix_web::{
 };
 use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 use passlock_core::provider::embedded::BrowserOp;
+use passlock_core::throttle::ClientInfo;
 use passlock_core::wire::AuthorizeRegistrationBody;
 use passlock_core::{CLIENT_JS, FlowError, Passlock, Proof, UserId};
 use serde::de::IgnoredAny;
@@ -130,8 +131,9 @@ async fn register<U: UserId>(
     Checked(pl): Checked<U>,
     s: PasslockSession<U>,
     Body(proof): Body<Proof>,
+    req: HttpRequest,
 ) -> Answer {
-    let out = flow::register(&pl, s.record(), &proof).await?;
+    let out = flow::register(&pl, s.record(), &proof, &client(&pl, &req)).await?;
     s.apply(out.session)?;
     Ok(HttpResponse::Created().json(out.value))
 }
@@ -140,8 +142,9 @@ async fn login<U: UserId>(
     Checked(pl): Checked<U>,
     s: PasslockSession<U>,
     Body(proof): Body<Proof>,
+    req: HttpRequest,
 ) -> Answer {
-    let out = flow::login(&pl, s.record(), &proof).await?;
+    let out = flow::login(&pl, s.record(), &proof, &client(&pl, &req)).await?;
     s.apply(out.session)?;
     Ok(HttpResponse::Ok().json(out.value))
 }
@@ -150,10 +153,17 @@ async fn step_up<U: UserId>(
     Checked(pl): Checked<U>,
     s: PasslockSession<U>,
     Body(proof): Body<Proof>,
+    req: HttpRequest,
 ) -> Answer {
-    let out = flow::step_up(&pl, s.record(), &proof).await?;
+    let out = flow::step_up(&pl, s.record(), &proof, &client(&pl, &req)).await?;
     s.apply(out.session)?;
     Ok(HttpResponse::Ok().json(out.value))
+}
+
+/// The client for throttling: the peer address or the trusted proxy header.
+fn client<U: UserId>(pl: &Passlock<U>, req: &HttpRequest) -> ClientInfo {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    pl.client_info(req.peer_addr().map(|a| a.ip()), header)
 }
 
 async fn logout<U: UserId>(

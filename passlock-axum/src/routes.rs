@@ -2,9 +2,11 @@
 //! makes one call into a `passlock_core::flow` function, applies the
 //! session change and renders; none decides anything about authentication.
 
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ORIGIN};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
@@ -12,6 +14,7 @@ use axum::{Json, Router};
 use passlock_core::config::MAX_BODY_BYTES;
 use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 use passlock_core::provider::embedded::BrowserOp;
+use passlock_core::throttle::ClientInfo;
 use passlock_core::wire::AuthorizeRegistrationBody;
 use passlock_core::{CLIENT_JS, FlowError, Passlock, UserId};
 use serde::de::IgnoredAny;
@@ -120,32 +123,56 @@ async fn authorize_authentication<U: UserId>(
 
 async fn register<U: UserId>(
     State(pl): State<Passlock<U>>,
+    Client(client): Client,
     s: PasslockSession<U>,
     ProofBody(proof): ProofBody,
 ) -> Answer {
-    let out = flow::register(&pl, s.record(), &proof).await?;
+    let out = flow::register(&pl, s.record(), &proof, &client).await?;
     s.apply(out.session).await?;
     Ok((StatusCode::CREATED, Json(out.value)).into_response())
 }
 
 async fn login<U: UserId>(
     State(pl): State<Passlock<U>>,
+    Client(client): Client,
     s: PasslockSession<U>,
     ProofBody(proof): ProofBody,
 ) -> Answer {
-    let out = flow::login(&pl, s.record(), &proof).await?;
+    let out = flow::login(&pl, s.record(), &proof, &client).await?;
     s.apply(out.session).await?;
     Ok(Json(out.value).into_response())
 }
 
 async fn step_up<U: UserId>(
     State(pl): State<Passlock<U>>,
+    Client(client): Client,
     s: PasslockSession<U>,
     ProofBody(proof): ProofBody,
 ) -> Answer {
-    let out = flow::step_up(&pl, s.record(), &proof).await?;
+    let out = flow::step_up(&pl, s.record(), &proof, &client).await?;
     s.apply(out.session).await?;
     Ok(Json(out.value).into_response())
+}
+
+/// The client for throttling: the peer from `ConnectInfo` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`) or the trusted
+/// proxy header.
+struct Client(ClientInfo);
+
+impl<U: UserId> FromRequestParts<Passlock<U>> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        pl: &Passlock<U>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        Ok(Self(pl.client_info(peer, header)))
+    }
 }
 
 async fn logout<U: UserId>(s: PasslockSession<U>, _: OptionalJsonBody<IgnoredAny>) -> Answer {

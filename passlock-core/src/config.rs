@@ -8,6 +8,7 @@ use crate::clock::{self, SharedClock};
 use crate::error::{BoxError, ConfigError, FlowError};
 use crate::provider::PasskeyProvider;
 use crate::store::{AuthenticatorStore, UserId};
+use crate::throttle::{ClientInfo, MemoryThrottle, Throttle, ThrottlePolicy};
 
 /// Largest request body the adapters accept, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -41,6 +42,8 @@ pub struct Policy {
     /// decision is taken when the first factor is recorded: changing the
     /// switch does not alter existing sessions.
     pub passkey_required_as_second_factor: bool,
+    /// Limits on failed proofs (see [`crate::throttle`]).
+    pub throttle: ThrottlePolicy,
 }
 
 impl Default for Policy {
@@ -50,6 +53,7 @@ impl Default for Policy {
             pending_registration_secs: 300,
             max_username_chars: 64,
             passkey_required_as_second_factor: true,
+            throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -88,6 +92,8 @@ struct Inner<U: UserId> {
     clock: SharedClock,
     prefix: String,
     origins: Vec<String>,
+    throttle: Option<Arc<dyn Throttle>>,
+    proxy_header: Option<String>,
 }
 
 /// The configured passkey sign-in of an app: a provider, an
@@ -131,6 +137,8 @@ impl<U: UserId> Passlock<U> {
             clock: clock::system(),
             prefix: "/passkey".to_owned(),
             origins: Vec::new(),
+            throttle: Some(Throttling::Default),
+            proxy_header: None,
         }
     }
 
@@ -178,6 +186,31 @@ impl<U: UserId> Passlock<U> {
     /// origin is `http://localhost[:port]`.
     pub fn secure_cookies(&self) -> bool {
         !self.inner.origins.iter().all(|o| is_http_localhost(o))
+    }
+
+    /// The throttle of failed proofs, unless disabled with
+    /// [`PasslockBuilder::danger_disable_throttling`].
+    pub fn throttle(&self) -> Option<&dyn Throttle> {
+        self.inner.throttle.as_deref()
+    }
+
+    /// What the adapters know of a request's client: `peer` is the socket's
+    /// address; `header` looks a request header up by name. With a
+    /// [trusted proxy header](PasslockBuilder::trusted_proxy_header)
+    /// configured, its last (rightmost) address wins, as the proxy in front
+    /// of the app appends the address it saw; otherwise the header is
+    /// ignored, as a client could forge it.
+    pub fn client_info<'a>(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        header: impl FnOnce(&str) -> Option<&'a str>,
+    ) -> ClientInfo {
+        let forwarded = self.inner.proxy_header.as_deref().and_then(|name| {
+            header(name)
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        });
+        ClientInfo::new(forwarded.or(peer))
     }
 
     /// Refuses a state-changing request whose `Origin` header is missing or
@@ -287,6 +320,13 @@ pub struct PasslockBuilder<U: UserId> {
     clock: SharedClock,
     prefix: String,
     origins: Vec<String>,
+    throttle: Option<Throttling>,
+    proxy_header: Option<String>,
+}
+
+enum Throttling {
+    Default,
+    Custom(Arc<dyn Throttle>),
 }
 
 impl<U: UserId> fmt::Debug for PasslockBuilder<U> {
@@ -330,6 +370,31 @@ impl<U: UserId> PasslockBuilder<U> {
         S: Into<String>,
     {
         self.origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Replaces the default [`MemoryThrottle`] (per process), for example
+    /// with a [`RedisThrottle`](crate::throttle::RedisThrottle) shared by
+    /// several instances. Limits are in [`Policy::throttle`].
+    pub fn throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
+        self.throttle = Some(Throttling::Custom(throttle));
+        self
+    }
+
+    /// Turns the throttling of failed proofs off (brute force of codes and
+    /// tokens is then limited only by their entropy and lifetime). Only for
+    /// load tests or an app that throttles in front of passlock.
+    pub fn danger_disable_throttling(mut self) -> Self {
+        self.throttle = None;
+        self
+    }
+
+    /// Takes the client address for throttling from this request header
+    /// (e.g. `x-forwarded-for`, last entry) instead of the peer address.
+    /// Set it only behind a proxy that always sets the header, or clients
+    /// can pick their own address.
+    pub fn trusted_proxy_header(mut self, name: impl Into<String>) -> Self {
+        self.proxy_header = Some(name.into().to_ascii_lowercase());
         self
     }
 
@@ -382,6 +447,24 @@ impl<U: UserId> PasslockBuilder<U> {
                 "must be at least 1",
             ));
         }
+        let limits = [
+            self.policy.throttle.per_address,
+            self.policy.throttle.per_subject,
+        ];
+        if limits
+            .iter()
+            .any(|l| l.max_failures == 0 || l.window.is_zero())
+        {
+            return Err(ConfigError::new(
+                "policy.throttle",
+                "limits need at least one failure and a non-zero window",
+            ));
+        }
+        let throttle: Option<Arc<dyn Throttle>> = match self.throttle {
+            Some(Throttling::Default) => Some(Arc::new(MemoryThrottle::new(self.clock.clone()))),
+            Some(Throttling::Custom(t)) => Some(t),
+            None => None,
+        };
         Ok(Passlock {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -391,6 +474,8 @@ impl<U: UserId> PasslockBuilder<U> {
                 clock: self.clock,
                 prefix: self.prefix,
                 origins,
+                throttle,
+                proxy_header: self.proxy_header,
             }),
         })
     }

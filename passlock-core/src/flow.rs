@@ -12,6 +12,7 @@ use crate::proof::Proof;
 use crate::provider::{AuthenticationRequest, Authorization, Endpoint, RegistrationRequest};
 use crate::state::{AuthState, Outcome, PendingRegistration, SessionChange, SessionRecord};
 use crate::store::UserId;
+use crate::throttle::{ClientInfo, Guard};
 use crate::wire::{AuthorizeAnswer, PasskeyView, SessionView, SignedIn};
 
 /// What an authentication is authorized for.
@@ -220,9 +221,39 @@ pub async fn authorize_registration<U: UserId>(
     ))
 }
 
+/// Runs `run` unless the throttle refuses `guard`, and records its outcome.
+async fn guarded<T, U: UserId>(
+    pl: &Passlock<U>,
+    guard: Guard,
+    run: impl Future<Output = Result<T, FlowError>>,
+) -> Result<T, FlowError> {
+    let Some(throttle) = pl.throttle() else {
+        return run.await;
+    };
+    guard.check(throttle).await?;
+    let result = run.await;
+    guard.record(throttle, &result).await;
+    result
+}
+
 /// `POST {prefix}/register`: verifies the proof of the authorized
 /// registration, creates the user on sign-up, links the passkey and signs in.
+/// Throttled per client address and per pending registration.
 pub async fn register<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    proof: &Proof,
+    client: &ClientInfo,
+) -> Result<Outcome<SignedIn, U>, FlowError> {
+    let subject = record
+        .pending
+        .as_ref()
+        .map(|p| format!("pending:{}", p.user_handle));
+    let guard = Guard::new(&pl.policy().throttle, client, subject, false);
+    guarded(pl, guard, register_unthrottled(pl, record, proof)).await
+}
+
+async fn register_unthrottled<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
     proof: &Proof,
@@ -333,9 +364,19 @@ pub async fn authorize_authentication<U: UserId>(
 }
 
 /// `POST {prefix}/login`: a fresh session for the passkey's user.
+/// Throttled per client address.
 pub async fn login<U: UserId>(
     pl: &Passlock<U>,
     _record: &SessionRecord<U>,
+    proof: &Proof,
+    client: &ClientInfo,
+) -> Result<Outcome<SignedIn, U>, FlowError> {
+    let guard = Guard::new(&pl.policy().throttle, client, None, false);
+    guarded(pl, guard, login_unthrottled(pl, proof)).await
+}
+
+async fn login_unthrottled<U: UserId>(
+    pl: &Passlock<U>,
     proof: &Proof,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let principal = pl.provider().verify(proof).await?;
@@ -370,12 +411,26 @@ pub async fn login<U: UserId>(
 /// session's own user and cycles the session id. Also completes a partial
 /// (MFA pending) session. A passkey of another user is `WrongUser` (`403`)
 /// and leaves the session as it was.
+/// Throttled per user; the session already proved itself, so failures of
+/// others behind the same address do not lock it out.
 pub async fn step_up<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
     proof: &Proof,
+    client: &ClientInfo,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let auth = record.auth.clone().ok_or(FlowError::NotSignedIn)?;
+    let subject = Some(format!("user:{}", auth.user_id));
+    let guard = Guard::new(&pl.policy().throttle, client, subject, true);
+    guarded(pl, guard, step_up_unthrottled(pl, record, auth, proof)).await
+}
+
+async fn step_up_unthrottled<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    auth: AuthState<U>,
+    proof: &Proof,
+) -> Result<Outcome<SignedIn, U>, FlowError> {
     let principal = pl.provider().verify(proof).await?;
     let aid = principal.authenticator_id;
     let owner = pl

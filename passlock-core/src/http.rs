@@ -30,6 +30,35 @@ pub struct HttpConfig {
     pub max_body: usize,
     /// The `User-Agent` sent.
     pub user_agent: String,
+    /// An optional circuit breaker (off by default).
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+/// After `failures` consecutive outages (timeouts, connection failures,
+/// 5xx), calls fail at once with [`UpstreamError::CircuitOpen`] for
+/// `open_for`; then one call is let through to probe the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    /// Consecutive failures that open the circuit.
+    pub failures: u32,
+    /// How long the circuit stays open.
+    pub open_for: Duration,
+}
+
+impl Default for CircuitBreaker {
+    /// 5 consecutive failures open it for 30 s.
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            open_for: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<tokio::time::Instant>,
 }
 
 impl Default for HttpConfig {
@@ -39,6 +68,7 @@ impl Default for HttpConfig {
             timeout: Duration::from_secs(5),
             max_body: 64 * 1024,
             user_agent: concat!("passlock-core/", env!("CARGO_PKG_VERSION")).to_owned(),
+            circuit_breaker: None,
         }
     }
 }
@@ -55,6 +85,13 @@ impl HttpConfig {
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Turns the circuit breaker on.
+    #[must_use]
+    pub fn with_circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.circuit_breaker = Some(breaker);
         self
     }
 
@@ -169,6 +206,7 @@ fn bad(
 pub struct HttpClient {
     client: reqwest::Client,
     config: HttpConfig,
+    breaker: std::sync::Arc<std::sync::Mutex<Breaker>>,
 }
 
 impl HttpClient {
@@ -184,7 +222,11 @@ impl HttpClient {
             .map_err(|e| {
                 crate::error::ConfigError::new("http", format!("cannot build the client: {e}"))
             })?;
-        Ok(Self { client, config })
+        Ok(Self {
+            client,
+            config,
+            breaker: std::sync::Arc::default(),
+        })
     }
 
     /// The configuration.
@@ -221,6 +263,48 @@ impl HttpClient {
     /// Sends one request and reads the answer in full (within the cap).
     /// `body` is sent as `application/json`.
     pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        bearer: Option<&ApiKey>,
+        body: Option<Vec<u8>>,
+        retry: Retry,
+    ) -> Result<HttpResponse, UpstreamError> {
+        let Some(cb) = self.config.circuit_breaker else {
+            return self.send_unguarded(method, url, bearer, body, retry).await;
+        };
+        let now = tokio::time::Instant::now();
+        if let Ok(mut b) = self.breaker.lock() {
+            match b.open_until {
+                Some(until) if now < until => return Err(UpstreamError::CircuitOpen),
+                // Half open: this call probes; others wait for its outcome.
+                Some(_) => b.open_until = Some(now + cb.open_for),
+                None => {}
+            }
+        }
+        let result = self.send_unguarded(method, url, bearer, body, retry).await;
+        let outage = match &result {
+            Ok(r) => r.status >= 500,
+            Err(e) => {
+                matches!(e, UpstreamError::Timeout | UpstreamError::Unavailable(_))
+                    || matches!(e, UpstreamError::BadResponse { status: Some(s), .. } if *s >= 500)
+            }
+        };
+        if let Ok(mut b) = self.breaker.lock() {
+            if outage {
+                b.failures = b.failures.saturating_add(1);
+                if b.failures >= cb.failures {
+                    tracing::warn!("passkey service failing; circuit opened");
+                    b.open_until = Some(tokio::time::Instant::now() + cb.open_for);
+                }
+            } else {
+                *b = Breaker::default();
+            }
+        }
+        result
+    }
+
+    async fn send_unguarded(
         &self,
         method: Method,
         url: &str,
@@ -393,6 +477,39 @@ mod tests {
     fn debug_hides_the_body() {
         let r = resp(Some("application/json"), "{\"code\":\"secretcode\"}");
         assert!(!format!("{r:?}").contains("secretcode"));
+    }
+
+    #[tokio::test]
+    async fn circuit_breaker_opens_after_consecutive_outages_and_probes_later() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let cb = CircuitBreaker {
+            failures: 2,
+            open_for: Duration::from_millis(300),
+        };
+        let client = HttpClient::new(HttpConfig::default().with_circuit_breaker(cb)).unwrap();
+        let url = format!("http://127.0.0.1:{port}/x");
+        for _ in 0..2 {
+            let e = client.get(&url, None, Retry::Never).await.unwrap_err();
+            assert!(matches!(e, UpstreamError::Unavailable(_)), "{e:?}");
+        }
+        let e = client.get(&url, None, Retry::Never).await.unwrap_err();
+        assert!(matches!(e, UpstreamError::CircuitOpen), "{e:?}");
+        assert_eq!(e.status().as_u16(), 503);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Half open: one probe reaches the (still dead) service and re-opens.
+        let e = client.get(&url, None, Retry::Never).await.unwrap_err();
+        assert!(matches!(e, UpstreamError::Unavailable(_)), "{e:?}");
+        let e = client.get(&url, None, Retry::Never).await.unwrap_err();
+        assert!(matches!(e, UpstreamError::CircuitOpen), "{e:?}");
+        // Off by default.
+        let plain = HttpClient::new(HttpConfig::default()).unwrap();
+        for _ in 0..6 {
+            let e = plain.get(&url, None, Retry::Never).await.unwrap_err();
+            assert!(matches!(e, UpstreamError::Unavailable(_)), "{e:?}");
+        }
     }
 
     #[tokio::test]

@@ -38,6 +38,7 @@
 //! | `hosted` | yes | the hosted Passlock and Passage Passkey Flex REST clients (reqwest, rustls) |
 //! | `sqlite` | yes | SQLite stores |
 //! | `postgres` | no | PostgreSQL stores |
+//! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle): failure counters shared by app instances |
 //! | `testing` | no | the test kit: fake hosted services, a software authenticator, conformance suites |
 //!
 //! ## Security
@@ -47,7 +48,14 @@
 //! use and taken out of its store before it is checked; session ids cycle on
 //! every privilege change. jsonwebtoken is built with exactly one crypto
 //! backend (`aws_lc_rs`): do not enable its `rust_crypto` feature in the same
-//! build, or every verification fails at run time.
+//! build, or every verification fails at run time. Failed proofs are
+//! throttled per client address and per subject ([`throttle`]). The
+//! threat model and every default are in `SECURITY.md` at the repository
+//! root.
+//!
+//! ## Dangerous options
+//!
+//! * [`PasslockBuilder::danger_disable_throttling`]: no limit on failed proofs.
 
 pub mod clock;
 pub mod config;
@@ -60,6 +68,7 @@ pub mod provider;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod wire;
 
 #[cfg(feature = "hosted")]

@@ -6,3 +6,4 @@ mod hosted;
 mod jwt;
 mod passage;
 mod stores;
+mod throttle;

@@ -262,6 +262,10 @@ mod postgres_scenarios {
     crate::http_scenarios!(super::postgres_world);
 }
 
+mod hardening {
+    crate::hardening_scenarios!(super::world);
+}
+
 #[tokio::test]
 async fn require_passkey_redirects_html_and_refuses_json() {
     let w = world().await;
@@ -346,4 +350,27 @@ async fn head_requests_are_answered_like_get() {
         })
         .await;
     r.assert_error(405, "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upstream_faults_answer_json_within_the_timeout() {
+    let clock = ManualClock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock = crate::hardening::hosted_passlock(&fake).await;
+    let for_app = passlock.clone();
+    let app = ActixApp::start(move || async move {
+        let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    let w = World {
+        app,
+        passlock,
+        clock,
+    };
+    crate::hardening::upstream_faults_answer_json_within_the_timeout(w, fake).await;
 }

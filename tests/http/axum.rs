@@ -91,6 +91,10 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
+mod hardening {
+    crate::hardening_scenarios!(super::world);
+}
+
 /// The scenarios again with SQLite for passkey links and sessions
 /// (tower-sessions-sqlx-store), on one in-memory database.
 async fn sqlite_world() -> World<AxumApp> {
@@ -118,6 +122,53 @@ async fn sqlite_world() -> World<AxumApp> {
 
 mod sqlite_scenarios {
     crate::http_scenarios!(super::sqlite_world);
+}
+
+mod sqlite_hardening {
+    crate::hardening_scenarios!(super::sqlite_world);
+}
+
+/// The hardening scenarios on PostgreSQL: links, passkeys, ceremonies,
+/// codes and sessions (tower-sessions-sqlx-store) all in one fresh database,
+/// dropped with the app.
+async fn pg_world() -> World<AxumApp> {
+    use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+    use passlock_core::store::postgres::{
+        PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, migrate,
+    };
+    use std::sync::Arc;
+    let (pool, guard) = passlock_tests::pg_database().await;
+    migrate(&pool).await.unwrap();
+    let sessions = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    sessions.migrate().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let provider = EmbeddedProvider::new(
+        EmbeddedConfig::new("localhost", "passlock tests", [harness::ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
+        Arc::new(PgCredentialStore::new(pool.clone())),
+        Arc::new(PgCeremonyStore::new(pool.clone())),
+    )
+    .await
+    .unwrap();
+    let passlock = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
+    )
+    .sign_up(Arc::new(harness::MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .trusted_proxy_header("x-test-client")
+    .build()
+    .unwrap();
+    let router = app(passlock.clone(), sessions).layer(axum::Extension(Arc::new(guard)));
+    World {
+        app: AxumApp(router),
+        passlock,
+        clock,
+    }
+}
+
+mod pg_hardening {
+    crate::hardening_scenarios!(super::pg_world);
 }
 
 const MARKER: &str = "MARKER-session-store-7f3a";
@@ -263,4 +314,22 @@ async fn step_up_extractor_uses_the_passlock_clock() {
     assert!(r.header("www-authenticate").unwrap().contains("max_age=60"));
     let me = c.get("/app/me").await;
     assert!(me.json["user_id"].is_i64(), "still signed in: {me:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upstream_faults_answer_json_within_the_timeout() {
+    use passlock_core::clock::ManualClock as Clock;
+    let clock = Clock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock = crate::hardening::hosted_passlock(&fake).await;
+    let w = World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    };
+    crate::hardening::upstream_faults_answer_json_within_the_timeout(w, fake).await;
 }

@@ -149,6 +149,8 @@ pub(crate) async fn passlock_on(
     Passlock::builder(Arc::new(provider), store)
         .sign_up(Arc::new(MemoryUsers::default()))
         .clock(Arc::new(clock.clone()))
+        // Lets a scenario pose as several client addresses.
+        .trusted_proxy_header("x-test-client")
         .build()
         .unwrap()
 }

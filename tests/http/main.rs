@@ -6,6 +6,7 @@
 
 mod actix;
 mod axum;
+mod hardening;
 mod harness;
 mod hosted;
 mod mfa;

@@ -1,0 +1,73 @@
+//! The throttle counters: Redis shared by two instances, windows timed by
+//! Redis, and the memory throttle through a whole `Passlock`.
+
+use std::time::Duration;
+
+use passlock_core::FlowError;
+use passlock_core::throttle::{Limit, RedisThrottle, Throttle, ThrottleKey};
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+fn key(limit: Limit) -> ThrottleKey {
+    ThrottleKey::new(passlock_tests::unique_name("test-throttle"), limit)
+}
+
+#[tokio::test]
+async fn redis_throttle_is_shared_by_instances() {
+    let a = RedisThrottle::connect(REDIS).await.unwrap();
+    let b = RedisThrottle::connect(REDIS).await.unwrap();
+    let k = key(Limit::new(4, Duration::from_secs(60)));
+    for t in [&a, &b, &a, &b] {
+        t.check(&k).await.unwrap();
+        t.record_failure(&k).await.unwrap();
+    }
+    for t in [&a, &b] {
+        match t.check(&k).await {
+            Err(FlowError::Throttled { retry_after }) => {
+                assert!((1..=60).contains(&retry_after), "{retry_after}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Another key is untouched; a success on one instance resets both.
+    a.check(&key(Limit::new(4, Duration::from_secs(60))))
+        .await
+        .unwrap();
+    b.record_success(&k).await.unwrap();
+    a.check(&k).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_throttle_window_expires() {
+    let t = RedisThrottle::connect(REDIS).await.unwrap();
+    let k = key(Limit::new(2, Duration::from_millis(400)));
+    // Concurrent failures are all counted (INCR is atomic).
+    let (r1, r2, r3) = tokio::join!(
+        t.record_failure(&k),
+        t.record_failure(&k),
+        t.record_failure(&k)
+    );
+    r1.unwrap();
+    r2.unwrap();
+    r3.unwrap();
+    assert!(matches!(
+        t.check(&k).await,
+        Err(FlowError::Throttled { retry_after: 1 })
+    ));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    t.check(&k).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_throttle_down_refuses_with_a_store_error() {
+    // A port nobody listens on: the check fails closed (503), and the
+    // error carries no URL.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = RedisThrottle::connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 503);
+}
