@@ -3,6 +3,11 @@
 //!
 //! `cargo run -p axum-app` serves <http://localhost:3000>. Tests build the
 //! same app with [`build_app`] on any port.
+//!
+//! With a `postgres://` database URL every store (passkeys, ceremonies, the
+//! users table and, unless Redis is given, sessions) is in PostgreSQL; with
+//! [`AppConfig::redis_url`] sessions are in Redis. Several instances over
+//! the same PostgreSQL and Redis serve the same users (see `scripts/soak`).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -12,21 +17,30 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use passlock_axum::passlock_core::clock;
 use passlock_axum::passlock_core::provider::PasskeyProvider;
+use passlock_axum::passlock_core::provider::embedded::{CeremonyStore, CredentialStore};
 use passlock_axum::passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
 use passlock_axum::passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
 use passlock_axum::passlock_core::secret::ApiKey;
+use passlock_axum::passlock_core::store::postgres::{
+    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore,
+};
 use passlock_axum::passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
 };
-use passlock_axum::passlock_core::{Passlock, SignUpError, SignUpHook, TenancyId};
+use passlock_axum::passlock_core::{
+    AuthenticatorStore, Passlock, SignUpError, SignUpHook, TenancyId,
+};
 use passlock_axum::{PasskeyUser, StepUp};
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration;
-use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
+use tower_sessions_redis_store::RedisStore;
+use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config as RedisConfig, Pool};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// Any start-up failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -42,9 +56,12 @@ pub struct AppConfig {
     /// The origin browsers use, e.g. `http://localhost:3000` (the RP ID is
     /// its host).
     pub origin: String,
-    /// The SQLite database, e.g. `sqlite://passlock-example.db`; created if
-    /// missing.
+    /// The database: SQLite (e.g. `sqlite://passlock-example.db`, created
+    /// if missing) or PostgreSQL (`postgres://...`, the database must exist).
     pub database_url: String,
+    /// Keep sessions in Redis (e.g. `redis://127.0.0.1:6379`) instead of
+    /// the database.
+    pub redis_url: Option<String>,
     /// Use hosted Passlock instead of the embedded provider.
     pub hosted: Option<HostedSettings>,
 }
@@ -80,23 +97,40 @@ impl AppConfig {
         Self {
             origin: format!("http://localhost:{port}"),
             database_url: database_url.into(),
+            redis_url: None,
             hosted: None,
         }
     }
 }
 
+/// The app's database.
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
 /// Creates users at sign-up in the app's own `users` table.
 #[derive(Debug, Clone)]
-struct Users(SqlitePool);
+struct Users(Db);
 
 #[async_trait::async_trait]
 impl SignUpHook<i64> for Users {
     async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
-        let row: Result<(i64,), sqlx::Error> =
-            sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
-                .bind(username)
-                .fetch_one(&self.0)
-                .await;
+        let row: Result<(i64,), sqlx::Error> = match &self.0 {
+            Db::Sqlite(pool) => {
+                sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
+                    .bind(username)
+                    .fetch_one(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("INSERT INTO users (username) VALUES ($1) RETURNING id")
+                    .bind(username)
+                    .fetch_one(pool)
+                    .await
+            }
+        };
         match row {
             Ok((id,)) => Ok(id),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -107,12 +141,19 @@ impl SignUpHook<i64> for Users {
     }
 
     async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
-        sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(user)
-            .execute(&self.0)
-            .await
-            .map(|_| ())
-            .map_err(|e| SignUpError::Backend(Box::new(e)))
+        let done = match &self.0 {
+            Db::Sqlite(pool) => sqlx::query("DELETE FROM users WHERE id = ?")
+                .bind(user)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            Db::Postgres(pool) => sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+        };
+        done.map_err(|e| SignUpError::Backend(Box::new(e)))
     }
 }
 
@@ -132,12 +173,37 @@ async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
     Ok(pool)
 }
 
-/// Builds the whole app: stores (migrated), provider (embedded, or hosted
-/// Passlock when [`AppConfig::hosted`] is set), passlock routes under
-/// `/passkey`, the page at `/`, `GET /api/me` and `POST /api/sensitive`
-/// (which needs a step-up within 60 seconds), and the session layer.
-pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
-    let pool = open_pool(&config.database_url).await?;
+/// The stores of one database, migrated; sessions are built separately.
+struct Stores {
+    users: Db,
+    credentials: Arc<dyn CredentialStore>,
+    ceremonies: Arc<dyn CeremonyStore>,
+    authenticators: Arc<dyn AuthenticatorStore<i64>>,
+}
+
+async fn open_stores(url: &str) -> Result<Stores, BoxError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await?;
+        postgres::migrate(&pool).await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS users (
+                id BIGSERIAL PRIMARY KEY,
+                username TEXT NOT NULL UNIQUE
+            )",
+        )
+        .execute(&pool)
+        .await?;
+        return Ok(Stores {
+            users: Db::Postgres(pool.clone()),
+            credentials: Arc::new(PgCredentialStore::new(pool.clone())),
+            ceremonies: Arc::new(PgCeremonyStore::new(pool.clone())),
+            authenticators: Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
+        });
+    }
+    let pool = open_pool(url).await?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS users (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -147,16 +213,28 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
     .execute(&pool)
     .await?;
     migrate(&pool).await?;
-    let sessions = SqliteStore::new(pool.clone());
-    sessions.migrate().await?;
+    Ok(Stores {
+        users: Db::Sqlite(pool.clone()),
+        credentials: Arc::new(SqliteCredentialStore::new(pool.clone())),
+        ceremonies: Arc::new(SqliteCeremonyStore::new(pool.clone())),
+        authenticators: Arc::new(SqliteAuthenticatorStore::<i64>::new(pool)),
+    })
+}
+
+/// Builds the whole app: stores (migrated), provider (embedded, or hosted
+/// Passlock when [`AppConfig::hosted`] is set), passlock routes under
+/// `/passkey`, the page at `/`, `GET /api/me` and `POST /api/sensitive`
+/// (which needs a step-up within 60 seconds), and the session layer.
+pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
+    let stores = open_stores(&config.database_url).await?;
 
     let rp_id = url_host(&config.origin)?;
     let provider: Arc<dyn PasskeyProvider> = match &config.hosted {
         None => Arc::new(
             EmbeddedProvider::new(
                 EmbeddedConfig::new(rp_id, RP_NAME, [config.origin.clone()]),
-                Arc::new(SqliteCredentialStore::new(pool.clone())),
-                Arc::new(SqliteCeremonyStore::new(pool.clone())),
+                stores.credentials.clone(),
+                stores.ceremonies.clone(),
             )
             .await?,
         ),
@@ -175,27 +253,48 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
             )?)
         }
     };
-    let passlock: Passlock<i64> = Passlock::builder(
-        provider,
-        Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
-    )
-    .origins([config.origin.clone()])
-    .sign_up(Arc::new(Users(pool)))
-    .build()?;
+    let passlock: Passlock<i64> = Passlock::builder(provider, stores.authenticators.clone())
+        .origins([config.origin.clone()])
+        .sign_up(Arc::new(Users(stores.users.clone())))
+        .build()?;
 
-    let session_layer = SessionManagerLayer::new(sessions)
-        .with_secure(passlock.secure_cookies())
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(Duration::hours(12)));
-
-    Ok(Router::new()
+    let routes = Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
         .route("/api/me", get(me))
         .route("/api/sensitive", post(sensitive))
         .merge(passlock_axum::router(passlock.clone()))
-        .with_state(passlock)
-        .layer(session_layer))
+        .with_state(passlock.clone());
+    match (&config.redis_url, stores.users) {
+        (Some(url), _) => {
+            let pool = Pool::new(RedisConfig::from_url(url)?, None, None, None, 4)?;
+            let _connection = pool.connect();
+            pool.wait_for_connect().await?;
+            Ok(with_sessions(routes, RedisStore::new(pool), &passlock))
+        }
+        (None, Db::Postgres(pool)) => {
+            let store = PostgresStore::new(pool);
+            store.migrate().await?;
+            Ok(with_sessions(routes, store, &passlock))
+        }
+        (None, Db::Sqlite(pool)) => {
+            let store = SqliteStore::new(pool);
+            store.migrate().await?;
+            Ok(with_sessions(routes, store, &passlock))
+        }
+    }
+}
+
+fn with_sessions<S: SessionStore + Clone>(
+    routes: Router,
+    store: S,
+    passlock: &Passlock<i64>,
+) -> Router {
+    let layer = SessionManagerLayer::new(store)
+        .with_secure(passlock.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(Duration::hours(12)));
+    routes.layer(layer)
 }
 
 fn url_host(origin: &str) -> Result<String, BoxError> {
