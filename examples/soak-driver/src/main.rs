@@ -336,7 +336,7 @@ async fn journey(browser: &mut Browser, n: usize, expected: &mut Expected) -> Re
         .push((user_id.clone(), aid1.clone(), username.clone()));
 
     let me = browser.expect("GET", "/api/me", None, &[200]).await?;
-    if me["user_id"].to_string() != user_id {
+    if me["user_id"].as_i64().map(|id| id.to_string()).as_deref() != Some(user_id.as_str()) {
         return Err(Stop::Error(format!("/api/me {me} is not user {user_id}")));
     }
     browser
