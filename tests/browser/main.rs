@@ -221,3 +221,65 @@ fn axum_example_passkey_journey() {
         scenario::passkey_journey(page, &base_url, authenticator, shots)
     });
 }
+
+/// The actix example app on a free loopback port, stopped when dropped.
+struct ActixServer {
+    port: u16,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ActixServer {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let config = actix_app::AppConfig::localhost(port, "sqlite::memory:");
+                let example = match actix_app::build(config).await {
+                    Ok(example) => example,
+                    Err(e) => panic!("cannot build the actix example app: {e}"),
+                };
+                let server = actix_web::HttpServer::new(move || example.clone().app())
+                    .workers(1)
+                    .listen(listener)
+                    .unwrap()
+                    .run();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let handle = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the actix example app did not start");
+        Self {
+            port,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+}
+
+impl Drop for ActixServer {
+    fn drop(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The same journey on the actix example app: one page, one client.js, two adapters.
+#[test]
+fn actix_example_passkey_journey() {
+    let server = ActixServer::start();
+    let base_url = server.base_url();
+    with_browser("actix-example", |page, authenticator, shots| {
+        scenario::passkey_journey(page, &base_url, authenticator, shots)
+    });
+}

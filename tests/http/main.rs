@@ -4,6 +4,7 @@
 // Test code: panicking on a broken expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod actix;
 mod axum;
 mod harness;
 mod scenarios;

@@ -1,0 +1,235 @@
+//! Extractors: who is signed in ([`PasskeyUser`], [`MaybePasskeyUser`]), a
+//! recent passkey verification ([`StepUp`]), and the request bodies of the
+//! passlock routes.
+
+use std::ops::Deref;
+
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::http::header::{CONTENT_TYPE, ORIGIN};
+use actix_web::web::{Bytes, BytesMut, Data};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt as _;
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+use passlock_core::config::{MAX_BODY_BYTES, check_json_content_type, parse_json};
+use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId, flow};
+
+use crate::error::PasslockError;
+use crate::session::PasslockSession;
+
+const NO_PASSLOCK: &str = "no Passlock: add App::app_data(web::Data::new(passlock.clone()))";
+
+/// The app's [`Passlock<U>`], registered as `web::Data<Passlock<U>>`.
+pub(crate) fn passlock_of<U: UserId>(req: &HttpRequest) -> Result<Passlock<U>, FlowError> {
+    req.app_data::<Data<Passlock<U>>>()
+        .map(|data| Passlock::clone(data))
+        .ok_or(FlowError::Misconfigured(NO_PASSLOCK))
+}
+
+/// A user signed in with a passkey in this session; rejects with a JSON
+/// `401 not_authenticated` otherwise (a first-factor-only MFA session is not
+/// enough). A session store failure is a `503`.
+///
+/// ```
+/// use passlock_actix::PasskeyUser;
+///
+/// async fn account(user: PasskeyUser<i64>) -> String {
+///     format!("user {}", user.user_id)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PasskeyUser<U>(pub AuthState<U>);
+
+impl<U> Deref for PasskeyUser<U> {
+    type Target = AuthState<U>;
+
+    fn deref(&self) -> &AuthState<U> {
+        &self.0
+    }
+}
+
+impl<U: UserId> PasskeyUser<U> {
+    pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
+        let session = PasslockSession::<U>::load(req)?;
+        Ok(Self(flow::require_user(session.record())?.clone()))
+    }
+}
+
+impl<U: UserId> FromRequest for PasskeyUser<U> {
+    type Error = PasslockError;
+    type Future = Ready<Result<Self, PasslockError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::extract(req).map_err(PasslockError))
+    }
+}
+
+/// The signed-in passkey user, or `None` when nobody is signed in.
+///
+/// actix-web's `Option<T>` extractor turns *every* error into `None`, so
+/// `Option<PasskeyUser<U>>` would treat a misconfiguration as "anonymous".
+/// `MaybePasskeyUser` is `None` only for "not signed in" and still rejects
+/// with a JSON `500` when the session middleware is missing (a store that is
+/// down is a `503` from [`PasslockSessions`](crate::PasslockSessions)).
+///
+/// ```
+/// use passlock_actix::MaybePasskeyUser;
+///
+/// async fn home(MaybePasskeyUser(user): MaybePasskeyUser<i64>) -> String {
+///     match user {
+///         Some(user) => format!("hello {}", user.user_id),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MaybePasskeyUser<U>(pub Option<PasskeyUser<U>>);
+
+impl<U: UserId> FromRequest for MaybePasskeyUser<U> {
+    type Error = PasslockError;
+    type Future = Ready<Result<Self, PasslockError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match PasskeyUser::<U>::extract(req) {
+            Ok(user) => Ok(Self(Some(user))),
+            Err(FlowError::NotSignedIn) => Ok(Self(None)),
+            Err(e) => Err(PasslockError(e)),
+        })
+    }
+}
+
+/// A passkey verification within the last `SECS` seconds in this session.
+/// Otherwise a JSON `401 {"error":"step_up_required","max_age":SECS}` with a
+/// `WWW-Authenticate` header (RFC 9470 style); the browser client answers it
+/// with `stepUp()` and retries.
+///
+/// `U` is the app's user id type (default `i64`). The [`Passlock<U>`] is
+/// found as `web::Data<Passlock<U>>` (its clock decides); without it this is
+/// a JSON `500` (`misconfigured`).
+///
+/// ```
+/// use passlock_actix::{PasskeyUser, StepUp};
+///
+/// async fn delete_account(_: StepUp<300>, user: PasskeyUser<i64>) -> String {
+///     format!("deleting {}", user.user_id)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct StepUp<const SECS: u64, U = i64>(pub AuthState<U>);
+
+impl<U: UserId, const SECS: u64> FromRequest for StepUp<SECS, U> {
+    type Error = PasslockError;
+    type Future = Ready<Result<Self, PasslockError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let step_up = || {
+            let passlock = passlock_of::<U>(req)?;
+            let session = PasslockSession::<U>::load(req)?;
+            Ok(Self(
+                flow::require_step_up(&passlock, session.record(), SECS)?.clone(),
+            ))
+        };
+        ready(step_up().map_err(PasslockError))
+    }
+}
+
+/// The scope's [`Passlock`], after the login-CSRF check: every
+/// state-changing request needs an allowed `Origin`.
+#[derive(Debug)]
+pub(crate) struct Checked<U: UserId>(pub(crate) Passlock<U>);
+
+impl<U: UserId> FromRequest for Checked<U> {
+    type Error = PasslockError;
+    type Future = Ready<Result<Self, PasslockError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let check = || {
+            let passlock = passlock_of::<U>(req)?;
+            if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+                let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
+                passlock.check_origin(origin)?;
+            }
+            Ok(Self(passlock))
+        };
+        ready(check().map_err(PasslockError))
+    }
+}
+
+/// What a route body parses into.
+pub(crate) trait BodyKind: Sized + 'static {
+    /// An empty body without a `Content-Type` is accepted (as `None`).
+    const ALLOW_EMPTY: bool;
+    /// Parses the checked body.
+    fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError>;
+}
+
+/// A JSON body, or `T::default()` for an empty body sent without a
+/// `Content-Type` (bodiless authorize and logout requests).
+#[derive(Debug)]
+pub(crate) struct Optional<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned + Default + 'static> BodyKind for Optional<T> {
+    const ALLOW_EMPTY: bool = true;
+
+    fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError> {
+        match bytes {
+            Some(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => {
+                Ok(Self(parse_json(&bytes)?))
+            }
+            _ => Ok(Self(T::default())),
+        }
+    }
+}
+
+/// A `{"code"}`, `{"id_token"}` or `{"nonce"}` body.
+impl BodyKind for Proof {
+    const ALLOW_EMPTY: bool = false;
+
+    fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError> {
+        Proof::from_json(&bytes.unwrap_or_default())
+            .map_err(|e| FlowError::BadRequest(e.to_string()))
+    }
+}
+
+/// The raw JSON bytes of an embedded-provider browser call.
+impl BodyKind for Bytes {
+    const ALLOW_EMPTY: bool = false;
+
+    fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError> {
+        Ok(bytes.unwrap_or_default())
+    }
+}
+
+/// A route body: read up to 16 KiB (`413` beyond), then its `Content-Type`
+/// checked (`415` unless JSON), then parsed (`400`).
+#[derive(Debug)]
+pub(crate) struct Body<T>(pub(crate) T);
+
+impl<T: BodyKind> FromRequest for Body<T> {
+    type Error = PasslockError;
+    type Future = LocalBoxFuture<'static, Result<Self, PasslockError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("invalid").to_owned());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|_| FlowError::BadRequest("the body could not be read".to_owned()))?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(PasslockError(FlowError::PayloadTooLarge));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if T::ALLOW_EMPTY && content_type.is_none() && body.is_empty() {
+                return Ok(Self(T::parse(None)?));
+            }
+            check_json_content_type(content_type.as_deref())?;
+            Ok(Self(T::parse(Some(body.freeze()))?))
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! The routes of the HTTP contract (DESIGN section 5). Every handler parses,
+//! makes one call into a `passlock_core::flow` function, applies the
+//! session change and renders; none decides anything about authentication.
+
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{
+    HttpRequest, HttpResponse, Resource, ResponseError as _, Route, Scope, guard, web,
+};
+use passlock_core::flow::{self, AuthorizeAuthenticationBody};
+use passlock_core::provider::embedded::BrowserOp;
+use passlock_core::wire::AuthorizeRegistrationBody;
+use passlock_core::{CLIENT_JS, FlowError, Passlock, Proof, UserId};
+use serde::de::IgnoredAny;
+
+use crate::error::{PasslockError, json_response};
+use crate::extract::{Body, Checked, Optional};
+use crate::session::PasslockSession;
+
+type Answer = Result<HttpResponse, PasslockError>;
+
+/// The passlock routes as an actix [`Scope`] mounted at exactly
+/// [`Passlock::prefix`] (the embedded provider tells browsers to run
+/// ceremonies under that prefix). The scope carries its own
+/// `web::Data<Passlock<U>>`; the app still registers one for [`StepUp`](crate::StepUp)
+/// on its own routes, and wraps everything in
+/// [`PasslockSessions`](crate::PasslockSessions).
+///
+/// ```no_run
+/// # async fn demo(passlock: passlock_actix::passlock_core::Passlock<i64>) -> std::io::Result<()> {
+/// use actix_session::storage::RedisSessionStore;
+/// use actix_web::{App, HttpServer, cookie::Key, web};
+/// use passlock_actix::PasslockSessions;
+///
+/// let store = RedisSessionStore::new("redis://127.0.0.1:6379").await.map_err(std::io::Error::other)?;
+/// let key = Key::generate(); // load a fixed key in production
+/// HttpServer::new(move || {
+///     App::new()
+///         .app_data(web::Data::new(passlock.clone()))
+///         .service(passlock_actix::scope(passlock.clone()))
+///         .wrap(PasslockSessions::new(store.clone(), key.clone(), &passlock))
+/// })
+/// .bind(("127.0.0.1", 3001))?
+/// .run()
+/// .await
+/// # }
+/// ```
+pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
+    let mut scope = web::scope(passlock.prefix())
+        .service(at(
+            "/registration/authorize",
+            "POST",
+            web::post().to(authorize_registration::<U>),
+        ))
+        .service(at(
+            "/authentication/authorize",
+            "POST",
+            web::post().to(authorize_authentication::<U>),
+        ))
+        .service(at("/register", "POST", web::post().to(register::<U>)))
+        .service(at("/login", "POST", web::post().to(login::<U>)))
+        .service(at("/step-up", "POST", web::post().to(step_up::<U>)))
+        .service(at("/logout", "POST", web::post().to(logout::<U>)))
+        .service(at("/session", "GET,HEAD", get().to(session::<U>)))
+        .service(at("/passkeys", "GET,HEAD", get().to(passkeys::<U>)))
+        .service(at(
+            "/passkeys/{authenticator_id}",
+            "DELETE",
+            web::delete().to(unlink::<U>),
+        ))
+        .service(at("/client.js", "GET,HEAD", get().to(client_js)));
+    if passlock.provider().embedded().is_some() {
+        for (path, op) in [
+            ("registration/options", BrowserOp::RegistrationOptions),
+            (
+                "registration/verification",
+                BrowserOp::RegistrationVerification,
+            ),
+            ("authentication/options", BrowserOp::AuthenticationOptions),
+            (
+                "authentication/verification",
+                BrowserOp::AuthenticationVerification,
+            ),
+        ] {
+            let path = format!("/v2/{{tenancy_id}}/passkey/{path}");
+            let handler =
+                move |Checked(pl): Checked<U>, req: HttpRequest, Body(body): Body<Bytes>| {
+                    browser_op(pl, req, body, op)
+                };
+            scope = scope.service(at(&path, "POST", web::post().to(handler)));
+        }
+        scope = scope.service(at(
+            "/.well-known/jwks.json",
+            "GET,HEAD",
+            get().to(jwks::<U>),
+        ));
+    }
+    scope
+        .app_data(web::Data::new(passlock))
+        .default_service(web::to(not_found))
+}
+
+/// One resource; other methods get a JSON `405` with `Allow: {allow}`.
+fn at(path: &str, allow: &'static str, route: Route) -> Resource {
+    let refuse = move || async move {
+        let mut response = PasslockError(FlowError::MethodNotAllowed).error_response();
+        let allow = HeaderValue::from_static(allow);
+        response.headers_mut().insert(ALLOW, allow);
+        response
+    };
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(refuse))
+}
+
+/// `GET`, and `HEAD` as axum's `get` does.
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+async fn authorize_registration<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    Body(Optional(body)): Body<Optional<AuthorizeRegistrationBody>>,
+) -> Answer {
+    let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
+    s.apply(out.session)?;
+    Ok(HttpResponse::Ok().json(out.value))
+}
+
+async fn authorize_authentication<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    Body(Optional(body)): Body<Optional<AuthorizeAuthenticationBody>>,
+) -> Answer {
+    let out = flow::authorize_authentication(&pl, s.record(), body.purpose).await?;
+    s.apply(out.session)?;
+    Ok(HttpResponse::Ok().json(out.value))
+}
+
+async fn register<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    Body(proof): Body<Proof>,
+) -> Answer {
+    let out = flow::register(&pl, s.record(), &proof).await?;
+    s.apply(out.session)?;
+    Ok(HttpResponse::Created().json(out.value))
+}
+
+async fn login<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    Body(proof): Body<Proof>,
+) -> Answer {
+    let out = flow::login(&pl, s.record(), &proof).await?;
+    s.apply(out.session)?;
+    Ok(HttpResponse::Ok().json(out.value))
+}
+
+async fn step_up<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    Body(proof): Body<Proof>,
+) -> Answer {
+    let out = flow::step_up(&pl, s.record(), &proof).await?;
+    s.apply(out.session)?;
+    Ok(HttpResponse::Ok().json(out.value))
+}
+
+async fn logout<U: UserId>(
+    _: Checked<U>,
+    s: PasslockSession<U>,
+    _: Body<Optional<IgnoredAny>>,
+) -> Answer {
+    s.apply(flow::logout::<U>().session)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn session<U: UserId>(s: PasslockSession<U>) -> Answer {
+    Ok(HttpResponse::Ok().json(flow::session(s.record())?))
+}
+
+async fn passkeys<U: UserId>(Checked(pl): Checked<U>, s: PasslockSession<U>) -> Answer {
+    Ok(HttpResponse::Ok().json(flow::list_passkeys(&pl, s.record()).await?))
+}
+
+async fn unlink<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    req: HttpRequest,
+) -> Answer {
+    let authenticator = req
+        .match_info()
+        .get("authenticator_id")
+        .ok_or(FlowError::NotFound)?;
+    let out = flow::unlink(&pl, s.record(), authenticator).await?;
+    s.apply(out.session)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn client_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .body(CLIENT_JS)
+}
+
+/// One browser-facing call of the embedded Passlock-compatible server.
+async fn browser_op<U: UserId>(
+    pl: Passlock<U>,
+    req: HttpRequest,
+    body: Bytes,
+    op: BrowserOp,
+) -> Answer {
+    let embedded = pl.provider().embedded().ok_or(FlowError::NotFound)?;
+    let tenancy = req.match_info().get("tenancy_id").unwrap_or_default();
+    let answer = embedded.handle(tenancy, op, &body).await;
+    Ok(json_response(answer.status, &answer.body))
+}
+
+async fn jwks<U: UserId>(Checked(pl): Checked<U>) -> Answer {
+    let embedded = pl.provider().embedded().ok_or(FlowError::NotFound)?;
+    Ok(HttpResponse::Ok().json(embedded.jwks()))
+}
+
+async fn not_found() -> Answer {
+    Err(PasslockError(FlowError::NotFound))
+}

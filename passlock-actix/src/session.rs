@@ -1,0 +1,229 @@
+//! actix-session glue: the [`PasslockSessions`] middleware (actix-session's
+//! `SessionMiddleware` whose store failures become JSON `503`s), reading the
+//! [`SessionRecord`] and applying a [`SessionChange`].
+
+use std::fmt;
+
+use actix_session::storage::{SaveError, SessionStore, UpdateError};
+use actix_session::{Session, SessionExt as _, SessionMiddleware};
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::InternalError;
+use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest};
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
+
+use crate::error::PasslockError;
+
+const NO_SESSIONS: &str = "no session middleware: wrap the app in passlock_actix::PasslockSessions";
+
+/// Marks a request that went through [`PasslockSessions`].
+#[derive(Debug, Clone, Copy)]
+struct SessionsMounted;
+
+/// actix-session's [`SessionMiddleware`] with two additions the passlock
+/// routes and extractors rely on: a session store failure (load, save,
+/// renew, purge) becomes a JSON `503 session_unavailable` with no cookie
+/// instead of actix-session's empty `500`, and the extractors can tell a
+/// missing middleware (a JSON `500 misconfigured`) from an empty session.
+///
+/// Use a server-side store: [`RedisSessionStore`](actix_session::storage::RedisSessionStore)
+/// or this crate's `SqlSessionStore`. actix-session's cookie-only store keeps
+/// the whole session in the browser, so logout cannot revoke it: do not use
+/// it for passkey sessions.
+///
+/// ```no_run
+/// # async fn demo(passlock: passlock_actix::passlock_core::Passlock<i64>) -> Result<(), Box<dyn std::error::Error>> {
+/// use actix_session::storage::RedisSessionStore;
+/// use actix_web::{App, cookie::Key, web};
+/// use passlock_actix::PasslockSessions;
+///
+/// let store = RedisSessionStore::new("redis://127.0.0.1:6379").await?;
+/// let key = Key::generate(); // load a fixed key in production
+/// let app = App::new()
+///     .app_data(web::Data::new(passlock.clone()))
+///     .service(passlock_actix::scope(passlock.clone()))
+///     .wrap(PasslockSessions::new(store, key, &passlock));
+/// # let _ = app; Ok(()) }
+/// ```
+pub struct PasslockSessions<St: SessionStore> {
+    inner: SessionMiddleware<St>,
+}
+
+impl<St: SessionStore + 'static> PasslockSessions<St> {
+    /// Sessions in `store` with cookies signed and encrypted by `key`:
+    /// `HttpOnly`, `SameSite=Lax`, and `Secure` unless every allowed origin
+    /// of `passlock` is `http://localhost`.
+    pub fn new<U: UserId>(store: St, key: Key, passlock: &Passlock<U>) -> Self {
+        Self::from_middleware(
+            SessionMiddleware::builder(store, key)
+                .cookie_secure(passlock.secure_cookies())
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .build(),
+        )
+    }
+
+    /// Wraps a `SessionMiddleware` configured by the app (keep cookies
+    /// `HttpOnly`, `Secure` and `SameSite=Lax` or stricter).
+    pub fn from_middleware(middleware: SessionMiddleware<St>) -> Self {
+        Self { inner: middleware }
+    }
+}
+
+impl<St: SessionStore> fmt::Debug for PasslockSessions<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasslockSessions").finish_non_exhaustive()
+    }
+}
+
+impl<S, B, St> Transform<S, ServiceRequest> for PasslockSessions<St>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+    St: SessionStore + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Transform =
+        PasslockSessionsService<<SessionMiddleware<St> as Transform<S, ServiceRequest>>::Transform>;
+    type InitError = ();
+    type Future = LocalBoxFuture<'static, Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        let inner = self.inner.new_transform(service);
+        Box::pin(async move {
+            Ok(PasslockSessionsService {
+                inner: inner.await?,
+            })
+        })
+    }
+}
+
+/// The service of [`PasslockSessions`].
+pub struct PasslockSessionsService<T> {
+    inner: T,
+}
+
+impl<T> fmt::Debug for PasslockSessionsService<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasslockSessionsService")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, B> Service<ServiceRequest> for PasslockSessionsService<T>
+where
+    T: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    T::Future: 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
+
+    forward_ready!(inner);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        req.extensions_mut().insert(SessionsMounted);
+        let response = self.inner.call(req);
+        Box::pin(async move {
+            response.await.map_err(|e| match store_failure(&e) {
+                // Rendered by `PasslockError::error_response` where actix
+                // turns errors into responses: a JSON 503, no cookie.
+                Some(cause) => PasslockError(FlowError::SessionUnavailable(cause.into())).into(),
+                None => e,
+            })
+        })
+    }
+}
+
+/// actix-session reports every store failure as an `InternalError` around
+/// the store's error (`anyhow::Error`, `SaveError` or `UpdateError`).
+fn store_failure(e: &Error) -> Option<String> {
+    if let Some(e) = e.as_error::<InternalError<anyhow::Error>>() {
+        return Some(format!("{e:?}"));
+    }
+    if let Some(e) = e.as_error::<InternalError<SaveError>>() {
+        return Some(format!("{e:?}"));
+    }
+    (e.as_error::<InternalError<UpdateError>>()).map(|e| format!("{e:?}"))
+}
+
+/// The session of a request with the passlock record loaded from it.
+///
+/// The record lives under [`SessionRecord::KEY`]. A record that no longer
+/// deserializes (for example after the app's user id type changed) is
+/// treated as empty and logged. Without [`PasslockSessions`] around the app
+/// this is a JSON `500` (`misconfigured`).
+#[derive(Clone)]
+pub struct PasslockSession<U> {
+    session: Session,
+    record: SessionRecord<U>,
+}
+
+impl<U: fmt::Debug> fmt::Debug for PasslockSession<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasslockSession")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: UserId> PasslockSession<U> {
+    /// Loads the record of the request's session.
+    pub fn load(req: &HttpRequest) -> Result<Self, FlowError> {
+        if req.extensions().get::<SessionsMounted>().is_none() {
+            return Err(FlowError::Misconfigured(NO_SESSIONS));
+        }
+        let session = req.get_session();
+        let record = match session.get::<SessionRecord<U>>(SessionRecord::<U>::KEY) {
+            Ok(record) => record.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
+                SessionRecord::default()
+            }
+        };
+        Ok(Self { session, record })
+    }
+
+    /// The record (empty when the session holds none).
+    pub fn record(&self) -> &SessionRecord<U> {
+        &self.record
+    }
+
+    /// Applies a flow's session change: `Set { renew: true }` gives the
+    /// session a new id (no fixation), `Purge` deletes it server-side. The
+    /// store is written by [`PasslockSessions`] before the response leaves;
+    /// if that fails the response is replaced by a JSON `503` and no cookie
+    /// is issued.
+    pub fn apply(&self, change: SessionChange<U>) -> Result<(), FlowError> {
+        match change {
+            SessionChange::Unchanged => Ok(()),
+            SessionChange::Set { record, renew } => {
+                if renew {
+                    self.session.renew();
+                }
+                self.session
+                    .insert(SessionRecord::<U>::KEY, record)
+                    .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))
+            }
+            SessionChange::Purge => {
+                self.session.purge();
+                Ok(())
+            }
+            _ => Err(FlowError::Misconfigured("unknown session change")),
+        }
+    }
+}
+
+impl<U: UserId> FromRequest for PasslockSession<U> {
+    type Error = PasslockError;
+    type Future = Ready<Result<Self, PasslockError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::load(req).map_err(PasslockError))
+    }
+}
