@@ -53,7 +53,13 @@ fn debug() -> bool {
     *DEBUG.get_or_init(|| std::env::var_os("PASSLOCK_FUZZ_DEBUG").is_some())
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // Key generation and provider set-up run before fuzzing (outside the
+    // 1 s per-input timeout).
+    init: {
+        setup();
+    },
+    |data: &[u8]| {
     let Some((&op, body)) = data.split_first() else {
         return;
     };
@@ -89,4 +95,5 @@ fuzz_target!(|data: &[u8]| {
         }
         h.ceremonies.sweep().await;
     });
-});
+}
+);

@@ -58,7 +58,13 @@ fn setup() -> &'static Setup {
     })
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // Key generation and provider set-up run before fuzzing (outside the
+    // 1 s per-input timeout).
+    init: {
+        setup();
+    },
+    |data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
@@ -98,4 +104,5 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(claims["iss"], issuer);
         assert_eq!(claims["sub"].as_str(), Some(principal.user_handle.as_str()));
     }
-});
+}
+);
