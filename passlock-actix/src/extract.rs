@@ -40,29 +40,62 @@ pub(crate) fn passlock_of<U: UserId>(req: &HttpRequest) -> Result<Passlock<U>, F
 #[derive(Debug, Clone)]
 pub struct PasskeyUser<U>(pub AuthState<U>);
 
-impl<U> Deref for PasskeyUser<U> {
-    type Target = AuthState<U>;
+/// Anyone whose first factor is recorded in this session, including a
+/// partial (MFA pending) state; JSON `401 not_authenticated` otherwise. The
+/// MFA page uses it to know who is half signed in ([`AuthState::is_partial`]).
+///
+/// ```
+/// use passlock_actix::FirstFactorUser;
+///
+/// async fn mfa_page(user: FirstFactorUser<i64>) -> String {
+///     match user.is_partial() {
+///         true => format!("{}: verify with your passkey", user.user_id),
+///         false => format!("signed in as {}", user.user_id),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FirstFactorUser<U>(pub AuthState<U>);
 
-    fn deref(&self) -> &AuthState<U> {
-        &self.0
-    }
+/// A complete sign-in: a passkey session, or the app's own factor alone when
+/// the policy asks no passkey of this user ("password *or* passkey"). A
+/// partial (MFA pending) state is a JSON `401 not_authenticated`.
+#[derive(Debug, Clone)]
+pub struct SignedInUser<U>(pub AuthState<U>);
+
+/// Deref to the state, and extraction through one of the core's checks.
+macro_rules! user_extractor {
+    ($name:ident, $check:path) => {
+        impl<U> Deref for $name<U> {
+            type Target = AuthState<U>;
+
+            fn deref(&self) -> &AuthState<U> {
+                &self.0
+            }
+        }
+
+        impl<U: UserId> $name<U> {
+            pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
+                Ok(Self(
+                    $check(PasslockSession::<U>::load(req)?.record())?.clone(),
+                ))
+            }
+        }
+
+        impl<U: UserId> FromRequest for $name<U> {
+            type Error = PasslockError;
+            type Future = Ready<Result<Self, PasslockError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(Self::extract(req).map_err(PasslockError))
+            }
+        }
+    };
 }
 
-impl<U: UserId> PasskeyUser<U> {
-    pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
-        let session = PasslockSession::<U>::load(req)?;
-        Ok(Self(flow::require_user(session.record())?.clone()))
-    }
-}
-
-impl<U: UserId> FromRequest for PasskeyUser<U> {
-    type Error = PasslockError;
-    type Future = Ready<Result<Self, PasslockError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::extract(req).map_err(PasslockError))
-    }
-}
+user_extractor!(PasskeyUser, flow::require_user);
+user_extractor!(FirstFactorUser, flow::require_first_factor);
+user_extractor!(SignedInUser, flow::require_signed_in);
 
 /// The signed-in passkey user, or `None` when nobody is signed in.
 ///

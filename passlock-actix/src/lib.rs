@@ -115,7 +115,7 @@ mod session;
 mod sql_store;
 
 pub use error::PasslockError;
-pub use extract::{MaybePasskeyUser, PasskeyUser, StepUp};
+pub use extract::{FirstFactorUser, MaybePasskeyUser, PasskeyUser, SignedInUser, StepUp};
 pub use guard::{LoginPage, require_passkey, require_passkey_or_redirect};
 pub use scope::scope;
 pub use session::{PasslockSession, PasslockSessions, PasslockSessionsService};

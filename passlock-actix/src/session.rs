@@ -12,6 +12,7 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::error::InternalError;
 use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
+use passlock_core::flow::{self, FirstFactor};
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 
 use crate::error::PasslockError;
@@ -192,6 +193,40 @@ impl<U: UserId> PasslockSession<U> {
     /// The record (empty when the session holds none).
     pub fn record(&self) -> &SessionRecord<U> {
         &self.record
+    }
+
+    /// Records the app's own first factor (e.g. `"password"`) for `user`,
+    /// already verified by the app, through
+    /// [`flow::first_factor`](passlock_core::flow::first_factor): a partial
+    /// state when the user must add a passkey, else a complete sign-in; the
+    /// session id is renewed either way.
+    ///
+    /// ```
+    /// use actix_web::web::Data;
+    /// use passlock_actix::{PasslockError, PasslockSession};
+    /// use passlock_actix::passlock_core::Passlock;
+    ///
+    /// async fn password_ok(
+    ///     passlock: Data<Passlock<i64>>,
+    ///     session: PasslockSession<i64>,
+    /// ) -> Result<String, PasslockError> {
+    ///     let user = 7; // the user whose password the app just verified
+    ///     let recorded = session.record_first_factor(&passlock, user, "password").await?;
+    ///     Ok(match recorded.second_factor_required {
+    ///         true => "verify with your passkey".to_owned(),
+    ///         false => "signed in".to_owned(),
+    ///     })
+    /// }
+    /// ```
+    pub async fn record_first_factor(
+        &self,
+        passlock: &Passlock<U>,
+        user: U,
+        method: &str,
+    ) -> Result<FirstFactor, FlowError> {
+        let outcome = flow::first_factor(passlock, &self.record, user, method).await?;
+        self.apply(outcome.session)?;
+        Ok(outcome.value)
     }
 
     /// Applies a flow's session change: `Set { renew: true }` gives the

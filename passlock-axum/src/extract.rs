@@ -79,6 +79,56 @@ impl<S: Send + Sync, U: UserId> FromRequestParts<S> for MaybePasskeyUser<U> {
     }
 }
 
+/// Anyone whose first factor is recorded in this session, including a
+/// partial (MFA pending) state; JSON `401 not_authenticated` otherwise. The
+/// MFA page uses it to know who is half signed in ([`AuthState::is_partial`]).
+///
+/// ```
+/// use passlock_axum::FirstFactorUser;
+///
+/// async fn mfa_page(user: FirstFactorUser<i64>) -> String {
+///     match user.is_partial() {
+///         true => format!("{}: verify with your passkey", user.user_id),
+///         false => format!("signed in as {}", user.user_id),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FirstFactorUser<U>(pub AuthState<U>);
+
+/// A complete sign-in: a passkey session, or the app's own factor alone when
+/// the policy asks no passkey of this user ("password *or* passkey"). A
+/// partial (MFA pending) state is a JSON `401 not_authenticated`.
+#[derive(Debug, Clone)]
+pub struct SignedInUser<U>(pub AuthState<U>);
+
+macro_rules! user_extractor {
+    ($name:ident, $check:path) => {
+        impl<U> Deref for $name<U> {
+            type Target = AuthState<U>;
+
+            fn deref(&self) -> &AuthState<U> {
+                &self.0
+            }
+        }
+
+        impl<S: Send + Sync, U: UserId> FromRequestParts<S> for $name<U> {
+            type Rejection = PasslockRejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let session = PasslockSession::<U>::from_request_parts(parts, state).await?;
+                Ok(Self($check(session.record())?.clone()))
+            }
+        }
+    };
+}
+
+user_extractor!(FirstFactorUser, flow::require_first_factor);
+user_extractor!(SignedInUser, flow::require_signed_in);
+
 /// A passkey verification within the last `SECS` seconds in this session.
 /// Otherwise a JSON `401 {"error":"step_up_required","max_age":SECS}` with a
 /// `WWW-Authenticate` header (RFC 9470 style); the browser client answers it

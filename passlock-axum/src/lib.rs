@@ -91,7 +91,7 @@ mod rejection;
 mod routes;
 mod session;
 
-pub use extract::{MaybePasskeyUser, PasskeyUser, StepUp};
+pub use extract::{FirstFactorUser, MaybePasskeyUser, PasskeyUser, SignedInUser, StepUp};
 pub use layer::{RequirePasskey, RequirePasskeyService, require_passkey};
 pub use rejection::PasslockRejection;
 pub use routes::{router, routes};

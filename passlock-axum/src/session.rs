@@ -3,7 +3,8 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use passlock_core::{FlowError, SessionChange, SessionRecord, UserId};
+use passlock_core::flow::{self, FirstFactor};
+use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 use tower_sessions::Session;
 use tower_sessions::session::Error as SessionError;
 
@@ -19,24 +20,23 @@ const NO_SESSION_LAYER: &str =
 /// `500`). A record that no longer deserializes (for example after the
 /// app's user id type changed) is treated as empty and logged.
 ///
-/// Apps use it for MFA: after their own first factor, record a partial
-/// state that a passkey step-up later completes:
+/// Apps use it for MFA: after their own first factor succeeded, they
+/// record it; the policy decides whether a passkey step-up must follow:
 ///
 /// ```
-/// use passlock_axum::PasslockSession;
-/// use passlock_axum::passlock_core::{AuthState, Passlock, SessionChange, SessionRecord};
+/// use passlock_axum::{PasslockRejection, PasslockSession};
+/// use passlock_axum::passlock_core::Passlock;
 ///
 /// async fn password_ok(
 ///     passlock: Passlock<i64>,
 ///     session: PasslockSession<i64>,
 ///     user: i64,
-/// ) -> Result<(), passlock_axum::PasslockRejection> {
-///     let record = SessionRecord {
-///         auth: Some(AuthState::first_factor(user, "password", passlock.now())),
-///         pending: None,
-///     };
-///     session.apply(SessionChange::Set { record, renew: true }).await?;
-///     Ok(())
+/// ) -> Result<String, PasslockRejection> {
+///     let recorded = session.record_first_factor(&passlock, user, "password").await?;
+///     Ok(match recorded.second_factor_required {
+///         true => "verify with your passkey".to_owned(),
+///         false => "signed in".to_owned(),
+///     })
 /// }
 /// ```
 #[derive(Debug, Clone)]
@@ -69,6 +69,22 @@ impl<U: UserId> PasslockSession<U> {
     /// The record (empty when the session holds none).
     pub fn record(&self) -> &SessionRecord<U> {
         &self.record
+    }
+
+    /// Records the app's own first factor (e.g. `"password"`) for `user`,
+    /// already verified by the app, through
+    /// [`flow::first_factor`](passlock_core::flow::first_factor): a partial
+    /// state when the user must add a passkey, else a complete sign-in;
+    /// the session id is cycled either way.
+    pub async fn record_first_factor(
+        &self,
+        passlock: &Passlock<U>,
+        user: U,
+        method: &str,
+    ) -> Result<FirstFactor, FlowError> {
+        let outcome = flow::first_factor(passlock, &self.record, user, method).await?;
+        self.apply(outcome.session).await?;
+        Ok(outcome.value)
     }
 
     /// Applies a flow's session change and saves it before the response is

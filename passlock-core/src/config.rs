@@ -23,6 +23,24 @@ pub struct Policy {
     pub pending_registration_secs: u64,
     /// Longest accepted username, in characters (default 64).
     pub max_username_chars: usize,
+    /// Users who have a passkey must use it as a second factor (default
+    /// `true`). It only changes what
+    /// [`flow::first_factor`](crate::flow::first_factor) (the app recording
+    /// its own sign-in, e.g. a password) records:
+    ///
+    /// | switch | user has a passkey | recorded state |
+    /// |---|---|---|
+    /// | on  | yes | partial ([`AuthState::first_factor`](crate::AuthState::first_factor)): only `FirstFactorUser` accepts it until a passkey step-up by the same user completes it |
+    /// | on  | no  | complete by the app's factor ([`AuthState::app_factor`](crate::AuthState::app_factor)): `SignedInUser` accepts it |
+    /// | off | either | complete by the app's factor: "password *or* passkey" |
+    ///
+    /// Unchanged either way: a passkey login (`POST {prefix}/login`) is a
+    /// full sign-in; `PasskeyUser` and `StepUp` need a passkey verified in
+    /// this session (an app-factor-only session is never a `PasskeyUser`);
+    /// a step-up by the session's user adds the passkey to any state. The
+    /// decision is taken when the first factor is recorded: changing the
+    /// switch does not alter existing sessions.
+    pub passkey_required_as_second_factor: bool,
 }
 
 impl Default for Policy {
@@ -31,6 +49,7 @@ impl Default for Policy {
             manage_step_up_secs: 300,
             pending_registration_secs: 300,
             max_username_chars: 64,
+            passkey_required_as_second_factor: true,
         }
     }
 }

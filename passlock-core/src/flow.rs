@@ -57,7 +57,8 @@ fn check_username(raw: &str, max_chars: usize) -> Result<String, FlowError> {
     Ok(name.to_owned())
 }
 
-/// A signed-in passkey user, or `NotSignedIn`.
+/// A user who verified a passkey in this session, or `NotSignedIn` (a
+/// partial or app-factor-only state is not enough).
 pub fn require_user<U: UserId>(record: &SessionRecord<U>) -> Result<&AuthState<U>, FlowError> {
     match &record.auth {
         Some(a) if a.has_passkey() => Ok(a),
@@ -65,13 +66,95 @@ pub fn require_user<U: UserId>(record: &SessionRecord<U>) -> Result<&AuthState<U
     }
 }
 
-/// A signed-in passkey user verified within `max_age_secs`.
+/// Anyone whose first factor is recorded in this session: a partial (MFA
+/// pending) state as well as a complete one; `NotSignedIn` otherwise. An MFA
+/// page uses it to know who is half signed in.
+pub fn require_first_factor<U: UserId>(
+    record: &SessionRecord<U>,
+) -> Result<&AuthState<U>, FlowError> {
+    record.auth.as_ref().ok_or(FlowError::NotSignedIn)
+}
+
+/// A complete sign-in, by a passkey or by the app's own factor alone when no
+/// passkey is required of the user (see
+/// [`Policy::passkey_required_as_second_factor`](crate::config::Policy::passkey_required_as_second_factor));
+/// a partial (MFA pending) state is `NotSignedIn`.
+pub fn require_signed_in<U: UserId>(record: &SessionRecord<U>) -> Result<&AuthState<U>, FlowError> {
+    match &record.auth {
+        Some(a) if !a.is_partial() => Ok(a),
+        _ => Err(FlowError::NotSignedIn),
+    }
+}
+
+/// What [`first_factor`] recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct FirstFactor {
+    /// The app's user id, as text.
+    pub user_id: String,
+    /// Whether a passkey step-up (`POST {prefix}/step-up`) must follow
+    /// before the user is signed in.
+    pub second_factor_required: bool,
+}
+
+/// The app's own first factor (e.g. a password) succeeded for `user`:
+/// replaces the session's state with a fresh one for `user` (dropping any
+/// pending registration) and cycles the session id.
+///
+/// With [`Policy::passkey_required_as_second_factor`](crate::config::Policy::passkey_required_as_second_factor)
+/// on and at least one passkey linked to `user`, the state is partial
+/// ([`AuthState::first_factor`]): only a passkey step-up by `user`
+/// completes it. Otherwise it is a complete sign-in by the app's factor
+/// ([`AuthState::app_factor`]). `method` names the factor in the session's
+/// `amr` (non-empty, for example `"password"`). Call it only after the app
+/// verified the factor; a store failure fails closed (`503`, session
+/// unchanged).
+pub async fn first_factor<U: UserId>(
+    pl: &Passlock<U>,
+    _record: &SessionRecord<U>,
+    user: U,
+    method: &str,
+) -> Result<Outcome<FirstFactor, U>, FlowError> {
+    if method.trim().is_empty() {
+        return Err(FlowError::Misconfigured(
+            "the first factor needs a method name",
+        ));
+    }
+    let required = pl.policy().passkey_required_as_second_factor
+        && !pl.store().authenticators_of(&user).await?.is_empty();
+    let now = pl.now();
+    let user_id = user.to_string();
+    let auth = if required {
+        AuthState::first_factor(user, method, now)
+    } else {
+        AuthState::app_factor(user, method, now)
+    };
+    let next = SessionRecord {
+        auth: Some(auth),
+        pending: None,
+    };
+    Ok(Outcome::new(
+        FirstFactor {
+            user_id,
+            second_factor_required: required,
+        },
+        SessionChange::Set {
+            record: next,
+            renew: true,
+        },
+    ))
+}
+
+/// A passkey verified within `max_age_secs` in a complete sign-in. Without
+/// one, `StepUpRequired` (a step-up answers it, also upgrading a session
+/// signed in by the app's factor alone); a partial (MFA pending) state or no
+/// state is `NotSignedIn`.
 pub fn require_step_up<'a, U: UserId>(
     pl: &Passlock<U>,
     record: &'a SessionRecord<U>,
     max_age_secs: u64,
 ) -> Result<&'a AuthState<U>, FlowError> {
-    let auth = require_user(record)?;
+    let auth = require_signed_in(record)?;
     auth.require_fresh(pl.now(), max_age_secs)?;
     Ok(auth)
 }
@@ -229,9 +312,13 @@ pub async fn authorize_authentication<U: UserId>(
             if linked.is_empty() {
                 return Err(FlowError::UnknownAuthenticator);
             }
-            AuthenticationRequest::restricted(
+            let request = AuthenticationRequest::restricted(
                 linked.into_iter().map(|l| l.authenticator_id).collect(),
-            )
+            );
+            match UserHandle::new(auth.user_id.to_string()) {
+                Ok(handle) => request.with_user(handle),
+                Err(_) => request,
+            }
         }
     };
     let authz = pl.provider().authorize_authentication(request).await?;
@@ -277,7 +364,9 @@ pub async fn login<U: UserId>(
 }
 
 /// `POST {prefix}/step-up`: records a fresh passkey verification by the
-/// session's own user. Also completes a first-factor (MFA) session.
+/// session's own user and cycles the session id. Also completes a partial
+/// (MFA pending) session. A passkey of another user is `WrongUser` (`403`)
+/// and leaves the session as it was.
 pub async fn step_up<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
@@ -334,12 +423,13 @@ pub fn session<U: UserId>(record: &SessionRecord<U>) -> Result<SessionView, Flow
         .ok_or(FlowError::NotSignedIn)
 }
 
-/// `GET {prefix}/passkeys`.
+/// `GET {prefix}/passkeys`: for a complete sign-in (a passkey session, or
+/// the app's factor alone when no passkey is required), not a partial one.
 pub async fn list_passkeys<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
 ) -> Result<Vec<PasskeyView>, FlowError> {
-    let auth = require_user(record)?;
+    let auth = require_signed_in(record)?;
     let linked = pl.store().authenticators_of(&auth.user_id).await?;
     Ok(linked
         .into_iter()

@@ -4,7 +4,8 @@
 //!
 //! The framework-free core of passlock: passkey sign-in for Rust web apps.
 //! Identifiers and secrets as types, the [`PasskeyProvider`](provider::PasskeyProvider)
-//! trait with its providers (embedded on webauthn-rs, hosted Passlock v2),
+//! trait with its providers (embedded on webauthn-rs, hosted Passlock v2,
+//! Passage Passkey Flex),
 //! the [`AuthenticatorStore`] trait with memory,
 //! SQLite and PostgreSQL stores, the session state and the flows that the
 //! `passlock-axum` and `passlock-actix` adapters mount as routes.
@@ -34,7 +35,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `embedded` | yes | the embedded passkey server on webauthn-rs |
-//! | `hosted` | yes | the hosted Passlock REST client (reqwest, rustls) |
+//! | `hosted` | yes | the hosted Passlock and Passage Passkey Flex REST clients (reqwest, rustls) |
 //! | `sqlite` | yes | SQLite stores |
 //! | `postgres` | no | PostgreSQL stores |
 //! | `testing` | no | the test kit: fake hosted services, a software authenticator, conformance suites |

@@ -32,6 +32,15 @@ pub struct AuthState<U> {
     pub verified_at: Option<UnixMillis>,
     /// The methods used, in order.
     pub amr: Vec<Method>,
+    /// Set when the app's first factor was recorded for a user who must
+    /// still verify a passkey (MFA pending; see [`AuthState::is_partial`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub second_factor_pending: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl<U> AuthState<U> {
@@ -43,18 +52,38 @@ impl<U> AuthState<U> {
             authenticated_at: now,
             verified_at: Some(now),
             amr: vec![Method::Passkey],
+            second_factor_pending: false,
         }
     }
 
-    /// A partial state after the app's own first factor (MFA pending).
+    /// A partial state after the app's own first factor (MFA pending): only
+    /// a passkey step-up by the same user completes it. Apps normally let
+    /// [`flow::first_factor`](crate::flow::first_factor) decide between this
+    /// and [`AuthState::app_factor`].
     pub fn first_factor(user_id: U, method: impl Into<String>, now: UnixMillis) -> Self {
+        Self {
+            second_factor_pending: true,
+            ..Self::app_factor(user_id, method, now)
+        }
+    }
+
+    /// A complete sign-in by the app's own factor alone (no passkey in it,
+    /// so never a [`has_passkey`](Self::has_passkey) state).
+    pub fn app_factor(user_id: U, method: impl Into<String>, now: UnixMillis) -> Self {
         Self {
             user_id,
             authenticator_id: None,
             authenticated_at: now,
             verified_at: None,
             amr: vec![Method::App(method.into())],
+            second_factor_pending: false,
         }
+    }
+
+    /// Whether the session waits for a passkey as a second factor: a first
+    /// factor is recorded and only a step-up by the same user completes it.
+    pub fn is_partial(&self) -> bool {
+        self.second_factor_pending && !self.has_passkey()
     }
 
     /// Whether a passkey was used in this session (a full passkey session).
@@ -83,6 +112,7 @@ impl<U> AuthState<U> {
     pub fn verified(mut self, authenticator_id: AuthenticatorId, now: UnixMillis) -> Self {
         self.authenticator_id = Some(authenticator_id);
         self.verified_at = Some(now);
+        self.second_factor_pending = false;
         if !self.has_passkey() {
             self.amr.push(Method::Passkey);
         }
@@ -196,10 +226,27 @@ mod tests {
     fn first_factor_is_never_fresh() {
         let s = AuthState::first_factor(7_i64, "password", 1_000);
         assert!(!s.has_passkey());
+        assert!(s.is_partial());
         assert!(s.require_fresh(1_000, 60).is_err());
         let s = s.verified(aid(), 2_000);
         assert!(s.has_passkey());
+        assert!(!s.is_partial());
         assert!(s.require_fresh(2_000, 60).is_ok());
+    }
+
+    #[test]
+    fn app_factor_is_complete_but_not_passkey() {
+        let s = AuthState::app_factor(7_i64, "password", 1_000);
+        assert!(!s.is_partial());
+        assert!(!s.has_passkey());
+        assert!(s.require_fresh(1_000, 60).is_err());
+        // An old record without the field reads as not pending.
+        let json = r#"{"user_id":7,"authenticator_id":null,"authenticated_at":1,"verified_at":null,"amr":[{"type":"app","name":"password"}]}"#;
+        let back: AuthState<i64> = serde_json::from_str(json).unwrap();
+        assert_eq!(back, AuthState::app_factor(7, "password", 1));
+        let partial =
+            serde_json::to_string(&AuthState::first_factor(7_i64, "password", 1)).unwrap();
+        assert!(partial.contains("\"second_factor_pending\":true"));
     }
 
     #[test]

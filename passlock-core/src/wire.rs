@@ -68,6 +68,9 @@ pub struct SessionView {
     pub verified_at: Option<UnixMillis>,
     /// Methods used.
     pub amr: Vec<Method>,
+    /// A first factor is recorded and a passkey step-up must complete it.
+    #[serde(default)]
+    pub second_factor_pending: bool,
 }
 
 impl<U: std::fmt::Display> From<&AuthState<U>> for SessionView {
@@ -78,6 +81,7 @@ impl<U: std::fmt::Display> From<&AuthState<U>> for SessionView {
             authenticated_at: s.authenticated_at,
             verified_at: s.verified_at,
             amr: s.amr.clone(),
+            second_factor_pending: s.is_partial(),
         }
     }
 }

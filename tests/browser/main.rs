@@ -222,6 +222,23 @@ fn axum_example_passkey_journey() {
     });
 }
 
+/// The axum example app's password-then-passkey pattern: password sign-up, a first passkey,
+/// then the password as a first factor and the passkey as the second.
+#[test]
+fn axum_example_password_then_passkey() {
+    let server = Server::start(|port| async move {
+        let config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+        match axum_app::build_app(config).await {
+            Ok(router) => router,
+            Err(e) => panic!("cannot build the axum example app: {e}"),
+        }
+    });
+    let base_url = server.base_url();
+    with_browser("axum-example-mfa", |page, authenticator, shots| {
+        scenario::password_then_passkey_journey(page, &base_url, authenticator, shots)
+    });
+}
+
 /// The actix example app on a free loopback port, stopped when dropped.
 struct ActixServer {
     port: u16,
@@ -281,5 +298,15 @@ fn actix_example_passkey_journey() {
     let base_url = server.base_url();
     with_browser("actix-example", |page, authenticator, shots| {
         scenario::passkey_journey(page, &base_url, authenticator, shots)
+    });
+}
+
+/// The password-then-passkey pattern on the actix example app (same page, same routes).
+#[test]
+fn actix_example_password_then_passkey() {
+    let server = ActixServer::start();
+    let base_url = server.base_url();
+    with_browser("actix-example-mfa", |page, authenticator, shots| {
+        scenario::password_then_passkey_journey(page, &base_url, authenticator, shots)
     });
 }

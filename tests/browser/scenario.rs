@@ -8,6 +8,11 @@
 //! `#message` (last result, errors start with "Error:"); `#sensitive-result`
 //! ("Sensitive action done"); `#passkeys` (a list whose items carry `data-authenticator-id`
 //! and a `button.delete`).
+//!
+//! The password journey ([`password_then_passkey_journey`]) also needs `#password` (input),
+//! buttons `#password-signup`, `#password-login`, `#mfa-verify` inside the `#mfa` section
+//! (hidden unless a passkey is pending), and `#status` "Password verified for <user_id>;
+//! verify with your passkey" for a partial session.
 
 use std::time::{Duration, Instant};
 
@@ -190,6 +195,108 @@ pub(crate) fn passkey_journey(
         return Err("the sensitive action succeeded while signed out".to_owned());
     }
     shots.take(page, "final-signed-out")?;
+    Ok(())
+}
+
+/// Password sign-up (signed in by the password alone), add a passkey, log out; a wrong
+/// password is refused; the right one is now only a first factor: the page asks for the
+/// passkey (no ceremony yet), `#mfa-verify` completes the sign-in with exactly one
+/// signature, and the sensitive action then needs no further ceremony.
+pub(crate) fn password_then_passkey_journey(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
+    wait_text(page, "#status", "the page to show it is signed out", |t| {
+        t == SIGNED_OUT
+    })?;
+    page.fill("#username", "bob")?;
+    page.fill("#password", "correct horse battery")?;
+    act(page, "#password-signup")?;
+    let status = wait_text(page, "#status", "password sign-up to sign in", |t| {
+        t.starts_with(SIGNED_IN)
+    })?;
+    let user_id = status.trim_start_matches(SIGNED_IN).to_owned();
+    let expected = format!("{SIGNED_IN}{user_id}");
+    expect_credentials(page, authenticator, 0, "after a password sign-up")?;
+    mfa_prompt_shown(page, false, "after a password sign-up")?;
+    shots.take(page, "password-signed-up")?;
+
+    // The first passkey of a password user needs no step-up.
+    act(page, "#add-passkey")?;
+    wait_passkeys(page, 1, "the first passkey of a password user")?;
+    expect_credentials(page, authenticator, 1, "after adding a passkey")?;
+    act(page, "#logout")?;
+    wait_text(page, "#status", "log-out", |t| t == SIGNED_OUT)?;
+
+    page.fill("#username", "bob")?;
+    page.fill("#password", "wrong horse battery")?;
+    act(page, "#password-login")?;
+    wait_text(page, "#message", "a wrong password to be refused", |t| {
+        t.starts_with("Error:")
+    })?;
+    let status = page.text("#status")?.unwrap_or_default();
+    if status != SIGNED_OUT {
+        return Err(format!("a wrong password signed in: #status is {status:?}"));
+    }
+
+    let signatures = sign_count(page, authenticator)?;
+    page.fill("#password", "correct horse battery")?;
+    act(page, "#password-login")?;
+    let partial = format!("Password verified for {user_id}; verify with your passkey");
+    wait_text(page, "#status", "the page to ask for the passkey", |t| {
+        t == partial
+    })?;
+    mfa_prompt_shown(page, true, "after the password")?;
+    wait_passkeys(page, 0, "no passkey list for a half signed-in user")?;
+    if sign_count(page, authenticator)? != signatures {
+        return Err("the password log-in ran a passkey ceremony by itself".to_owned());
+    }
+    shots.take(page, "password-verified")?;
+
+    act(page, "#mfa-verify")?;
+    wait_text(
+        page,
+        "#status",
+        "the passkey to complete the sign-in",
+        |t| t == expected,
+    )?;
+    mfa_prompt_shown(page, false, "after the passkey")?;
+    let verified = sign_count(page, authenticator)?;
+    if verified != signatures + 1 {
+        return Err(format!(
+            "the second factor did not sign exactly once (signature counter {signatures} -> {verified})"
+        ));
+    }
+    wait_passkeys(page, 1, "the passkey list once signed in")?;
+    page.eval("document.querySelector('#sensitive-result').textContent = ''")?;
+    act(page, "#sensitive")?;
+    wait_text(
+        page,
+        "#sensitive-result",
+        "the sensitive action after MFA",
+        |t| t == SENSITIVE_DONE,
+    )?;
+    if sign_count(page, authenticator)? != verified {
+        return Err("the sensitive action right after MFA ran another ceremony".to_owned());
+    }
+    shots.take(page, "mfa-done")?;
+    act(page, "#logout")?;
+    wait_text(page, "#status", "the final log-out", |t| t == SIGNED_OUT)?;
+    Ok(())
+}
+
+/// Checks whether the `#mfa` prompt is visible.
+fn mfa_prompt_shown(page: &mut Page<'_>, shown: bool, when: &str) -> CdpResult<()> {
+    let hidden = page.eval("document.querySelector('#mfa').hidden")?;
+    if hidden != serde_json::Value::Bool(!shown) {
+        return Err(format!(
+            "#mfa hidden is {hidden} {when}, expected {}",
+            !shown
+        ));
+    }
     Ok(())
 }
 

@@ -4,4 +4,5 @@
 mod embedded;
 mod hosted;
 mod jwt;
+mod passage;
 mod stores;

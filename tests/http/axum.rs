@@ -19,7 +19,7 @@ use crate::harness::{self, Reply, TestApp, TestRequest, World, authenticator};
 
 /// An axum router under test.
 #[derive(Clone)]
-pub(crate) struct AxumApp(Router);
+pub(crate) struct AxumApp(pub(crate) Router);
 
 impl TestApp for AxumApp {
     async fn send(&self, req: TestRequest) -> Reply {
@@ -56,7 +56,7 @@ async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> axum::Json<Value> {
 
 /// The test app on `store`: the passlock routes at `/passkey` and the
 /// `/app/*` routes of the scenario contract.
-fn app<S: SessionStore + Clone>(passlock: Passlock<i64>, store: S) -> Router {
+pub(crate) fn app<S: SessionStore + Clone>(passlock: Passlock<i64>, store: S) -> Router {
     let sessions = SessionManagerLayer::new(store)
         .with_secure(passlock.secure_cookies())
         .with_http_only(true)
@@ -64,7 +64,7 @@ fn app<S: SessionStore + Clone>(passlock: Passlock<i64>, store: S) -> Router {
     app_without_sessions(passlock).layer(sessions)
 }
 
-fn app_without_sessions(passlock: Passlock<i64>) -> Router {
+pub(crate) fn app_without_sessions(passlock: Passlock<i64>) -> Router {
     let guarded = Router::new()
         .route("/app/admin", get(|| async { "admin" }))
         .route_layer(require_passkey::<i64>().redirect_to("/login").unwrap());

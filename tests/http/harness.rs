@@ -77,9 +77,34 @@ impl Reply {
     }
 }
 
+/// What the browser hands to `/register`, `/login` and `/step-up` after a
+/// ceremony: the one-time `code` or the signed `id_token` (both come back
+/// from the provider's verification route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProofKind {
+    Code,
+    IdToken,
+}
+
+impl ProofKind {
+    /// The field of the verification answer and of the request body.
+    pub(crate) fn field(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::IdToken => "id_token",
+        }
+    }
+}
+
 /// An app under test: one request in, one answer out (in-process).
 pub(crate) trait TestApp: Send + Sync {
     fn send(&self, req: TestRequest) -> impl Future<Output = Reply> + Send;
+
+    /// Which proof the browser side sends (the code, unless the app says
+    /// otherwise).
+    fn proof_kind(&self) -> ProofKind {
+        ProofKind::Code
+    }
 }
 
 /// Users kept in memory: the app's sign-up hook.
@@ -141,6 +166,7 @@ impl<A: TestApp> World<A> {
         Client {
             app: &self.app,
             jar: BTreeMap::new(),
+            remote: None,
         }
     }
 
@@ -167,14 +193,22 @@ impl<A: TestApp> World<A> {
 }
 
 /// A browser: keeps cookies, sends `Origin` and JSON by default.
+///
+/// Paths are the app's; an absolute `http://` URL (a hosted provider's
+/// browser-facing routes) goes over the network instead, without the app's
+/// cookies, as `client.js`'s cross-origin `fetch` does.
 pub(crate) struct Client<'a, A> {
     app: &'a A,
     jar: BTreeMap<String, String>,
+    remote: Option<reqwest::Client>,
 }
 
 impl<A: TestApp> Client<'_, A> {
     /// Sends `req` with the jar's cookies and keeps the answer's cookies.
     pub(crate) async fn send(&mut self, mut req: TestRequest) -> Reply {
+        if req.path.starts_with("http://") || req.path.starts_with("https://") {
+            return self.send_remote(req).await;
+        }
         if !self.jar.is_empty() {
             let cookie = self
                 .jar
@@ -191,6 +225,34 @@ impl<A: TestApp> Client<'_, A> {
             }
         }
         reply
+    }
+
+    /// Sends `req` to another server over HTTP (no cookies either way).
+    async fn send_remote(&mut self, req: TestRequest) -> Reply {
+        let http = self.remote.get_or_insert_with(reqwest::Client::new);
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
+        let mut builder = http.request(method, &req.path).body(req.body);
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        let response = builder.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = response.bytes().await.unwrap();
+        Reply::new(status, headers, &body)
+    }
+
+    /// The body handing a ceremony's proof (what the ceremony helpers
+    /// return) to `/register`, `/login` or `/step-up`: `{"code": proof}` or
+    /// `{"id_token": proof}`, as the app's [`ProofKind`] says.
+    pub(crate) fn proof(&self, proof: &str) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert(self.app.proof_kind().field().to_owned(), json!(proof));
+        Value::Object(body)
     }
 
     fn keep_cookie(&mut self, set_cookie: &str) {
@@ -285,7 +347,8 @@ impl<A: TestApp> Client<'_, A> {
     }
 
     /// The browser half of a registration: authorize (with `body`), options,
-    /// `create`, verification. Returns the code and the authenticator id.
+    /// `create`, verification. Returns the proof (the code, or the id_token
+    /// when the app takes those) and the authenticator id.
     pub(crate) async fn registration_ceremony(
         &mut self,
         auth: &mut SoftAuthenticator,
@@ -310,8 +373,9 @@ impl<A: TestApp> Client<'_, A> {
             .await;
         assert_eq!(verified.status, 200, "verification: {verified:?}");
         assert_eq!(verified.json["_tag"], "RegistrationSuccess");
+        let proof = self.app.proof_kind().field();
         (
-            verified.json["code"].as_str().unwrap().to_owned(),
+            verified.json[proof].as_str().unwrap().to_owned(),
             verified.json["principal"]["authenticatorId"]
                 .as_str()
                 .unwrap()
@@ -319,7 +383,8 @@ impl<A: TestApp> Client<'_, A> {
         )
     }
 
-    /// The browser half of an authentication for `purpose`; returns the code.
+    /// The browser half of an authentication for `purpose`; returns the
+    /// proof (code or id_token, see [`TestApp::proof_kind`]).
     pub(crate) async fn authentication_ceremony(
         &mut self,
         auth: &mut SoftAuthenticator,
@@ -348,7 +413,8 @@ impl<A: TestApp> Client<'_, A> {
             )
             .await;
         assert_eq!(verified.status, 200, "verification: {verified:?}");
-        verified.json["code"].as_str().unwrap().to_owned()
+        let proof = self.app.proof_kind().field();
+        verified.json[proof].as_str().unwrap().to_owned()
     }
 
     /// Signs up `username` with a new passkey on `auth`; returns
@@ -361,9 +427,7 @@ impl<A: TestApp> Client<'_, A> {
         let (code, aid) = self
             .registration_ceremony(auth, json!({ "username": username }))
             .await;
-        let r = self
-            .post("/passkey/register", json!({ "code": code }))
-            .await;
+        let r = self.post("/passkey/register", self.proof(&code)).await;
         assert_eq!(r.status, 201, "register: {r:?}");
         assert_eq!(r.json["authenticator_id"], aid.as_str());
         (r.json["user_id"].as_str().unwrap().parse().unwrap(), aid)
@@ -372,18 +436,18 @@ impl<A: TestApp> Client<'_, A> {
     /// A usernameless login with `auth`.
     pub(crate) async fn login(&mut self, auth: &mut SoftAuthenticator) -> Reply {
         let code = self.authentication_ceremony(auth, "login").await;
-        self.post("/passkey/login", json!({ "code": code })).await
+        self.post("/passkey/login", self.proof(&code)).await
     }
 
     /// A step-up with `auth`.
     pub(crate) async fn step_up(&mut self, auth: &mut SoftAuthenticator) -> Reply {
         let code = self.authentication_ceremony(auth, "step_up").await;
-        self.post("/passkey/step-up", json!({ "code": code })).await
+        self.post("/passkey/step-up", self.proof(&code)).await
     }
 }
 
 /// `{endpoint}/v2/{tenancyId}/passkey` of an authorize answer.
-fn service_base(answer: &Value) -> String {
+pub(crate) fn service_base(answer: &Value) -> String {
     format!(
         "{}/v2/{}/passkey",
         answer["endpoint"].as_str().unwrap(),

@@ -7,4 +7,8 @@
 mod actix;
 mod axum;
 mod harness;
+mod hosted;
+mod mfa;
+mod passage;
+mod redis;
 mod scenarios;

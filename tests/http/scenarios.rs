@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestApp, TestRequest, World, authenticator};
+use crate::harness::{TestApp, TestRequest, World, authenticator, service_base};
 
 /// Sign-up authorizes a pending registration, links the passkey, creates
 /// the user and issues a session under a new session id.
@@ -20,7 +20,7 @@ pub(crate) async fn sign_up_links_the_passkey_and_signs_in<A: TestApp>(w: World<
         None,
         "a pending sign-up is no session"
     );
-    let r = c.post("/passkey/register", json!({ "code": code })).await;
+    let r = c.post("/passkey/register", c.proof(&code)).await;
     assert_eq!(r.status, 201, "{r:?}");
     let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
     assert_eq!(r.json["authenticator_id"], aid.as_str());
@@ -118,7 +118,7 @@ pub(crate) async fn step_up_then_add_and_delete_a_passkey<A: TestApp>(w: World<A
 
     let mut second = authenticator();
     let (code, aid2) = c.registration_ceremony(&mut second, json!({})).await;
-    let r = c.post("/passkey/register", json!({ "code": code })).await;
+    let r = c.post("/passkey/register", c.proof(&code)).await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.json["user_id"], user.to_string());
     let mut both = vec![aid1.clone(), aid2.clone()];
@@ -154,9 +154,10 @@ pub(crate) async fn step_up_then_add_and_delete_a_passkey<A: TestApp>(w: World<A
             json!({ "purpose": "login" }),
         )
         .await;
+    let base = service_base(&answer.json);
     let options = other
         .post(
-            "/passkey/v2/embedded/passkey/authentication/options",
+            &format!("{base}/authentication/options"),
             json!({ "authenticationToken": answer.json["authenticationToken"] }),
         )
         .await;
@@ -164,7 +165,7 @@ pub(crate) async fn step_up_then_add_and_delete_a_passkey<A: TestApp>(w: World<A
     let response = first.get(&options.json["optionsJSON"]).await.unwrap();
     let verified = other
         .post(
-            "/passkey/v2/embedded/passkey/authentication/verification",
+            &format!("{base}/authentication/verification"),
             json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
         )
         .await;
@@ -184,7 +185,7 @@ pub(crate) async fn signed_out_requests_are_refused<A: TestApp>(w: World<A>) {
     r.assert_error(401, "not_authenticated");
     assert!(r.header("www-authenticate").is_some());
     let code = c.authentication_ceremony(&mut auth, "login").await;
-    c.post("/passkey/step-up", json!({ "code": code }))
+    c.post("/passkey/step-up", c.proof(&code))
         .await
         .assert_error(401, "not_authenticated");
     c.delete(&format!("/passkey/passkeys/{aid}"))
@@ -210,7 +211,7 @@ pub(crate) async fn expired_registration_is_refused<A: TestApp>(w: World<A>) {
         .registration_ceremony(&mut auth, json!({ "username": "late" }))
         .await;
     w.clock.advance_secs(301);
-    let r = c.post("/passkey/register", json!({ "code": code })).await;
+    let r = c.post("/passkey/register", c.proof(&code)).await;
     r.assert_error(401, "registration_not_authorized");
     assert_eq!(c.session_user().await, None);
     assert_eq!(w.owner(&aid).await, None);
@@ -240,7 +241,7 @@ pub(crate) async fn step_up_rejects_another_users_passkey<A: TestApp>(w: World<A
     w.clock.advance_secs(120);
     let before = bob.session_view().await;
     let code = bob.authentication_ceremony(&mut alice_key, "login").await;
-    let r = bob.post("/passkey/step-up", json!({ "code": code })).await;
+    let r = bob.post("/passkey/step-up", bob.proof(&code)).await;
     r.assert_error(403, "wrong_user");
     let after = bob.session_view().await;
     assert_eq!(after["user_id"], bob_id.to_string());
@@ -256,9 +257,7 @@ pub(crate) async fn registration_code_cannot_be_replayed<A: TestApp>(w: World<A>
     let (code, aid) = first
         .registration_ceremony(&mut auth, json!({ "username": "alice" }))
         .await;
-    let r = first
-        .post("/passkey/register", json!({ "code": code }))
-        .await;
+    let r = first.post("/passkey/register", first.proof(&code)).await;
     assert_eq!(r.status, 201, "{r:?}");
     let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
 
@@ -270,9 +269,7 @@ pub(crate) async fn registration_code_cannot_be_replayed<A: TestApp>(w: World<A>
         )
         .await;
     assert_eq!(r.status, 200);
-    let r = second
-        .post("/passkey/register", json!({ "code": code }))
-        .await;
+    let r = second.post("/passkey/register", second.proof(&code)).await;
     assert_eq!(r.status, 401, "{r:?}");
     assert!(r.json["error"].is_string(), "{r:?}");
     assert_eq!(second.session_user().await, None);

@@ -124,3 +124,8 @@ pub async fn pg_database() -> (PgPool, PgGuard) {
     let pool = guard.pool().await;
     (pool, guard)
 }
+
+/// The sign-in patterns guide (`docs/patterns.md`), here so that its code
+/// blocks are compiled as doctests against both adapters.
+#[doc = include_str!("../../docs/patterns.md")]
+pub mod patterns {}

@@ -2,8 +2,14 @@
 //! SQLite for passkeys, ceremonies, sessions ([`SqlSessionStore`]) and the
 //! app's own users table. The same page and API as the axum example.
 //!
+//! The page shows the three sign-in patterns (see `docs/patterns.md`):
+//! passkey only, password or passkey, password then passkey (a user who has
+//! a passkey signs in with the password and then verifies the passkey).
+//!
 //! `cargo run -p actix-app` serves <http://localhost:3001>. Tests build the
 //! same app with [`build`] and [`Example::app`].
+
+mod password;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,7 +27,7 @@ use passlock_actix::passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
 };
 use passlock_actix::passlock_core::{Passlock, SignUpError, SignUpHook, TenancyId};
-use passlock_actix::{PasskeyUser, PasslockSessions, SqlSessionStore, StepUp};
+use passlock_actix::{PasskeyUser, PasslockSessions, SignedInUser, SqlSessionStore, StepUp};
 use serde_json::json;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -139,6 +145,8 @@ pub struct Example {
     pub sessions: SqlSessionStore,
     /// The key that signs and encrypts session cookies.
     pub key: Key,
+    /// The app's database (users and their password hashes).
+    pub pool: SqlitePool,
 }
 
 impl std::fmt::Debug for Example {
@@ -159,11 +167,23 @@ pub async fn build(config: AppConfig) -> Result<Example, BoxError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS users (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
-            username TEXT NOT NULL UNIQUE
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT
         )",
     )
     .execute(&pool)
     .await?;
+    // Databases made before the password column: add it.
+    let (has_hash,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'password_hash'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    if has_hash == 0 {
+        sqlx::query("ALTER TABLE users ADD COLUMN password_hash TEXT")
+            .execute(&pool)
+            .await?;
+    }
     migrate(&pool).await?;
     let sessions = SqlSessionStore::sqlite(pool.clone());
     sessions.migrate().await?;
@@ -198,7 +218,7 @@ pub async fn build(config: AppConfig) -> Result<Example, BoxError> {
         Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
     )
     .origins([config.origin.clone()])
-    .sign_up(Arc::new(Users(pool)))
+    .sign_up(Arc::new(Users(pool.clone())))
     .build()?;
     // A new key per start signs everyone out on restart; load a fixed
     // 64-byte key from your secrets in a real deployment.
@@ -206,11 +226,14 @@ pub async fn build(config: AppConfig) -> Result<Example, BoxError> {
         passlock,
         sessions,
         key: Key::generate(),
+        pool,
     })
 }
 
-/// The app's routes: the page at `/`, `GET /api/me`, `POST /api/sensitive`
-/// (a step-up within 60 seconds) and the passlock scope at `/passkey`.
+/// The app's routes: the page at `/`, `GET /api/me` (any complete sign-in),
+/// `POST /api/sensitive` (a step-up within 60 seconds) and the passlock
+/// scope at `/passkey`. [`Example::app`] adds the password routes
+/// `POST /api/password/signup` and `POST /api/password/login`.
 pub fn configure(passlock: Passlock<i64>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(passlock.clone()))
@@ -237,6 +260,7 @@ impl Example {
     > {
         App::new()
             .configure(configure(self.passlock.clone()))
+            .configure(password::routes(self.pool))
             .wrap(PasslockSessions::new(
                 self.sessions,
                 self.key,
@@ -263,7 +287,7 @@ async fn index() -> HttpResponse {
         .body(INDEX_HTML)
 }
 
-async fn me(user: PasskeyUser<i64>) -> HttpResponse {
+async fn me(user: SignedInUser<i64>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "user_id": user.user_id }))
 }
 

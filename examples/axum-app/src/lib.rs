@@ -1,13 +1,23 @@
 //! The axum example app: passkey sign-in with the embedded provider, SQLite
 //! for passkeys, ceremonies, sessions and the app's own users table.
 //!
-//! `cargo run -p axum-app` serves <http://localhost:3000>. Tests build the
-//! same app with [`build_app`] on any port.
+//! The page shows the three sign-in patterns (see `docs/patterns.md`):
+//! passkey only; password *or* passkey (a password user without a passkey,
+//! or every user with [`AppConfig::passkey_required_as_second_factor`] off);
+//! password *then* passkey (a user who has a passkey and signs in with the
+//! password: the page asks for the passkey as a second factor).
+//!
+//! `cargo run -p axum-app` serves <http://localhost:3000>
+//! (`PASSWORD_OR_PASSKEY=1` turns the second-factor requirement off). Tests
+//! build the same app with [`build_app`] on any port.
 //!
 //! With a `postgres://` database URL every store (passkeys, ceremonies, the
 //! users table and, unless Redis is given, sessions) is in PostgreSQL; with
 //! [`AppConfig::redis_url`] sessions are in Redis. Several instances over
 //! the same PostgreSQL and Redis serve the same users (see `scripts/soak`).
+//! The password routes are mounted on SQLite only.
+
+mod password;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -28,9 +38,9 @@ use passlock_axum::passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
 };
 use passlock_axum::passlock_core::{
-    AuthenticatorStore, Passlock, SignUpError, SignUpHook, TenancyId,
+    AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, TenancyId,
 };
-use passlock_axum::{PasskeyUser, StepUp};
+use passlock_axum::{PasskeyUser, SignedInUser, StepUp};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -64,6 +74,9 @@ pub struct AppConfig {
     pub redis_url: Option<String>,
     /// Use hosted Passlock instead of the embedded provider.
     pub hosted: Option<HostedSettings>,
+    /// Users who have a passkey must use it after their password (the
+    /// policy switch of the same name; default `true`).
+    pub passkey_required_as_second_factor: bool,
 }
 
 /// The hosted Passlock tenancy to use instead of the embedded provider.
@@ -99,6 +112,7 @@ impl AppConfig {
             database_url: database_url.into(),
             redis_url: None,
             hosted: None,
+            passkey_required_as_second_factor: true,
         }
     }
 }
@@ -191,7 +205,8 @@ async fn open_stores(url: &str) -> Result<Stores, BoxError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS users (
                 id BIGSERIAL PRIMARY KEY,
-                username TEXT NOT NULL UNIQUE
+                username TEXT NOT NULL UNIQUE,
+                password_hash TEXT
             )",
         )
         .execute(&pool)
@@ -207,11 +222,23 @@ async fn open_stores(url: &str) -> Result<Stores, BoxError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS users (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
-            username TEXT NOT NULL UNIQUE
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT
         )",
     )
     .execute(&pool)
     .await?;
+    // Databases made before the password column: add it.
+    let (has_hash,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'password_hash'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    if has_hash == 0 {
+        sqlx::query("ALTER TABLE users ADD COLUMN password_hash TEXT")
+            .execute(&pool)
+            .await?;
+    }
     migrate(&pool).await?;
     Ok(Stores {
         users: Db::Sqlite(pool.clone()),
@@ -223,8 +250,10 @@ async fn open_stores(url: &str) -> Result<Stores, BoxError> {
 
 /// Builds the whole app: stores (migrated), provider (embedded, or hosted
 /// Passlock when [`AppConfig::hosted`] is set), passlock routes under
-/// `/passkey`, the page at `/`, `GET /api/me` and `POST /api/sensitive`
-/// (which needs a step-up within 60 seconds), and the session layer.
+/// `/passkey`, the page at `/`, `GET /api/me` (any complete sign-in),
+/// `POST /api/sensitive` (a passkey step-up within 60 seconds), the password
+/// routes `POST /api/password/signup` and `POST /api/password/login` (on
+/// SQLite), and the session layer.
 pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
     let stores = open_stores(&config.database_url).await?;
 
@@ -253,15 +282,25 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
             )?)
         }
     };
+    let mut policy = Policy::default();
+    policy.passkey_required_as_second_factor = config.passkey_required_as_second_factor;
     let passlock: Passlock<i64> = Passlock::builder(provider, stores.authenticators.clone())
         .origins([config.origin.clone()])
         .sign_up(Arc::new(Users(stores.users.clone())))
+        .policy(policy)
         .build()?;
 
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
         .route("/api/me", get(me))
-        .route("/api/sensitive", post(sensitive))
+        .route("/api/sensitive", post(sensitive));
+    if let Db::Sqlite(pool) = &stores.users {
+        routes = routes.merge(password::routes(password::PasswordState {
+            passlock: passlock.clone(),
+            pool: pool.clone(),
+        }));
+    }
+    let routes = routes
         .merge(passlock_axum::router(passlock.clone()))
         .with_state(passlock.clone());
     match (&config.redis_url, stores.users) {
@@ -309,7 +348,7 @@ fn url_host(origin: &str) -> Result<String, BoxError> {
     Ok(host.to_owned())
 }
 
-async fn me(user: PasskeyUser<i64>) -> Json<Value> {
+async fn me(user: SignedInUser<i64>) -> Json<Value> {
     Json(json!({ "user_id": user.user_id }))
 }
 
@@ -392,6 +431,98 @@ mod tests {
             self.send("POST", "/passkey/register", json!({ "code": v["code"] }))
                 .await
         }
+
+        async fn step_up(&mut self, auth: &mut SoftAuthenticator) -> (u16, Value) {
+            let (_, a) = self
+                .send(
+                    "POST",
+                    "/passkey/authentication/authorize",
+                    json!({ "purpose": "step_up" }),
+                )
+                .await;
+            let base = format!(
+                "{}/v2/{}/passkey",
+                a["endpoint"].as_str().unwrap(),
+                a["tenancyId"].as_str().unwrap()
+            );
+            let (_, o) = self
+                .send(
+                    "POST",
+                    &format!("{base}/authentication/options"),
+                    json!({ "authenticationToken": a["authenticationToken"] }),
+                )
+                .await;
+            let response = auth.get(&o["optionsJSON"]).await.unwrap();
+            let (_, v) = self
+                .send(
+                    "POST",
+                    &format!("{base}/authentication/verification"),
+                    json!({ "response": response, "sessionToken": o["sessionToken"] }),
+                )
+                .await;
+            self.send("POST", "/passkey/step-up", json!({ "code": v["code"] }))
+                .await
+        }
+    }
+
+    /// Password sign-up signs in a user without a passkey; once they have a
+    /// passkey, the password is only a first factor and a step-up completes
+    /// it.
+    #[tokio::test]
+    async fn password_then_passkey() {
+        let app = build_app(AppConfig::localhost(3000, "sqlite::memory:"))
+            .await
+            .unwrap();
+        let mut b = Browser {
+            app: app.clone(),
+            cookie: None,
+        };
+        let creds = json!({ "username": "carol", "password": "correct horse" });
+        let (status, r) = b.send("POST", "/api/password/signup", creds.clone()).await;
+        assert_eq!(status, 201, "{r}");
+        assert_eq!(r["second_factor_required"], false);
+        let user = r["user_id"].as_str().unwrap().to_owned();
+        let (status, me) = b.send("GET", "/api/me", Value::Null).await;
+        assert_eq!((status, me["user_id"].to_string()), (200, user.clone()));
+        let (status, r) = b.send("POST", "/api/password/signup", creds.clone()).await;
+        assert_eq!((status, r["error"].clone()), (409, json!("username_taken")));
+
+        // Add a passkey (allowed without a step-up: the user has none yet).
+        let mut key = SoftAuthenticator::new(ORIGIN);
+        let (status, added) = b.sign_up(&mut key, "carol").await;
+        assert_eq!(status, 201, "{added}");
+        assert_eq!(added["user_id"], user.as_str());
+
+        let mut later = Browser {
+            app: app.clone(),
+            cookie: None,
+        };
+        let wrong = json!({ "username": "carol", "password": "wrong horse" });
+        let (status, r) = later.send("POST", "/api/password/login", wrong).await;
+        assert_eq!(
+            (status, r["error"].clone()),
+            (401, json!("wrong_credentials"))
+        );
+        let nobody = json!({ "username": "nobody", "password": "correct horse" });
+        assert_eq!(
+            later.send("POST", "/api/password/login", nobody).await.0,
+            401
+        );
+        let (status, r) = later.send("POST", "/api/password/login", creds).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["second_factor_required"], true);
+        assert_eq!(later.send("GET", "/api/me", Value::Null).await.0, 401);
+        let (status, s) = later.send("GET", "/passkey/session", Value::Null).await;
+        assert_eq!(
+            (status, s["second_factor_pending"].clone()),
+            (200, json!(true))
+        );
+        let (status, r) = later.step_up(&mut key).await;
+        assert_eq!(status, 200, "{r}");
+        let (status, me) = later.send("GET", "/api/me", Value::Null).await;
+        assert_eq!((status, me["user_id"].to_string()), (200, user));
+        let (status, done) = later.send("POST", "/api/sensitive", json!({})).await;
+        assert_eq!((status, done["done"].clone()), (200, json!(true)));
     }
 
     #[tokio::test]

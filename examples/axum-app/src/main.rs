@@ -6,7 +6,8 @@
 //! use, default `http://localhost:3000`), `PASSLOCK_LISTEN` (the address to
 //! bind, default `127.0.0.1:3000`; several instances behind one origin
 //! listen on different ports), and `PASSLOCK_TENANCY_ID` +
-//! `PASSLOCK_API_KEY` for hosted Passlock.
+//! `PASSLOCK_API_KEY` for hosted Passlock, `PASSWORD_OR_PASSKEY=1` to turn
+//! the passkey-after-password requirement off.
 
 use axum_app::{AppConfig, BoxError, HostedSettings, build_app};
 use tracing_subscriber::EnvFilter;
@@ -26,6 +27,9 @@ async fn main() -> Result<(), BoxError> {
         config.origin = origin;
     }
     config.redis_url = std::env::var("REDIS_URL").ok();
+    // "Password or passkey" for everyone; by default a user who has a
+    // passkey must use it after the password.
+    config.passkey_required_as_second_factor = std::env::var_os("PASSWORD_OR_PASSKEY").is_none();
     // Hosted Passlock when PASSLOCK_TENANCY_ID and PASSLOCK_API_KEY are set.
     config.hosted = HostedSettings::from_env();
     let listen = std::env::var("PASSLOCK_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());

@@ -16,6 +16,9 @@ pub mod jwt;
 #[cfg(feature = "hosted")]
 pub mod passlock;
 
+#[cfg(feature = "hosted")]
+pub mod passage;
+
 #[cfg(feature = "embedded")]
 pub mod embedded;
 
@@ -53,17 +56,34 @@ pub struct AuthenticationRequest {
     /// `None`: usernameless (discoverable). `Some`: only these passkeys
     /// (step-up of a signed-in user).
     pub allow: Option<Vec<AuthenticatorId>>,
+    /// The provider-side user being authenticated, when known (a step-up of
+    /// a signed-in user). Providers that authenticate a known user (Passage
+    /// Passkey Flex) need it; others ignore it.
+    pub user: Option<UserHandle>,
 }
 
 impl AuthenticationRequest {
     /// Usernameless: any discoverable passkey.
     pub fn discoverable() -> Self {
-        Self { allow: None }
+        Self {
+            allow: None,
+            user: None,
+        }
     }
 
     /// Restricted to `allow`.
     pub fn restricted(allow: Vec<AuthenticatorId>) -> Self {
-        Self { allow: Some(allow) }
+        Self {
+            allow: Some(allow),
+            user: None,
+        }
+    }
+
+    /// Names the user being authenticated.
+    #[must_use]
+    pub fn with_user(mut self, user: UserHandle) -> Self {
+        self.user = Some(user);
+        self
     }
 }
 

@@ -40,6 +40,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
@@ -802,7 +804,9 @@ fn registration_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
     let options = json!({
         "challenge": random_token(32),
         "rp": {"id": pending.rp_id, "name": "Fake app"},
-        "user": {"id": pending.user_id.as_str(), "name": pending.username, "displayName": pending.username},
+        // WebAuthn's `user.id` is bytes: the handle's, base64url-encoded
+        // (the handle itself is any string the app chose, e.g. "42").
+        "user": {"id": URL_SAFE_NO_PAD.encode(pending.user_id.as_str()), "name": pending.username, "displayName": pending.username},
         "pubKeyCredParams": [{"type": "public-key", "alg": -7}, {"type": "public-key", "alg": -257}],
         "timeout": 60000,
         "attestation": "none",

@@ -5,5 +5,6 @@
 
 pub mod authenticator;
 pub mod conformance;
+pub mod fake_passage;
 pub mod fake_passlock;
 pub mod keys;

@@ -1,0 +1,333 @@
+//! The scenarios on passlock-axum with the hosted provider: a `Passlock`
+//! over [`PasslockHosted`] pointed at a [`FakePasslock`], the browser side
+//! running its ceremonies against the fake's browser-facing routes (the
+//! `endpoint`/`tenancyId` the authorize answers name) and handing the app
+//! either the code or the id_token. Plus the refusals only a remote
+//! provider has (codes and id_tokens replayed or expired) and a failing
+//! upstream seen through the adapter.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use passlock_core::Passlock;
+use passlock_core::clock::{Clock, ManualClock};
+use passlock_core::http::HttpConfig;
+use passlock_core::provider::passlock::PasslockHosted;
+use passlock_core::store::MemoryAuthenticatorStore;
+use passlock_core::testing::fake_passlock::{FakePasslock, Fault};
+use serde_json::json;
+use tower_sessions::MemoryStore;
+
+use crate::axum::{AxumApp, app};
+use crate::harness::{
+    MemoryUsers, ORIGIN, ProofKind, Reply, TestApp, TestRequest, World, authenticator,
+};
+
+/// The axum app on a hosted passlock, with the fake it talks to.
+pub(crate) struct HostedApp {
+    app: AxumApp,
+    fake: FakePasslock,
+    proof: ProofKind,
+}
+
+impl TestApp for HostedApp {
+    async fn send(&self, req: TestRequest) -> Reply {
+        self.app.send(req).await
+    }
+
+    fn proof_kind(&self) -> ProofKind {
+        self.proof
+    }
+}
+
+/// A passlock over `provider`, memory links and users, on `clock`.
+fn passlock_over(provider: PasslockHosted, clock: &ManualClock) -> Passlock<i64> {
+    Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .origins([ORIGIN])
+    .build()
+    .unwrap()
+}
+
+/// A world whose app and fake share one manual clock; the fake's HTTP
+/// client settings are `http`.
+async fn hosted_world_with(proof: ProofKind, http: HttpConfig) -> World<HostedApp> {
+    let clock = ManualClock::starting_now();
+    let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let provider = PasslockHosted::new(
+        fake.client_config().with_http(http),
+        "localhost",
+        "passlock tests",
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let passlock = passlock_over(provider, &clock);
+    World {
+        app: HostedApp {
+            app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+            fake,
+            proof,
+        },
+        passlock,
+        clock,
+    }
+}
+
+async fn code_world() -> World<HostedApp> {
+    hosted_world_with(ProofKind::Code, HttpConfig::default()).await
+}
+
+async fn id_token_world() -> World<HostedApp> {
+    hosted_world_with(ProofKind::IdToken, HttpConfig::default()).await
+}
+
+/// Every scenario but `client_js_is_served` (which expects the embedded
+/// JWKS route; see `client_js_is_served_without_embedded_routes`).
+macro_rules! hosted_scenarios {
+    ($world:path) => {
+        $crate::http_scenarios!(@each $world;
+            sign_up_links_the_passkey_and_signs_in,
+            logout_deletes_the_session_server_side,
+            usernameless_login_issues_a_fresh_session,
+            step_up_then_add_and_delete_a_passkey,
+            signed_out_requests_are_refused,
+            expired_registration_is_refused,
+            login_rejects_unknown_authenticator,
+            step_up_rejects_another_users_passkey,
+            registration_code_cannot_be_replayed,
+            malformed_requests_are_refused_as_json,
+        );
+    };
+}
+
+mod code_scenarios {
+    hosted_scenarios!(super::code_world);
+}
+
+mod id_token_scenarios {
+    hosted_scenarios!(super::id_token_world);
+}
+
+/// The browser really ran its ceremonies against the fake.
+#[tokio::test]
+async fn ceremonies_run_against_the_hosted_service() {
+    for world in [code_world().await, id_token_world().await] {
+        let mut c = world.client();
+        let mut auth = authenticator();
+        let (user, aid) = c.sign_up(&mut auth, "alice").await;
+        let fake = &world.app.fake;
+        assert!(fake.has_passkey(&aid), "the vault holds the new passkey");
+        assert_eq!(fake.passkey_username(&aid).as_deref(), Some("alice"));
+        let r = world.client().login(&mut auth).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.json["user_id"], user.to_string());
+        assert_eq!(fake.hits("authorize_registration"), 1);
+        assert_eq!(fake.hits("registration_verification"), 1);
+        assert_eq!(fake.hits("authorize_authentication"), 1);
+        assert_eq!(fake.hits("authentication_verification"), 1);
+        match world.app.proof {
+            // Codes are exchanged server-side; id_tokens verified locally.
+            ProofKind::Code => {
+                assert_eq!(fake.hits("principal"), 2);
+                assert_eq!(fake.hits("jwks"), 0);
+            }
+            ProofKind::IdToken => {
+                assert_eq!(fake.hits("principal"), 0);
+                assert!(fake.hits("jwks") >= 1);
+            }
+        }
+    }
+}
+
+/// The authorize answers name the fake; the app serves client.js but none
+/// of the embedded server's routes.
+#[tokio::test]
+async fn client_js_is_served_without_embedded_routes() {
+    let w = code_world().await;
+    let mut c = w.client();
+    let r = c.get("/passkey/client.js").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text.contains("export async function fetchJSON"));
+    let r = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["endpoint"], w.app.fake.endpoint());
+    assert_eq!(r.json["tenancyId"], w.app.fake.tenancy_id().as_str());
+    c.get("/passkey/.well-known/jwks.json")
+        .await
+        .assert_error(404, "not_found");
+    let tenancy = w.app.fake.tenancy_id();
+    c.post(
+        &format!("/passkey/v2/{tenancy}/passkey/registration/options"),
+        json!({ "registrationToken": r.json["registrationToken"] }),
+    )
+    .await
+    .assert_error(404, "not_found");
+}
+
+/// A login proof works once: replayed from another browser it is refused
+/// (the code by the service, the id_token by the app's replay cache).
+async fn login_proof_cannot_be_replayed(w: World<HostedApp>) {
+    let mut auth = authenticator();
+    let (user, aid) = w.client().sign_up(&mut auth, "alice").await;
+    let mut first = w.client();
+    let proof = first.authentication_ceremony(&mut auth, "login").await;
+    let r = first.post("/passkey/login", first.proof(&proof)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(first.session_user().await, Some(user));
+
+    let mut thief = w.client();
+    let r = thief.post("/passkey/login", thief.proof(&proof)).await;
+    let expected = match w.app.proof {
+        ProofKind::Code => "invalid_token",
+        ProofKind::IdToken => "replayed",
+    };
+    r.assert_error(401, expected);
+    assert!(!r.text.contains(&proof), "the proof is not echoed: {r:?}");
+    assert_eq!(thief.session_user().await, None);
+    // Nor does it step up a signed-in session.
+    let r = first.post("/passkey/step-up", first.proof(&proof)).await;
+    r.assert_error(401, expected);
+    assert_eq!(w.links(user).await, vec![aid]);
+}
+
+#[tokio::test]
+async fn login_code_cannot_be_replayed() {
+    login_proof_cannot_be_replayed(code_world().await).await;
+}
+
+#[tokio::test]
+async fn login_id_token_cannot_be_replayed() {
+    login_proof_cannot_be_replayed(id_token_world().await).await;
+}
+
+/// A login proof presented after it expired is refused, on the service's
+/// and the app's shared clock (one second past the id_token's leeway).
+async fn expired_login_proof_is_refused(w: World<HostedApp>, expected: &str) {
+    let mut auth = authenticator();
+    let (user, _) = w.client().sign_up(&mut auth, "alice").await;
+    let mut c = w.client();
+    let proof = c.authentication_ceremony(&mut auth, "login").await;
+    // Codes and id_tokens live five minutes; id_tokens get 5 s of leeway.
+    w.clock.advance_secs(306);
+    let r = c.post("/passkey/login", c.proof(&proof)).await;
+    r.assert_error(401, expected);
+    assert_eq!(c.session_user().await, None);
+    // A fresh ceremony still signs in.
+    let r = c.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(c.session_user().await, Some(user));
+}
+
+#[tokio::test]
+async fn expired_login_code_is_refused() {
+    // The service no longer knows an expired code.
+    expired_login_proof_is_refused(code_world().await, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn expired_login_id_token_is_refused() {
+    expired_login_proof_is_refused(id_token_world().await, "expired").await;
+}
+
+/// The app checks a principal's expiry itself: a code the service still
+/// exchanges (its clock lags) but that expired on the app's clock is refused.
+#[tokio::test]
+async fn code_expired_on_the_apps_clock_is_refused() {
+    let app_clock = ManualClock::starting_now();
+    let fake_clock = ManualClock::new(app_clock.now_millis());
+    let fake = FakePasslock::start_with_clock(Arc::new(fake_clock))
+        .await
+        .unwrap();
+    let provider = PasslockHosted::new(
+        fake.client_config(),
+        "localhost",
+        "passlock tests",
+        Arc::new(app_clock.clone()),
+    )
+    .unwrap();
+    let passlock = passlock_over(provider, &app_clock);
+    let w = World {
+        app: HostedApp {
+            app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+            fake,
+            proof: ProofKind::Code,
+        },
+        passlock,
+        clock: app_clock,
+    };
+    let mut auth = authenticator();
+    w.client().sign_up(&mut auth, "alice").await;
+    let mut c = w.client();
+    let code = c.authentication_ceremony(&mut auth, "login").await;
+    w.clock.advance_secs(301);
+    let r = c.post("/passkey/login", c.proof(&code)).await;
+    r.assert_error(401, "expired");
+    assert_eq!(w.app.fake.hits("principal"), 2, "the service was asked");
+    assert_eq!(c.session_user().await, None);
+}
+
+/// The upstream timeout of the failing-upstream worlds.
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+/// `/login` while the service fails in `fault`: a JSON `status`/`code`
+/// answer within the timeout plus a margin, no session; once the service
+/// recovers, a new ceremony signs in.
+async fn login_with_failing_upstream(fault: Fault, status: u16, code: &str) {
+    let w = hosted_world_with(ProofKind::Code, HttpConfig::default().with_timeout(TIMEOUT)).await;
+    let mut auth = authenticator();
+    let (user, _) = w.client().sign_up(&mut auth, "alice").await;
+    let mut c = w.client();
+    let proof = c.authentication_ceremony(&mut auth, "login").await;
+    let before = c.cookies();
+    w.app.fake.set_fault(fault.clone());
+    let started = Instant::now();
+    let r = c.post("/passkey/login", c.proof(&proof)).await;
+    let took = started.elapsed();
+    r.assert_error(status, code);
+    assert!(
+        took < TIMEOUT + Duration::from_millis(1500),
+        "{fault:?} answered after {took:?}"
+    );
+    assert!(!r.text.contains(&proof), "{r:?}");
+    assert!(r.header("set-cookie").is_none(), "no session issued: {r:?}");
+    assert_eq!(c.cookies(), before);
+    assert_eq!(c.session_user().await, None);
+    let me = c.get("/app/me").await;
+    assert!(me.json["user_id"].is_null(), "{me:?}");
+
+    w.app.fake.set_fault(Fault::None);
+    let r = c.login(&mut auth).await;
+    assert_eq!(r.status, 200, "after recovery: {r:?}");
+    assert_eq!(c.session_user().await, Some(user));
+}
+
+#[tokio::test]
+async fn upstream_500_is_a_502() {
+    login_with_failing_upstream(Fault::Status500, 502, "upstream_bad_response").await;
+}
+
+#[tokio::test]
+async fn upstream_latency_beyond_the_timeout_is_a_504() {
+    login_with_failing_upstream(
+        Fault::Latency(Duration::from_secs(3)),
+        504,
+        "upstream_timeout",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn upstream_dropping_the_connection_is_a_503() {
+    login_with_failing_upstream(Fault::DropConnection, 503, "upstream_unavailable").await;
+}
