@@ -1297,6 +1297,36 @@ impl PasskeyProvider for PasslockHosted {
     }
 }
 
+/// Decodes one response of the hosted service as every answer type the
+/// client reads (and as an error body), as [`PasslockClient`] does; the
+/// fuzz entry point for the wire structs and `_tag` error parsing. Returns
+/// how many of the types accepted it. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> usize {
+    let resp = HttpResponse {
+        status,
+        content_type: content_type.map(str::to_owned),
+        body: body.to_vec(),
+        retry_after: None,
+    };
+    let results = [
+        decode::<ExtendedPrincipal>(&resp).is_ok(),
+        decode::<AuthorizedPasskeyRegistration>(&resp).is_ok(),
+        decode::<AuthorizedPasskeyAuthentication>(&resp).is_ok(),
+        decode::<FindAllPasskeys>(&resp).is_ok(),
+        decode::<Passkey>(&resp).is_ok(),
+        decode::<ChallengeCreated>(&resp).is_ok(),
+        decode::<Challenge>(&resp).is_ok(),
+        decode::<ChallengeVerified>(&resp).is_ok(),
+        decode::<ChallengeDeleted>(&resp).is_ok(),
+        decode_untagged::<PreparedPasskeyOperation>(&resp).is_ok(),
+    ];
+    // The error path renders its message and HTTP mapping too.
+    let error = error_of(&resp);
+    let _ = (error.to_string(), ProviderError::from(error).status());
+    results.iter().filter(|ok| **ok).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
