@@ -58,9 +58,28 @@ pub trait ReplayCache: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// An in-memory [`ReplayCache`].
+///
+/// Expired entries are swept at most once every [`SWEEP_INTERVAL_SECS`]
+/// seconds (and only when one may have expired), not on every call: a
+/// sweep walks the whole map, which on every verification made the cost of
+/// a verification grow with the number of live id_tokens. An expired entry
+/// still in the map counts as forgotten.
 #[derive(Debug, Default)]
 pub struct MemoryReplayCache {
-    seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    seen: std::sync::Mutex<ReplayEntries>,
+}
+
+/// Least time between two sweeps of a [`MemoryReplayCache`].
+const SWEEP_INTERVAL_SECS: i64 = 10;
+
+#[derive(Debug, Default)]
+struct ReplayEntries {
+    /// `jti` -> last second it is remembered.
+    seen: HashMap<String, i64>,
+    /// The earliest expiry in `seen` (`None` when empty).
+    earliest: Option<i64>,
+    /// When the map was last swept.
+    last_sweep: i64,
 }
 
 impl MemoryReplayCache {
@@ -78,12 +97,37 @@ impl ReplayCache for MemoryReplayCache {
         expires_at_secs: i64,
         now_secs: i64,
     ) -> Result<bool, StoreError> {
-        let mut seen = self
+        let mut entries = self
             .seen
             .lock()
             .map_err(|_| StoreError::backend("replay cache lock poisoned"))?;
-        seen.retain(|_, exp| *exp >= now_secs);
-        Ok(seen.insert(jti.to_owned(), expires_at_secs).is_none())
+        let e = &mut *entries;
+        if e.earliest.is_some_and(|t| t < now_secs)
+            && now_secs.saturating_sub(e.last_sweep) >= SWEEP_INTERVAL_SECS
+        {
+            e.seen.retain(|_, exp| *exp >= now_secs);
+            e.earliest = e.seen.values().copied().min();
+            e.last_sweep = now_secs;
+        }
+        let first = match e.seen.get_mut(jti) {
+            Some(exp) if *exp >= now_secs => false,
+            // Expired but not swept yet: forgotten, so this is a first use.
+            Some(exp) => {
+                *exp = expires_at_secs;
+                true
+            }
+            None => {
+                e.seen.insert(jti.to_owned(), expires_at_secs);
+                true
+            }
+        };
+        if first {
+            e.earliest = Some(
+                e.earliest
+                    .map_or(expires_at_secs, |t| t.min(expires_at_secs)),
+            );
+        }
+        Ok(first)
     }
 }
 
@@ -652,6 +696,31 @@ mod tests {
         assert!(parse_header(&enc("[]")).is_err());
         assert!(parse_header(&enc(r#"{"alg":"RS256","crit":["x"]}"#)).is_err());
         assert!(parse_header(&enc(r#"{"alg":"none"}"#)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn memory_replay_cache_sweeps_lazily_and_forgets_expired() {
+        let cache = MemoryReplayCache::new();
+        assert!(cache.first_use("a", 100, 0).await.unwrap());
+        assert!(cache.first_use("b", 5, 0).await.unwrap());
+        assert!(!cache.first_use("a", 100, 1).await.unwrap());
+        // `b` expired at 5: forgotten at 6 even before any sweep.
+        assert!(cache.first_use("b", 200, 6).await.unwrap());
+        assert!(!cache.first_use("b", 200, 7).await.unwrap());
+        assert!(cache.first_use("c", 8, 7).await.unwrap());
+        // No sweep within the interval of the last one (at 0)...
+        assert!(cache.first_use("d", 300, 9).await.unwrap());
+        assert_eq!(cache.seen.lock().unwrap().seen.len(), 4);
+        // ...then the expired `c` is swept out.
+        assert!(cache.first_use("e", 300, 20).await.unwrap());
+        {
+            let entries = cache.seen.lock().unwrap();
+            assert_eq!(entries.seen.len(), 4);
+            assert!(!entries.seen.contains_key("c"));
+            assert_eq!(entries.earliest, Some(100));
+        }
+        assert!(!cache.first_use("a", 100, 100).await.unwrap());
+        assert!(cache.first_use("a", 400, 101).await.unwrap());
     }
 
     #[test]

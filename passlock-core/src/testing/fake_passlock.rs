@@ -392,6 +392,17 @@ impl FakePasslock {
         Ok((Code::new(code), token))
     }
 
+    /// Like [`issue`](Self::issue) but only the single-use code, without
+    /// signing an id_token (cheap: for benchmarks of the code exchange).
+    pub fn issue_code(
+        &self,
+        user_id: &UserHandle,
+        authenticator_id: &str,
+        user_verified: bool,
+    ) -> Option<Code> {
+        issue_code(&self.inner, user_id, authenticator_id, user_verified, None).map(Code::new)
+    }
+
     /// Puts a passkey into the vault.
     pub fn add_passkey(&self, passkey_id: &str, user_id: &UserHandle, username: &str) {
         let now = self.inner.now();
