@@ -59,8 +59,7 @@ pub trait ReplayCache: Send + Sync + std::fmt::Debug + 'static {
 
 /// An in-memory [`ReplayCache`].
 ///
-/// Expired entries are swept at most once every 10 seconds
-/// seconds (and only when one may have expired), not on every call: a
+/// Expired entries are swept at most once every 10 seconds (and only when one may have expired), not on every call: a
 /// sweep walks the whole map, which on every verification made the cost of
 /// a verification grow with the number of live id_tokens. An expired entry
 /// still in the map counts as forgotten.
