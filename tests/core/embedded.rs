@@ -713,6 +713,31 @@ async fn duplicate_credential(stores: Stores) {
     assert_eq!(h.login(&mut auth).await.status, 200);
 }
 
+/// A response whose `id`/`rawId` names another credential than the one in
+/// its attestation is refused: the passkey would be stored under an id the
+/// browser never uses.
+async fn attested_id_differs_from_raw_id(stores: Stores) {
+    let h = Harness::new(stores).await;
+    let user = UserHandle::random();
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    let (session, options) = h.registration_options(&user, "alice").await;
+    let mut response = auth.create(&options).await.unwrap();
+    let raw = URL_SAFE_NO_PAD
+        .decode(response["rawId"].as_str().unwrap())
+        .unwrap();
+    let other = URL_SAFE_NO_PAD.encode(raw.iter().map(|b| b ^ 0xff).collect::<Vec<u8>>());
+    response["id"] = json!(other);
+    response["rawId"] = json!(other);
+    let res = h
+        .call(
+            BrowserOp::RegistrationVerification,
+            &json!({ "response": response, "sessionToken": session }),
+        )
+        .await;
+    assert_refused(&res, 400, "malformed_proof");
+    assert_eq!(h.stored_count(&user).await, 0);
+}
+
 /// A cloned authenticator whose counter fell behind is refused.
 async fn counter_regression(stores: Stores) {
     let h = Harness::new(stores).await;
@@ -1259,6 +1284,7 @@ macro_rules! suite {
             case!(user_verification_required);
             case!(user_verification_optional);
             case!(duplicate_credential);
+            case!(attested_id_differs_from_raw_id);
             case!(counter_regression);
             case!(counterless_passkey);
             case!(crossed_ceremonies);

@@ -706,6 +706,11 @@ impl EmbeddedProvider {
             .and_then(|c| u32::try_from(c).ok())
             .unwrap_or(0);
         let id = encode_id(passkey.cred_id())?;
+        // The attested credential id must be the one the response names:
+        // the passkey is stored and later looked up under it.
+        if id.as_str() != credential.id {
+            return Err(Rejection::Malformed.into());
+        }
         let now = self.now();
         let record = StoredCredential::new(
             id.clone(),
