@@ -535,3 +535,76 @@ mod tests {
         assert!(!chain.contains("secretcode"), "{chain}");
     }
 }
+
+/// Checks a hosted service's endpoint and key, for every hosted provider's
+/// config: an absolute `https` URL (`http` only on a loopback host), without
+/// query, fragment or credentials, and a non-empty API key.
+pub fn validate_endpoint(
+    endpoint: &str,
+    api_key: &crate::secret::ApiKey,
+) -> Result<url::Url, crate::error::ConfigError> {
+    use crate::error::ConfigError;
+    let url = url::Url::parse(endpoint)
+        .map_err(|_| ConfigError::new("endpoint", "not an absolute URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(ConfigError::new("endpoint", "has no host")),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(ConfigError::new(
+                "endpoint",
+                "must be https (http only for localhost)",
+            ));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            "endpoint",
+            "must not have a query or fragment",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new("endpoint", "must not hold credentials"));
+    }
+    if api_key.is_empty() {
+        return Err(ConfigError::new("api_key", "is empty"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::validate_endpoint;
+    use crate::secret::ApiKey;
+
+    #[test]
+    fn endpoints_must_be_https_except_loopback() {
+        let key = ApiKey::new("k");
+        assert!(validate_endpoint("https://api.passlock.dev", &key).is_ok());
+        assert!(validate_endpoint("http://127.0.0.1:8080", &key).is_ok());
+        assert!(validate_endpoint("http://localhost:8080", &key).is_ok());
+        for bad in [
+            "http://api.passlock.dev",
+            "https://user:pw@api.passlock.dev",
+            "https://api.passlock.dev/?x=1",
+            "not a url",
+        ] {
+            assert_eq!(
+                validate_endpoint(bad, &key).unwrap_err().field,
+                "endpoint",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            validate_endpoint("https://api.passlock.dev", &ApiKey::new(""))
+                .unwrap_err()
+                .field,
+            "api_key"
+        );
+    }
+}

@@ -168,37 +168,7 @@ impl PassageConfig {
     /// Checks the endpoint (an absolute `https` URL, or `http` on a
     /// loopback host, without query, fragment or credentials) and the key.
     pub fn validate(&self) -> Result<url::Url, ConfigError> {
-        let url = url::Url::parse(&self.endpoint)
-            .map_err(|_| ConfigError::new("endpoint", "not an absolute URL"))?;
-        let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => return Err(ConfigError::new("endpoint", "has no host")),
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => {
-                return Err(ConfigError::new(
-                    "endpoint",
-                    "must be https (http only for localhost)",
-                ));
-            }
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::new(
-                "endpoint",
-                "must not have a query or fragment",
-            ));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::new("endpoint", "must not hold credentials"));
-        }
-        if self.api_key.is_empty() {
-            return Err(ConfigError::new("api_key", "is empty"));
-        }
-        Ok(url)
+        crate::http::validate_endpoint(&self.endpoint, &self.api_key)
     }
 }
 
