@@ -11,7 +11,6 @@ use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
     EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use super::store::CeremonyStore;
@@ -104,9 +103,15 @@ struct Claims<'a> {
 }
 
 /// Signs id_tokens and publishes the key set.
+///
+/// The key pair is parsed once: `jsonwebtoken::encode` would parse and
+/// check the PKCS#8 key on every token (a measurable share of an embedded
+/// sign-in, see BENCHMARKS.md), so the JWS is assembled here.
 #[derive(Clone)]
 pub(crate) struct Issuer {
-    encoding: EncodingKey,
+    key_pair: Arc<EcdsaKeyPair>,
+    /// The base64url JOSE header (`alg`, `typ`, `kid`), fixed per key.
+    header: String,
     kid: String,
     jwks: JwkSet,
     issuer: String,
@@ -184,8 +189,13 @@ impl Issuer {
                 y,
             }),
         };
+        let key_pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, key.expose_pkcs8_der())
+                .map_err(|_| ConfigError::new("signing_key", "invalid key"))?;
+        let header = serde_json::json!({ "typ": "JWT", "alg": "ES256", "kid": kid });
         Ok(Self {
-            encoding: EncodingKey::from_ec_der(key.expose_pkcs8_der()),
+            key_pair: Arc::new(key_pair),
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
             kid,
             jwks: JwkSet { keys: vec![jwk] },
             issuer,
@@ -221,10 +231,19 @@ impl Issuer {
             authenticator_type: "passkey",
             user_verified,
         };
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| StoreError::backend(format!("id_token signing failed: {:?}", e.kind())))?;
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|e| StoreError::backend(format!("id_token claims: {e}")))?;
+        let mut token = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 92);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        // FIXED signing: the JWS form of ES256 (r || s, 64 bytes).
+        let signature = self
+            .key_pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), token.as_bytes())
+            .map_err(|_| StoreError::backend("id_token signing failed"))?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
         Ok(Issued {
             token: IdToken::new(token),
             jti,

@@ -202,23 +202,46 @@ impl CredentialStore for MemoryCredentialStore {
 }
 
 /// In-memory [`CeremonyStore`].
+///
+/// Expired entries are swept when the map has doubled since the last sweep
+/// (and holds at least [`MemoryCeremonyStore::SWEEP_MIN`] entries), so a
+/// `put` costs O(1) amortised however many id_token records are live; an
+/// expired entry still in the map is never returned.
 #[derive(Debug, Default)]
 pub struct MemoryCeremonyStore {
-    map: Mutex<HashMap<String, (String, Option<UnixMillis>)>>,
+    inner: Mutex<MemoryCeremonies>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryCeremonies {
+    map: HashMap<String, (String, Option<UnixMillis>)>,
+    /// The map size at which the next sweep runs.
+    sweep_at: usize,
+    /// The latest `now` a `take` was given: entries expired before it go.
+    now: UnixMillis,
 }
 
 impl MemoryCeremonyStore {
+    /// The fewest entries at which a sweep runs.
+    pub const SWEEP_MIN: usize = 10_000;
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
-    #[allow(clippy::type_complexity)]
-    fn lock(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (String, Option<UnixMillis>)>>, StoreError>
-    {
-        self.map
+    /// How many entries the map holds, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.lock().map_or(0, |m| m.map.len())
+    }
+
+    /// Whether the map holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, MemoryCeremonies>, StoreError> {
+        self.inner
             .lock()
             .map_err(|_| StoreError::backend("memory store lock poisoned"))
     }
@@ -227,28 +250,67 @@ impl MemoryCeremonyStore {
 #[async_trait::async_trait]
 impl CeremonyStore for MemoryCeremonyStore {
     async fn put(&self, key: &str, value: &str, expires_at: UnixMillis) -> Result<(), StoreError> {
-        let mut map = self.lock()?;
-        // Opportunistic sweep so an abandoned ceremony does not live forever.
-        if map.len() > 10_000 {
-            map.retain(|_, (_, exp)| exp.is_none_or(|e| e > expires_at - 3_600_000));
+        let mut m = self.lock()?;
+        if m.map.len() >= m.sweep_at.max(Self::SWEEP_MIN) {
+            // No clock here: an entry has expired when it expired before the
+            // latest `take`, or over an hour before this entry expires (no
+            // ceremony record lives that long).
+            let cutoff = m.now.max(expires_at.saturating_sub(3_600_000));
+            m.map.retain(|_, (_, exp)| exp.is_none_or(|e| e > cutoff));
+            m.sweep_at = m.map.len().saturating_mul(2);
         }
-        map.insert(key.to_owned(), (value.to_owned(), Some(expires_at)));
+        m.map
+            .insert(key.to_owned(), (value.to_owned(), Some(expires_at)));
         Ok(())
     }
 
     async fn take(&self, key: &str, now: UnixMillis) -> Result<Option<String>, StoreError> {
-        Ok(match self.lock()?.remove(key) {
+        let mut m = self.lock()?;
+        m.now = m.now.max(now);
+        Ok(match m.map.remove(key) {
             Some((v, Some(exp))) if exp > now => Some(v),
             _ => None,
         })
     }
 
     async fn get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        let mut map = self.lock()?;
-        Ok(map
+        let mut m = self.lock()?;
+        Ok(m.map
             .entry(key.to_owned())
             .or_insert_with(|| (value.to_owned(), None))
             .0
             .clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_ceremony_store_sweeps_expired_entries_amortised() {
+        let store = MemoryCeremonyStore::new();
+        let n = MemoryCeremonyStore::SWEEP_MIN;
+        for i in 0..n / 2 {
+            store.put(&format!("old{i}"), "v", 1_000).await.unwrap();
+        }
+        for i in 0..n / 2 {
+            store.put(&format!("live{i}"), "v", 10_000).await.unwrap();
+        }
+        assert_eq!(store.len(), n);
+        // A take at 2 000 tells the store that the "old" entries expired.
+        assert_eq!(store.take("absent", 2_000).await.unwrap(), None);
+        store.put("new", "v", 10_000).await.unwrap();
+        // The sweep ran once: the expired half is gone, the live half kept.
+        assert_eq!(store.len(), n / 2 + 1);
+        assert_eq!(
+            store.take("live7", 2_000).await.unwrap().as_deref(),
+            Some("v")
+        );
+        // The next sweep waits until the map has doubled.
+        for i in 0..10 {
+            store.put(&format!("more{i}"), "v", 10_000).await.unwrap();
+        }
+        assert_eq!(store.len(), n / 2 + 10);
     }
 }
