@@ -23,8 +23,12 @@ use passlock_actix::{
     require_passkey, require_passkey_or_redirect,
 };
 use passlock_core::Passlock;
-use passlock_core::store::postgres::{PgAuthenticatorStore, migrate as migrate_postgres};
-use passlock_core::store::sqlite::{SqliteAuthenticatorStore, migrate as migrate_sqlite};
+use passlock_core::store::postgres::{
+    PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, migrate as migrate_postgres,
+};
+use passlock_core::store::sqlite::{
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate as migrate_sqlite,
+};
 use passlock_tests::PgGuard;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
@@ -194,14 +198,20 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
-/// The scenarios with SQLite for passkey links and sessions, on one
-/// in-memory database.
+/// The scenarios with SQLite for passkey links, the embedded provider's
+/// passkeys and ceremonies, and sessions, on one in-memory database.
 async fn sqlite_world() -> World<ActixApp> {
     let pool = passlock_tests::sqlite_pool().await;
     migrate_sqlite(&pool).await.unwrap();
     let clock = ManualClock::starting_now();
     let store = Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone()));
-    let passlock = harness::passlock_on(store, &clock).await;
+    let passlock = harness::passlock_with(
+        store,
+        Arc::new(SqliteCredentialStore::new(pool.clone())),
+        Arc::new(SqliteCeremonyStore::new(pool.clone())),
+        &clock,
+    )
+    .await;
     let for_app = passlock.clone();
     let app = ActixApp::start(move || async move {
         let sessions = SqlSessionStore::sqlite(pool);
@@ -231,14 +241,21 @@ impl<A: TestApp> TestApp for OnPostgres<A> {
     }
 }
 
-/// The scenarios with PostgreSQL for passkey links and sessions, in a
-/// database of their own.
+/// The scenarios with PostgreSQL for passkey links, the embedded
+/// provider's passkeys and ceremonies, and sessions, in a database of their
+/// own.
 async fn postgres_world() -> World<OnPostgres<ActixApp>> {
     let (pool, guard) = passlock_tests::pg_database().await;
     migrate_postgres(&pool).await.unwrap();
     let clock = ManualClock::starting_now();
-    let store = Arc::new(PgAuthenticatorStore::<i64>::new(pool));
-    let passlock = harness::passlock_on(store, &clock).await;
+    let store = Arc::new(PgAuthenticatorStore::<i64>::new(pool.clone()));
+    let passlock = harness::passlock_with(
+        store,
+        Arc::new(PgCredentialStore::new(pool.clone())),
+        Arc::new(PgCeremonyStore::new(pool)),
+        &clock,
+    )
+    .await;
     let (for_app, options) = (passlock.clone(), guard.options());
     let app = ActixApp::start(move || async move {
         let pool = PgPoolOptions::new()
@@ -264,6 +281,14 @@ mod postgres_scenarios {
 
 mod hardening {
     crate::hardening_scenarios!(super::world);
+}
+
+mod sqlite_hardening {
+    crate::hardening_scenarios!(super::sqlite_world);
+}
+
+mod postgres_hardening {
+    crate::hardening_scenarios!(super::postgres_world);
 }
 
 #[tokio::test]

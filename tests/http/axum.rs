@@ -95,10 +95,13 @@ mod hardening {
     crate::hardening_scenarios!(super::world);
 }
 
-/// The scenarios again with SQLite for passkey links and sessions
+/// The scenarios again with SQLite for passkey links, the embedded
+/// provider's passkeys and ceremonies, and sessions
 /// (tower-sessions-sqlx-store), on one in-memory database.
 async fn sqlite_world() -> World<AxumApp> {
-    use passlock_core::store::sqlite::{SqliteAuthenticatorStore, migrate};
+    use passlock_core::store::sqlite::{
+        SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
+    };
     use sqlx::sqlite::SqlitePoolOptions;
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
@@ -111,8 +114,14 @@ async fn sqlite_world() -> World<AxumApp> {
     let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
     sessions.migrate().await.unwrap();
     let clock = ManualClock::starting_now();
-    let store = std::sync::Arc::new(SqliteAuthenticatorStore::<i64>::new(pool));
-    let passlock = harness::passlock_on(store, &clock).await;
+    let store = std::sync::Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone()));
+    let passlock = harness::passlock_with(
+        store,
+        std::sync::Arc::new(SqliteCredentialStore::new(pool.clone())),
+        std::sync::Arc::new(SqliteCeremonyStore::new(pool)),
+        &clock,
+    )
+    .await;
     World {
         app: AxumApp(app(passlock.clone(), sessions)),
         passlock,

@@ -6,7 +6,11 @@
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::harness::{Client, ORIGIN, Reply, TestApp, TestRequest, World, authenticator};
+use passlock_core::AuthenticatorId;
+
+use crate::harness::{
+    Client, ORIGIN, Reply, TestApp, TestRequest, World, authenticator, service_base,
+};
 
 /// A JSON POST from the client address `addr` (the test passlock trusts the
 /// `x-test-client` header as the client address).
@@ -260,6 +264,303 @@ pub(crate) async fn logout_racing_a_step_up_leaves_no_session<A: TestApp>(w: Wor
     );
 }
 
+/// `n` fresh browsers, each posting `body` to `path` at once from an
+/// address of its own; returns the browsers (to ask who got a session) and
+/// the answers, in order.
+async fn race<'w, A: TestApp>(
+    w: &'w World<A>,
+    n: usize,
+    path: &str,
+    body: &Value,
+) -> (Vec<Client<'w, A>>, Vec<Reply>) {
+    let mut clients: Vec<_> = (0..n).map(|_| w.client()).collect();
+    let replies = join_all(clients.iter_mut().enumerate().map(|(i, c)| {
+        let addr = format!("10.1.{}.{}", i / 200, i % 200);
+        async move { post_from(c, &addr, path, body.clone()).await }
+    }))
+    .await;
+    (clients, replies)
+}
+
+/// The one answer with status `ok`; every other one must satisfy `loser`.
+#[track_caller]
+fn exactly_one(replies: &[Reply], ok: u16, loser: impl Fn(&Reply)) -> &Reply {
+    let winners: Vec<_> = replies.iter().filter(|r| r.status == ok).collect();
+    assert_eq!(winners.len(), 1, "{replies:?}");
+    for r in replies.iter().filter(|r| r.status != ok) {
+        loser(r);
+    }
+    winners[0]
+}
+
+/// An embedded provider's refusal of a used or unknown token or session
+/// token (`403 @error/InvalidChallenge`, code `invalid_token`), carrying
+/// nothing a browser could continue with.
+#[track_caller]
+fn assert_invalid_challenge(r: &Reply) {
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.json["_tag"], "@error/InvalidChallenge", "{r:?}");
+    assert_eq!(r.json["code"], "invalid_token", "{r:?}");
+    for field in ["sessionToken", "optionsJSON", "id_token", "principal"] {
+        assert!(r.json.get(field).is_none(), "{field} in {r:?}");
+    }
+}
+
+/// How many of `clients` are signed in; each one signed in is `user`.
+async fn signed_in<A: TestApp>(clients: &mut [Client<'_, A>], user: i64) -> usize {
+    let mut n = 0;
+    for c in clients {
+        if let Some(u) = c.session_user().await {
+            assert_eq!(u, user);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The embedded provider's signature counter of `authenticator`, or `None`
+/// when the provider does not hold it.
+async fn sign_count<A: TestApp>(w: &World<A>, authenticator: &str) -> Option<u32> {
+    let aid = AuthenticatorId::new(authenticator).unwrap();
+    w.passlock
+        .provider()
+        .embedded()
+        .unwrap()
+        .credential_store()
+        .get(&aid)
+        .await
+        .unwrap()
+        .map(|c| c.sign_count)
+}
+
+/// One id_token posted by 50 browsers at once signs in exactly one; the
+/// others are told it was replayed.
+pub(crate) async fn one_id_token_redeemed_concurrently_succeeds_once<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (uid, _) = c.sign_up(&mut auth, "alice").await;
+    let verified = c.authentication_verified(&mut auth, "login").await;
+    let token = verified.json["id_token"].as_str().unwrap();
+    let (mut clients, replies) =
+        race(&w, 50, "/passkey/login", &json!({ "id_token": token })).await;
+    let winner = exactly_one(&replies, 200, |r| r.assert_error(401, "replayed"));
+    assert_eq!(winner.json["user_id"], uid.to_string(), "{winner:?}");
+    assert_eq!(signed_in(&mut clients, uid).await, 1);
+}
+
+/// One registration token and one authentication token, each posted to the
+/// provider's options route by 50 requests at once: one set of options, the
+/// others refused; the winner's ceremony then completes.
+pub(crate) async fn one_ceremony_token_redeemed_concurrently_succeeds_once<A: TestApp>(
+    w: World<A>,
+) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let answer = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let body = json!({ "registrationToken": answer.json["registrationToken"] });
+    let (_, replies) = race(&w, 50, &format!("{base}/registration/options"), &body).await;
+    let options = exactly_one(&replies, 200, assert_invalid_challenge);
+    let response = auth.create(&options.json["optionsJSON"]).await.unwrap();
+    let verified = c
+        .post(
+            &format!("{base}/registration/verification"),
+            json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    let r = c
+        .post(
+            "/passkey/register",
+            c.proof(verified.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let uid: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
+
+    let mut other = w.client();
+    let answer = other
+        .post(
+            "/passkey/authentication/authorize",
+            json!({ "purpose": "login" }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let body = json!({ "authenticationToken": answer.json["authenticationToken"] });
+    let (_, replies) = race(&w, 50, &format!("{base}/authentication/options"), &body).await;
+    let options = exactly_one(&replies, 200, assert_invalid_challenge);
+    let response = auth.get(&options.json["optionsJSON"]).await.unwrap();
+    let verified = other
+        .post(
+            &format!("{base}/authentication/verification"),
+            json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    let r = other
+        .post(
+            "/passkey/login",
+            other.proof(verified.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(other.session_user().await, Some(uid));
+}
+
+/// One signed assertion and one attestation, each posted with its session
+/// token to the provider's verification route by 50 requests at once: one
+/// success (one code), the others refused; the signature counter moves once
+/// and the new passkey is stored once.
+pub(crate) async fn one_session_token_redeemed_concurrently_succeeds_once<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (uid, aid) = c.sign_up(&mut auth, "alice").await;
+    let before = sign_count(&w, &aid).await.unwrap();
+
+    let answer = c
+        .post(
+            "/passkey/authentication/authorize",
+            json!({ "purpose": "step_up" }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let options = c
+        .post(
+            &format!("{base}/authentication/options"),
+            json!({ "authenticationToken": answer.json["authenticationToken"] }),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{options:?}");
+    let response = auth.get(&options.json["optionsJSON"]).await.unwrap();
+    let body = json!({ "response": response, "sessionToken": options.json["sessionToken"] });
+    let (_, replies) = race(
+        &w,
+        50,
+        &format!("{base}/authentication/verification"),
+        &body,
+    )
+    .await;
+    let winner = exactly_one(&replies, 200, assert_invalid_challenge);
+    assert_eq!(
+        sign_count(&w, &aid).await.unwrap(),
+        before + 1,
+        "the counter moved once"
+    );
+    let r = c
+        .post(
+            "/passkey/step-up",
+            c.proof(winner.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // A second passkey for the signed-in user: one attestation, 50 times.
+    let answer = c.post("/passkey/registration/authorize", json!({})).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let options = c
+        .post(
+            &format!("{base}/registration/options"),
+            json!({ "registrationToken": answer.json["registrationToken"] }),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{options:?}");
+    let mut second = authenticator();
+    let response = second.create(&options.json["optionsJSON"]).await.unwrap();
+    let body = json!({ "response": response, "sessionToken": options.json["sessionToken"] });
+    let (_, replies) = race(&w, 50, &format!("{base}/registration/verification"), &body).await;
+    let winner = exactly_one(&replies, 200, assert_invalid_challenge);
+    let aid2 = winner.json["principal"]["authenticatorId"]
+        .as_str()
+        .unwrap();
+    assert_eq!(sign_count(&w, aid2).await, Some(0), "stored once");
+    let r = c
+        .post(
+            "/passkey/register",
+            c.proof(winner.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let mut both = vec![aid.clone(), aid2.to_owned()];
+    both.sort();
+    assert_eq!(w.links(uid).await, both);
+}
+
+/// Deletes of one user's passkeys racing each other: one passkey deleted
+/// by 50 requests is deleted once and the other is untouched; concurrent
+/// deletes of both of the last two passkeys leave at least one, linked and
+/// still known to the provider.
+pub(crate) async fn concurrent_unlinks_keep_the_last_passkey<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auths = vec![authenticator()];
+    let (uid, first) = c.sign_up(&mut auths[0], "alice").await;
+    let mut aids = vec![first];
+    for _ in 0..2 {
+        let mut auth = authenticator();
+        let (code, aid) = c.registration_ceremony(&mut auth, json!({})).await;
+        let r = c.post("/passkey/register", c.proof(&code)).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        auths.push(auth);
+        aids.push(aid);
+    }
+    let mut clients: Vec<_> = (0..50).map(|_| w.client()).collect();
+    for twin in &mut clients {
+        twin.set_cookies(&c);
+    }
+
+    // One passkey, 50 deletes.
+    let path = format!("/passkey/passkeys/{}", aids[0]);
+    let replies = join_all(clients.iter_mut().map(|c| c.delete(&path))).await;
+    exactly_one(&replies, 204, |r| r.assert_error(404, "not_found"));
+    let mut rest = aids[1..].to_vec();
+    rest.sort();
+    assert_eq!(w.links(uid).await, rest);
+    assert_eq!(sign_count(&w, &aids[0]).await, None, "deleted in the vault");
+    for aid in &rest {
+        assert!(sign_count(&w, aid).await.is_some(), "{aid} untouched");
+    }
+
+    // The last two passkeys, 25 deletes each, interleaved.
+    let paths: Vec<_> = (0..50)
+        .map(|i| format!("/passkey/passkeys/{}", rest[i % 2]))
+        .collect();
+    let replies = join_all(clients.iter_mut().zip(&paths).map(|(c, p)| c.delete(p))).await;
+    let statuses: Vec<_> = replies.iter().map(|r| r.status).collect();
+    let left = w.links(uid).await;
+    assert!(
+        !left.is_empty(),
+        "both of the last two passkeys were deleted: {statuses:?}"
+    );
+    let deleted = statuses.iter().filter(|s| **s == 204).count();
+    assert_eq!(deleted + left.len(), 2, "{statuses:?}");
+    for r in replies.iter().filter(|r| r.status != 204) {
+        assert!(
+            matches!(
+                r.json["error"].as_str(),
+                Some("not_found" | "last_authenticator")
+            ),
+            "{r:?}"
+        );
+    }
+    // What is left is still a working passkey.
+    for aid in &left {
+        assert!(sign_count(&w, aid).await.is_some(), "{aid} linked but gone");
+    }
+    let i = aids.iter().position(|a| *a == left[0]).unwrap();
+    let mut fresh = w.client();
+    let r = fresh.login(&mut auths[i]).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(fresh.session_user().await, Some(uid));
+}
+
 /// Instantiates the hardening scenarios for one adapter, given a function
 /// returning a fresh `World<impl TestApp>`.
 #[macro_export]
@@ -271,6 +572,10 @@ macro_rules! hardening_scenarios {
             one_code_redeemed_concurrently_succeeds_once,
             concurrent_sign_ups_of_one_username_create_one_user,
             logout_racing_a_step_up_leaves_no_session,
+            one_id_token_redeemed_concurrently_succeeds_once,
+            one_ceremony_token_redeemed_concurrently_succeeds_once,
+            one_session_token_redeemed_concurrently_succeeds_once,
+            concurrent_unlinks_keep_the_last_passkey,
         );
     };
     (@each $world:path; $($name:ident),* $(,)?) => {
