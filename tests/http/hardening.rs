@@ -594,11 +594,37 @@ pub(crate) async fn hosted_passlock(
     fake: &passlock_core::testing::fake_passlock::FakePasslock,
 ) -> passlock_core::Passlock<i64> {
     use passlock_core::http::HttpConfig;
+    hosted_passlock_with(
+        fake,
+        HttpConfig::default().with_timeout(std::time::Duration::from_secs(1)),
+    )
+    .await
+}
+
+/// The circuit breaker of [`open_circuit_answers_at_once_and_recovers`]:
+/// three outages open it for [`COOLDOWN`].
+pub(crate) fn breaker_config() -> passlock_core::http::HttpConfig {
+    use passlock_core::http::{CircuitBreaker, HttpConfig};
+    HttpConfig::default()
+        .with_timeout(std::time::Duration::from_secs(1))
+        .with_circuit_breaker(CircuitBreaker {
+            failures: 3,
+            open_for: COOLDOWN,
+        })
+}
+
+/// How long the breaker of [`breaker_config`] stays open (it reads the
+/// runtime's real clock, not the passlock clock).
+const COOLDOWN: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// [`hosted_passlock`] with outbound HTTP configured by `http`.
+pub(crate) async fn hosted_passlock_with(
+    fake: &passlock_core::testing::fake_passlock::FakePasslock,
+    http: passlock_core::http::HttpConfig,
+) -> passlock_core::Passlock<i64> {
     use passlock_core::provider::passlock::PasslockHosted;
     use std::sync::Arc;
-    let config = fake
-        .client_config()
-        .with_http(HttpConfig::default().with_timeout(std::time::Duration::from_secs(1)));
+    let config = fake.client_config().with_http(http);
     let provider = PasslockHosted::new(config, "localhost", "Fake app", fake.clock()).unwrap();
     let store = Arc::new(passlock_core::store::MemoryAuthenticatorStore::<i64>::new());
     let pl = passlock_core::Passlock::builder(Arc::new(provider), store)
@@ -700,4 +726,75 @@ pub(crate) async fn upstream_faults_answer_json_within_the_timeout<A: TestApp>(
         )
         .await;
     assert_eq!(r.status, 200, "the rotated key is picked up: {r:?}");
+}
+
+/// With the circuit breaker on ([`breaker_config`]): three upstream 5xx
+/// open it; then a log-in is answered `503 upstream_unavailable` JSON
+/// without reaching the service and without spending the code; after the
+/// cooldown one probe goes through (and reopens it while the service still
+/// fails); once the service is back the kept code signs in.
+pub(crate) async fn open_circuit_answers_at_once_and_recovers<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    use passlock_core::UserHandle;
+    use passlock_core::testing::fake_passlock::Fault;
+    let handle = UserHandle::new("1").unwrap();
+    let login = |code: String| {
+        let mut c = w.client();
+        async move {
+            let r = c.post("/passkey/login", json!({ "code": code })).await;
+            let user = c.session_user().await;
+            (r, user)
+        }
+    };
+    let code = || {
+        fake.issue(&handle, "auth-1", true)
+            .unwrap()
+            .0
+            .expose_secret()
+            .to_owned()
+    };
+
+    fake.set_fault(Fault::Status500);
+    for _ in 0..3 {
+        let (r, user) = login(code()).await;
+        assert!(matches!(r.status, 502..=504), "{r:?}");
+        assert_eq!(user, None);
+    }
+    let seen = fake.hits("principal");
+    assert_eq!(seen, 3);
+    // Open: answered at once, nothing sent, the code is not spent.
+    let kept = code();
+    for _ in 0..3 {
+        let (r, user) = login(kept.clone()).await;
+        r.assert_error(503, "upstream_unavailable");
+        assert!(!r.text.contains(&kept), "{r:?}");
+        assert_eq!(user, None);
+    }
+    assert_eq!(
+        fake.hits("principal"),
+        seen,
+        "no request reached the service"
+    );
+
+    // Half open after the cooldown: one probe, still failing, reopens it.
+    tokio::time::sleep(COOLDOWN + std::time::Duration::from_millis(100)).await;
+    let (r, _) = login(code()).await;
+    assert!(matches!(r.status, 502..=504), "{r:?}");
+    assert_eq!(fake.hits("principal"), seen + 1, "one probe");
+    let (r, _) = login(kept.clone()).await;
+    r.assert_error(503, "upstream_unavailable");
+    assert_eq!(fake.hits("principal"), seen + 1);
+
+    // The service is back: after the cooldown the kept code signs in.
+    fake.set_fault(Fault::None);
+    tokio::time::sleep(COOLDOWN + std::time::Duration::from_millis(100)).await;
+    let (r, user) = login(kept.clone()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(user, Some(1));
+    let (r, user) = login(code()).await;
+    assert_eq!(r.status, 200, "closed again: {r:?}");
+    assert_eq!(user, Some(1));
+    assert_eq!(fake.hits("principal"), seen + 3);
 }
