@@ -1,7 +1,11 @@
 //! Hardening scenarios, written once against [`TestApp`] and instantiated
 //! per adapter with [`hardening_scenarios!`]: throttling of failed proofs
-//! and races (one code redeemed by many requests at once, concurrent
-//! sign-ups with one username, logout racing a step-up).
+//! and races (one code, one id_token, one ceremony token and one session
+//! token each redeemed by many requests at once, concurrent sign-ups with
+//! one username, concurrent deletes of one user's passkeys and a passkey
+//! added while the last is deleted, logout racing a step-up). Upstream
+//! faults (timeouts, bad answers, the circuit breaker) run per adapter
+//! against FakePasslock.
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -561,6 +565,51 @@ pub(crate) async fn concurrent_unlinks_keep_the_last_passkey<A: TestApp>(w: Worl
     assert_eq!(fresh.session_user().await, Some(uid));
 }
 
+/// A passkey added (linked) while the account's only other passkey is
+/// deleted (unlinked), five times over: the new passkey is always linked,
+/// and the delete either wins (204, the new one is left) or is refused as
+/// the last passkey (409, both are left); never an account without one.
+pub(crate) async fn adding_a_passkey_while_deleting_the_last_keeps_one<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (uid, mut only) = c.sign_up(&mut auth, "alice").await;
+    for _ in 0..5 {
+        let mut next = authenticator();
+        let (code, added) = c.registration_ceremony(&mut next, json!({})).await;
+        // The delete comes from another signed-in browser: a registration
+        // cycles its own session's id.
+        let mut twin = w.client();
+        let r = twin.login(&mut auth).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let body = c.proof(&code);
+        let path = format!("/passkey/passkeys/{only}");
+        let (register, delete) =
+            futures_util::join!(c.post("/passkey/register", body), twin.delete(&path));
+        assert_eq!(register.status, 201, "{register:?}");
+        let left = w.links(uid).await;
+        match delete.status {
+            204 => assert_eq!(left, vec![added.clone()]),
+            409 => {
+                delete.assert_error(409, "last_authenticator");
+                let mut both = vec![only.clone(), added.clone()];
+                both.sort();
+                assert_eq!(left, both);
+                let r = twin.delete(&path).await;
+                assert_eq!(r.status, 204, "{r:?}");
+            }
+            _ => panic!("{delete:?}"),
+        }
+        assert_eq!(w.links(uid).await, vec![added.clone()]);
+        assert!(sign_count(&w, &added).await.is_some());
+        assert_eq!(sign_count(&w, &only).await, None, "deleted in the vault");
+        only = added;
+        auth = next;
+    }
+    let mut fresh = w.client();
+    let r = fresh.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
 /// Instantiates the hardening scenarios for one adapter, given a function
 /// returning a fresh `World<impl TestApp>`.
 #[macro_export]
@@ -576,6 +625,7 @@ macro_rules! hardening_scenarios {
             one_ceremony_token_redeemed_concurrently_succeeds_once,
             one_session_token_redeemed_concurrently_succeeds_once,
             concurrent_unlinks_keep_the_last_passkey,
+            adding_a_passkey_while_deleting_the_last_keeps_one,
         );
     };
     (@each $world:path; $($name:ident),* $(,)?) => {
