@@ -360,3 +360,20 @@ async fn open_circuit_answers_at_once_and_recovers() {
     };
     crate::hardening::open_circuit_answers_at_once_and_recovers(w, fake).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_vault_delete_keeps_the_link() {
+    let clock = ManualClock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock = crate::hardening::hosted_passlock(&fake).await;
+    let w = World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    };
+    crate::hardening::a_failed_vault_delete_keeps_the_link(w, fake).await;
+}

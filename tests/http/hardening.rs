@@ -848,3 +848,46 @@ pub(crate) async fn open_circuit_answers_at_once_and_recovers<A: TestApp>(
     assert_eq!(user, Some(1));
     assert_eq!(fake.hits("principal"), seen + 3);
 }
+
+/// A delete whose vault call fails (the hosted vault answers 500) keeps
+/// the passkey linked exactly as it was (dates included) and answers a
+/// 5xx JSON error; once the vault is back the delete goes through.
+pub(crate) async fn a_failed_vault_delete_keeps_the_link<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    use passlock_core::UserHandle;
+    use passlock_core::testing::fake_passlock::{Fault, RouteFamily};
+    let handle = UserHandle::new("1").unwrap();
+    let second = AuthenticatorId::new("auth-2").unwrap();
+    w.passlock.store().link(&second, &1, 0).await.unwrap();
+    let (code, _) = fake.issue(&handle, "auth-1", true).unwrap();
+    let mut c = w.client();
+    let r = c
+        .post("/passkey/login", json!({ "code": code.expose_secret() }))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let before = w.passlock.store().authenticators_of(&1).await.unwrap();
+    assert!(
+        before.iter().any(|l| l.last_used_at.is_some()),
+        "{before:?}"
+    );
+
+    fake.set_route_fault(RouteFamily::Passkeys, Fault::Status500);
+    let r = c.delete("/passkey/passkeys/auth-1").await;
+    assert!(matches!(r.status, 502..=504), "{r:?}");
+    assert!(
+        r.json["error"].as_str().unwrap().starts_with("upstream_"),
+        "{r:?}"
+    );
+    assert_eq!(
+        w.passlock.store().authenticators_of(&1).await.unwrap(),
+        before,
+        "the link is kept as it was"
+    );
+
+    fake.set_route_fault(RouteFamily::Passkeys, Fault::None);
+    let r = c.delete("/passkey/passkeys/auth-1").await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(w.links(1).await, vec!["auth-2".to_owned()]);
+}
