@@ -504,8 +504,13 @@ pub async fn list_passkeys<U: UserId>(
 }
 
 /// `DELETE {prefix}/passkeys/{authenticator_id}`: after a recent step-up,
-/// deletes the passkey in the provider's vault and unlinks it. The last
-/// passkey of an account is kept.
+/// unlinks the passkey and deletes it in the provider's vault. The last
+/// passkey of an account is kept, also against concurrent deletes.
+///
+/// The link goes first and the check follows it: two deletes of an
+/// account's last two passkeys that each checked first would both see the
+/// other passkey and leave none. A delete that finds nothing left after its
+/// own unlink (or whose vault delete fails) links the passkey back.
 pub async fn unlink<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
@@ -514,21 +519,37 @@ pub async fn unlink<U: UserId>(
     let auth = require_step_up(pl, record, pl.policy().manage_step_up_secs)?;
     let aid = AuthenticatorId::new(authenticator).map_err(|_| FlowError::NotFound)?;
     let linked = pl.store().authenticators_of(&auth.user_id).await?;
-    if !linked.iter().any(|l| l.authenticator_id == aid) {
+    let Some(link) = linked.into_iter().find(|l| l.authenticator_id == aid) else {
         return Err(FlowError::NotFound);
-    }
-    if linked.len() == 1 {
-        return Err(FlowError::LastAuthenticator);
-    }
-    pl.provider()
-        .delete_passkey(&aid)
-        .await
-        .map_err(|e| match e {
-            ProviderError::Rejected(_) => FlowError::NotFound,
-            other => FlowError::Provider(other),
-        })?;
+    };
     if !pl.store().unlink(&aid, &auth.user_id).await? {
         return Err(FlowError::NotFound);
     }
-    Ok(Outcome::new((), SessionChange::Unchanged))
+    let refusal = if pl
+        .store()
+        .authenticators_of(&auth.user_id)
+        .await?
+        .is_empty()
+    {
+        Some(FlowError::LastAuthenticator)
+    } else {
+        pl.provider()
+            .delete_passkey(&aid)
+            .await
+            .err()
+            .map(|e| match e {
+                ProviderError::Rejected(_) => FlowError::NotFound,
+                other => FlowError::Provider(other),
+            })
+    };
+    let Some(refusal) = refusal else {
+        return Ok(Outcome::new((), SessionChange::Unchanged));
+    };
+    pl.store()
+        .link(&aid, &auth.user_id, link.created_at)
+        .await?;
+    if let Some(used) = link.last_used_at {
+        pl.store().touch(&aid, used).await?;
+    }
+    Err(refusal)
 }

@@ -1218,6 +1218,37 @@ async fn user_verification_optional(stores: Stores) {
     assert!(!p.user_verified);
 }
 
+/// One code exchanged by 50 tasks at once (on the runtime's threads):
+/// exactly one gets the principal, the others an invalid-token rejection.
+/// For a registration code and a login code.
+async fn code_exchanged_concurrently_succeeds_once(stores: Stores) {
+    let h = Harness::new(stores).await;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    let user = UserHandle::random();
+    let reg = h.register(&mut auth, &user).await;
+    let login = h.login(&mut auth).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    for body in [reg, login.body] {
+        let raw = body["code"].as_str().unwrap().to_owned();
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let provider = h.provider.clone();
+                let code = Code::new(raw.as_str());
+                tokio::spawn(async move { provider.exchange_code(&code).await })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(principal) => won.push(principal),
+                Err(e) => assert_eq!(rejection(e), Rejection::InvalidToken),
+            }
+        }
+        assert_eq!(won.len(), 1, "{won:?}");
+        assert_eq!(won[0].user_id.as_str(), user.as_str());
+    }
+}
+
 /// Keeps whatever backs a store (a PostgreSQL database guard) alive.
 type Guard = Box<dyn std::any::Any + Send>;
 
@@ -1293,6 +1324,7 @@ macro_rules! suite {
             case!(restart);
             case!(two_instances);
             case!(errors_carry_no_secrets);
+            case!(code_exchanged_concurrently_succeeds_once);
         }
     };
 }

@@ -23,8 +23,12 @@ use passlock_actix::{
     require_passkey, require_passkey_or_redirect,
 };
 use passlock_core::Passlock;
-use passlock_core::store::postgres::{PgAuthenticatorStore, migrate as migrate_postgres};
-use passlock_core::store::sqlite::{SqliteAuthenticatorStore, migrate as migrate_sqlite};
+use passlock_core::store::postgres::{
+    PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, migrate as migrate_postgres,
+};
+use passlock_core::store::sqlite::{
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate as migrate_sqlite,
+};
 use passlock_tests::PgGuard;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
@@ -194,14 +198,20 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
-/// The scenarios with SQLite for passkey links and sessions, on one
-/// in-memory database.
+/// The scenarios with SQLite for passkey links, the embedded provider's
+/// passkeys and ceremonies, and sessions, on one in-memory database.
 async fn sqlite_world() -> World<ActixApp> {
     let pool = passlock_tests::sqlite_pool().await;
     migrate_sqlite(&pool).await.unwrap();
     let clock = ManualClock::starting_now();
     let store = Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone()));
-    let passlock = harness::passlock_on(store, &clock).await;
+    let passlock = harness::passlock_with(
+        store,
+        Arc::new(SqliteCredentialStore::new(pool.clone())),
+        Arc::new(SqliteCeremonyStore::new(pool.clone())),
+        &clock,
+    )
+    .await;
     let for_app = passlock.clone();
     let app = ActixApp::start(move || async move {
         let sessions = SqlSessionStore::sqlite(pool);
@@ -231,14 +241,21 @@ impl<A: TestApp> TestApp for OnPostgres<A> {
     }
 }
 
-/// The scenarios with PostgreSQL for passkey links and sessions, in a
-/// database of their own.
+/// The scenarios with PostgreSQL for passkey links, the embedded
+/// provider's passkeys and ceremonies, and sessions, in a database of their
+/// own.
 async fn postgres_world() -> World<OnPostgres<ActixApp>> {
     let (pool, guard) = passlock_tests::pg_database().await;
     migrate_postgres(&pool).await.unwrap();
     let clock = ManualClock::starting_now();
-    let store = Arc::new(PgAuthenticatorStore::<i64>::new(pool));
-    let passlock = harness::passlock_on(store, &clock).await;
+    let store = Arc::new(PgAuthenticatorStore::<i64>::new(pool.clone()));
+    let passlock = harness::passlock_with(
+        store,
+        Arc::new(PgCredentialStore::new(pool.clone())),
+        Arc::new(PgCeremonyStore::new(pool)),
+        &clock,
+    )
+    .await;
     let (for_app, options) = (passlock.clone(), guard.options());
     let app = ActixApp::start(move || async move {
         let pool = PgPoolOptions::new()
@@ -264,6 +281,14 @@ mod postgres_scenarios {
 
 mod hardening {
     crate::hardening_scenarios!(super::world);
+}
+
+mod sqlite_hardening {
+    crate::hardening_scenarios!(super::sqlite_world);
+}
+
+mod postgres_hardening {
+    crate::hardening_scenarios!(super::postgres_world);
 }
 
 #[tokio::test]
@@ -373,4 +398,51 @@ async fn upstream_faults_answer_json_within_the_timeout() {
         clock,
     };
     crate::hardening::upstream_faults_answer_json_within_the_timeout(w, fake).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_circuit_answers_at_once_and_recovers() {
+    let clock = ManualClock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock =
+        crate::hardening::hosted_passlock_with(&fake, crate::hardening::breaker_config()).await;
+    let for_app = passlock.clone();
+    let app = ActixApp::start(move || async move {
+        let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    let w = World {
+        app,
+        passlock,
+        clock,
+    };
+    crate::hardening::open_circuit_answers_at_once_and_recovers(w, fake).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_vault_delete_keeps_the_link() {
+    let clock = ManualClock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock = crate::hardening::hosted_passlock(&fake).await;
+    let for_app = passlock.clone();
+    let app = ActixApp::start(move || async move {
+        let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    let w = World {
+        app,
+        passlock,
+        clock,
+    };
+    crate::hardening::a_failed_vault_delete_keeps_the_link(w, fake).await;
 }

@@ -95,10 +95,13 @@ mod hardening {
     crate::hardening_scenarios!(super::world);
 }
 
-/// The scenarios again with SQLite for passkey links and sessions
+/// The scenarios again with SQLite for passkey links, the embedded
+/// provider's passkeys and ceremonies, and sessions
 /// (tower-sessions-sqlx-store), on one in-memory database.
 async fn sqlite_world() -> World<AxumApp> {
-    use passlock_core::store::sqlite::{SqliteAuthenticatorStore, migrate};
+    use passlock_core::store::sqlite::{
+        SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
+    };
     use sqlx::sqlite::SqlitePoolOptions;
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
@@ -111,8 +114,14 @@ async fn sqlite_world() -> World<AxumApp> {
     let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
     sessions.migrate().await.unwrap();
     let clock = ManualClock::starting_now();
-    let store = std::sync::Arc::new(SqliteAuthenticatorStore::<i64>::new(pool));
-    let passlock = harness::passlock_on(store, &clock).await;
+    let store = std::sync::Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone()));
+    let passlock = harness::passlock_with(
+        store,
+        std::sync::Arc::new(SqliteCredentialStore::new(pool.clone())),
+        std::sync::Arc::new(SqliteCeremonyStore::new(pool)),
+        &clock,
+    )
+    .await;
     World {
         app: AxumApp(app(passlock.clone(), sessions)),
         passlock,
@@ -332,4 +341,39 @@ async fn upstream_faults_answer_json_within_the_timeout() {
         clock,
     };
     crate::hardening::upstream_faults_answer_json_within_the_timeout(w, fake).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_circuit_answers_at_once_and_recovers() {
+    let clock = ManualClock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock =
+        crate::hardening::hosted_passlock_with(&fake, crate::hardening::breaker_config()).await;
+    let w = World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    };
+    crate::hardening::open_circuit_answers_at_once_and_recovers(w, fake).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_vault_delete_keeps_the_link() {
+    let clock = ManualClock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock = crate::hardening::hosted_passlock(&fake).await;
+    let w = World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    };
+    crate::hardening::a_failed_vault_delete_keeps_the_link(w, fake).await;
 }

@@ -1,12 +1,20 @@
 //! Hardening scenarios, written once against [`TestApp`] and instantiated
 //! per adapter with [`hardening_scenarios!`]: throttling of failed proofs
-//! and races (one code redeemed by many requests at once, concurrent
-//! sign-ups with one username, logout racing a step-up).
+//! and races (one code, one id_token, one ceremony token and one session
+//! token each redeemed by many requests at once, concurrent sign-ups with
+//! one username, concurrent deletes of one user's passkeys and a passkey
+//! added while the last is deleted, logout racing a step-up). Upstream
+//! faults (timeouts, bad answers, the circuit breaker) run per adapter
+//! against FakePasslock.
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::harness::{Client, ORIGIN, Reply, TestApp, TestRequest, World, authenticator};
+use passlock_core::AuthenticatorId;
+
+use crate::harness::{
+    Client, ORIGIN, Reply, TestApp, TestRequest, World, authenticator, service_base,
+};
 
 /// A JSON POST from the client address `addr` (the test passlock trusts the
 /// `x-test-client` header as the client address).
@@ -260,6 +268,348 @@ pub(crate) async fn logout_racing_a_step_up_leaves_no_session<A: TestApp>(w: Wor
     );
 }
 
+/// `n` fresh browsers, each posting `body` to `path` at once from an
+/// address of its own; returns the browsers (to ask who got a session) and
+/// the answers, in order.
+async fn race<'w, A: TestApp>(
+    w: &'w World<A>,
+    n: usize,
+    path: &str,
+    body: &Value,
+) -> (Vec<Client<'w, A>>, Vec<Reply>) {
+    let mut clients: Vec<_> = (0..n).map(|_| w.client()).collect();
+    let replies = join_all(clients.iter_mut().enumerate().map(|(i, c)| {
+        let addr = format!("10.1.{}.{}", i / 200, i % 200);
+        async move { post_from(c, &addr, path, body.clone()).await }
+    }))
+    .await;
+    (clients, replies)
+}
+
+/// The one answer with status `ok`; every other one must satisfy `loser`.
+#[track_caller]
+fn exactly_one(replies: &[Reply], ok: u16, loser: impl Fn(&Reply)) -> &Reply {
+    let winners: Vec<_> = replies.iter().filter(|r| r.status == ok).collect();
+    assert_eq!(winners.len(), 1, "{replies:?}");
+    for r in replies.iter().filter(|r| r.status != ok) {
+        loser(r);
+    }
+    winners[0]
+}
+
+/// An embedded provider's refusal of a used or unknown token or session
+/// token (`403 @error/InvalidChallenge`, code `invalid_token`), carrying
+/// nothing a browser could continue with.
+#[track_caller]
+fn assert_invalid_challenge(r: &Reply) {
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.json["_tag"], "@error/InvalidChallenge", "{r:?}");
+    assert_eq!(r.json["code"], "invalid_token", "{r:?}");
+    for field in ["sessionToken", "optionsJSON", "id_token", "principal"] {
+        assert!(r.json.get(field).is_none(), "{field} in {r:?}");
+    }
+}
+
+/// How many of `clients` are signed in; each one signed in is `user`.
+async fn signed_in<A: TestApp>(clients: &mut [Client<'_, A>], user: i64) -> usize {
+    let mut n = 0;
+    for c in clients {
+        if let Some(u) = c.session_user().await {
+            assert_eq!(u, user);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The embedded provider's signature counter of `authenticator`, or `None`
+/// when the provider does not hold it.
+async fn sign_count<A: TestApp>(w: &World<A>, authenticator: &str) -> Option<u32> {
+    let aid = AuthenticatorId::new(authenticator).unwrap();
+    w.passlock
+        .provider()
+        .embedded()
+        .unwrap()
+        .credential_store()
+        .get(&aid)
+        .await
+        .unwrap()
+        .map(|c| c.sign_count)
+}
+
+/// One id_token posted by 50 browsers at once signs in exactly one; the
+/// others are told it was replayed.
+pub(crate) async fn one_id_token_redeemed_concurrently_succeeds_once<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (uid, _) = c.sign_up(&mut auth, "alice").await;
+    let verified = c.authentication_verified(&mut auth, "login").await;
+    let token = verified.json["id_token"].as_str().unwrap();
+    let (mut clients, replies) =
+        race(&w, 50, "/passkey/login", &json!({ "id_token": token })).await;
+    let winner = exactly_one(&replies, 200, |r| r.assert_error(401, "replayed"));
+    assert_eq!(winner.json["user_id"], uid.to_string(), "{winner:?}");
+    assert_eq!(signed_in(&mut clients, uid).await, 1);
+}
+
+/// One registration token and one authentication token, each posted to the
+/// provider's options route by 50 requests at once: one set of options, the
+/// others refused; the winner's ceremony then completes.
+pub(crate) async fn one_ceremony_token_redeemed_concurrently_succeeds_once<A: TestApp>(
+    w: World<A>,
+) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let answer = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let body = json!({ "registrationToken": answer.json["registrationToken"] });
+    let (_, replies) = race(&w, 50, &format!("{base}/registration/options"), &body).await;
+    let options = exactly_one(&replies, 200, assert_invalid_challenge);
+    let response = auth.create(&options.json["optionsJSON"]).await.unwrap();
+    let verified = c
+        .post(
+            &format!("{base}/registration/verification"),
+            json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    let r = c
+        .post(
+            "/passkey/register",
+            c.proof(verified.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let uid: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
+
+    let mut other = w.client();
+    let answer = other
+        .post(
+            "/passkey/authentication/authorize",
+            json!({ "purpose": "login" }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let body = json!({ "authenticationToken": answer.json["authenticationToken"] });
+    let (_, replies) = race(&w, 50, &format!("{base}/authentication/options"), &body).await;
+    let options = exactly_one(&replies, 200, assert_invalid_challenge);
+    let response = auth.get(&options.json["optionsJSON"]).await.unwrap();
+    let verified = other
+        .post(
+            &format!("{base}/authentication/verification"),
+            json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    let r = other
+        .post(
+            "/passkey/login",
+            other.proof(verified.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(other.session_user().await, Some(uid));
+}
+
+/// One signed assertion and one attestation, each posted with its session
+/// token to the provider's verification route by 50 requests at once: one
+/// success (one code), the others refused; the signature counter moves once
+/// and the new passkey is stored once.
+pub(crate) async fn one_session_token_redeemed_concurrently_succeeds_once<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (uid, aid) = c.sign_up(&mut auth, "alice").await;
+    let before = sign_count(&w, &aid).await.unwrap();
+
+    let answer = c
+        .post(
+            "/passkey/authentication/authorize",
+            json!({ "purpose": "step_up" }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let options = c
+        .post(
+            &format!("{base}/authentication/options"),
+            json!({ "authenticationToken": answer.json["authenticationToken"] }),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{options:?}");
+    let response = auth.get(&options.json["optionsJSON"]).await.unwrap();
+    let body = json!({ "response": response, "sessionToken": options.json["sessionToken"] });
+    let (_, replies) = race(
+        &w,
+        50,
+        &format!("{base}/authentication/verification"),
+        &body,
+    )
+    .await;
+    let winner = exactly_one(&replies, 200, assert_invalid_challenge);
+    assert_eq!(
+        sign_count(&w, &aid).await.unwrap(),
+        before + 1,
+        "the counter moved once"
+    );
+    let r = c
+        .post(
+            "/passkey/step-up",
+            c.proof(winner.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // A second passkey for the signed-in user: one attestation, 50 times.
+    let answer = c.post("/passkey/registration/authorize", json!({})).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let base = service_base(&answer.json);
+    let options = c
+        .post(
+            &format!("{base}/registration/options"),
+            json!({ "registrationToken": answer.json["registrationToken"] }),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{options:?}");
+    let mut second = authenticator();
+    let response = second.create(&options.json["optionsJSON"]).await.unwrap();
+    let body = json!({ "response": response, "sessionToken": options.json["sessionToken"] });
+    let (_, replies) = race(&w, 50, &format!("{base}/registration/verification"), &body).await;
+    let winner = exactly_one(&replies, 200, assert_invalid_challenge);
+    let aid2 = winner.json["principal"]["authenticatorId"]
+        .as_str()
+        .unwrap();
+    assert_eq!(sign_count(&w, aid2).await, Some(0), "stored once");
+    let r = c
+        .post(
+            "/passkey/register",
+            c.proof(winner.json["code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let mut both = vec![aid.clone(), aid2.to_owned()];
+    both.sort();
+    assert_eq!(w.links(uid).await, both);
+}
+
+/// Deletes of one user's passkeys racing each other: one passkey deleted
+/// by 50 requests is deleted once and the other is untouched; concurrent
+/// deletes of both of the last two passkeys leave at least one, linked and
+/// still known to the provider.
+pub(crate) async fn concurrent_unlinks_keep_the_last_passkey<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auths = vec![authenticator()];
+    let (uid, first) = c.sign_up(&mut auths[0], "alice").await;
+    let mut aids = vec![first];
+    for _ in 0..2 {
+        let mut auth = authenticator();
+        let (code, aid) = c.registration_ceremony(&mut auth, json!({})).await;
+        let r = c.post("/passkey/register", c.proof(&code)).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        auths.push(auth);
+        aids.push(aid);
+    }
+    let mut clients: Vec<_> = (0..50).map(|_| w.client()).collect();
+    for twin in &mut clients {
+        twin.set_cookies(&c);
+    }
+
+    // One passkey, 50 deletes.
+    let path = format!("/passkey/passkeys/{}", aids[0]);
+    let replies = join_all(clients.iter_mut().map(|c| c.delete(&path))).await;
+    exactly_one(&replies, 204, |r| r.assert_error(404, "not_found"));
+    let mut rest = aids[1..].to_vec();
+    rest.sort();
+    assert_eq!(w.links(uid).await, rest);
+    assert_eq!(sign_count(&w, &aids[0]).await, None, "deleted in the vault");
+    for aid in &rest {
+        assert!(sign_count(&w, aid).await.is_some(), "{aid} untouched");
+    }
+
+    // The last two passkeys, 25 deletes each, interleaved.
+    let paths: Vec<_> = (0..50)
+        .map(|i| format!("/passkey/passkeys/{}", rest[i % 2]))
+        .collect();
+    let replies = join_all(clients.iter_mut().zip(&paths).map(|(c, p)| c.delete(p))).await;
+    let statuses: Vec<_> = replies.iter().map(|r| r.status).collect();
+    let left = w.links(uid).await;
+    assert!(
+        !left.is_empty(),
+        "both of the last two passkeys were deleted: {statuses:?}"
+    );
+    let deleted = statuses.iter().filter(|s| **s == 204).count();
+    assert_eq!(deleted + left.len(), 2, "{statuses:?}");
+    for r in replies.iter().filter(|r| r.status != 204) {
+        assert!(
+            matches!(
+                r.json["error"].as_str(),
+                Some("not_found" | "last_authenticator")
+            ),
+            "{r:?}"
+        );
+    }
+    // What is left is still a working passkey.
+    for aid in &left {
+        assert!(sign_count(&w, aid).await.is_some(), "{aid} linked but gone");
+    }
+    let i = aids.iter().position(|a| *a == left[0]).unwrap();
+    let mut fresh = w.client();
+    let r = fresh.login(&mut auths[i]).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(fresh.session_user().await, Some(uid));
+}
+
+/// A passkey added (linked) while the account's only other passkey is
+/// deleted (unlinked), five times over: the new passkey is always linked,
+/// and the delete either wins (204, the new one is left) or is refused as
+/// the last passkey (409, both are left); never an account without one.
+pub(crate) async fn adding_a_passkey_while_deleting_the_last_keeps_one<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (uid, mut only) = c.sign_up(&mut auth, "alice").await;
+    for _ in 0..5 {
+        let mut next = authenticator();
+        let (code, added) = c.registration_ceremony(&mut next, json!({})).await;
+        // The delete comes from another signed-in browser: a registration
+        // cycles its own session's id.
+        let mut twin = w.client();
+        let r = twin.login(&mut auth).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let body = c.proof(&code);
+        let path = format!("/passkey/passkeys/{only}");
+        let (register, delete) =
+            futures_util::join!(c.post("/passkey/register", body), twin.delete(&path));
+        assert_eq!(register.status, 201, "{register:?}");
+        let left = w.links(uid).await;
+        match delete.status {
+            204 => assert_eq!(left, vec![added.clone()]),
+            409 => {
+                delete.assert_error(409, "last_authenticator");
+                let mut both = vec![only.clone(), added.clone()];
+                both.sort();
+                assert_eq!(left, both);
+                let r = twin.delete(&path).await;
+                assert_eq!(r.status, 204, "{r:?}");
+            }
+            _ => panic!("{delete:?}"),
+        }
+        assert_eq!(w.links(uid).await, vec![added.clone()]);
+        assert!(sign_count(&w, &added).await.is_some());
+        assert_eq!(sign_count(&w, &only).await, None, "deleted in the vault");
+        only = added;
+        auth = next;
+    }
+    let mut fresh = w.client();
+    let r = fresh.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
 /// Instantiates the hardening scenarios for one adapter, given a function
 /// returning a fresh `World<impl TestApp>`.
 #[macro_export]
@@ -271,6 +621,11 @@ macro_rules! hardening_scenarios {
             one_code_redeemed_concurrently_succeeds_once,
             concurrent_sign_ups_of_one_username_create_one_user,
             logout_racing_a_step_up_leaves_no_session,
+            one_id_token_redeemed_concurrently_succeeds_once,
+            one_ceremony_token_redeemed_concurrently_succeeds_once,
+            one_session_token_redeemed_concurrently_succeeds_once,
+            concurrent_unlinks_keep_the_last_passkey,
+            adding_a_passkey_while_deleting_the_last_keeps_one,
         );
     };
     (@each $world:path; $($name:ident),* $(,)?) => {
@@ -289,11 +644,37 @@ pub(crate) async fn hosted_passlock(
     fake: &passlock_core::testing::fake_passlock::FakePasslock,
 ) -> passlock_core::Passlock<i64> {
     use passlock_core::http::HttpConfig;
+    hosted_passlock_with(
+        fake,
+        HttpConfig::default().with_timeout(std::time::Duration::from_secs(1)),
+    )
+    .await
+}
+
+/// The circuit breaker of [`open_circuit_answers_at_once_and_recovers`]:
+/// three outages open it for [`COOLDOWN`].
+pub(crate) fn breaker_config() -> passlock_core::http::HttpConfig {
+    use passlock_core::http::{CircuitBreaker, HttpConfig};
+    HttpConfig::default()
+        .with_timeout(std::time::Duration::from_secs(1))
+        .with_circuit_breaker(CircuitBreaker {
+            failures: 3,
+            open_for: COOLDOWN,
+        })
+}
+
+/// How long the breaker of [`breaker_config`] stays open (it reads the
+/// runtime's real clock, not the passlock clock).
+const COOLDOWN: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// [`hosted_passlock`] with outbound HTTP configured by `http`.
+pub(crate) async fn hosted_passlock_with(
+    fake: &passlock_core::testing::fake_passlock::FakePasslock,
+    http: passlock_core::http::HttpConfig,
+) -> passlock_core::Passlock<i64> {
     use passlock_core::provider::passlock::PasslockHosted;
     use std::sync::Arc;
-    let config = fake
-        .client_config()
-        .with_http(HttpConfig::default().with_timeout(std::time::Duration::from_secs(1)));
+    let config = fake.client_config().with_http(http);
     let provider = PasslockHosted::new(config, "localhost", "Fake app", fake.clock()).unwrap();
     let store = Arc::new(passlock_core::store::MemoryAuthenticatorStore::<i64>::new());
     let pl = passlock_core::Passlock::builder(Arc::new(provider), store)
@@ -395,4 +776,118 @@ pub(crate) async fn upstream_faults_answer_json_within_the_timeout<A: TestApp>(
         )
         .await;
     assert_eq!(r.status, 200, "the rotated key is picked up: {r:?}");
+}
+
+/// With the circuit breaker on ([`breaker_config`]): three upstream 5xx
+/// open it; then a log-in is answered `503 upstream_unavailable` JSON
+/// without reaching the service and without spending the code; after the
+/// cooldown one probe goes through (and reopens it while the service still
+/// fails); once the service is back the kept code signs in.
+pub(crate) async fn open_circuit_answers_at_once_and_recovers<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    use passlock_core::UserHandle;
+    use passlock_core::testing::fake_passlock::Fault;
+    let handle = UserHandle::new("1").unwrap();
+    let login = |code: String| {
+        let mut c = w.client();
+        async move {
+            let r = c.post("/passkey/login", json!({ "code": code })).await;
+            let user = c.session_user().await;
+            (r, user)
+        }
+    };
+    let code = || {
+        fake.issue(&handle, "auth-1", true)
+            .unwrap()
+            .0
+            .expose_secret()
+            .to_owned()
+    };
+
+    fake.set_fault(Fault::Status500);
+    for _ in 0..3 {
+        let (r, user) = login(code()).await;
+        assert!(matches!(r.status, 502..=504), "{r:?}");
+        assert_eq!(user, None);
+    }
+    let seen = fake.hits("principal");
+    assert_eq!(seen, 3);
+    // Open: answered at once, nothing sent, the code is not spent.
+    let kept = code();
+    for _ in 0..3 {
+        let (r, user) = login(kept.clone()).await;
+        r.assert_error(503, "upstream_unavailable");
+        assert!(!r.text.contains(&kept), "{r:?}");
+        assert_eq!(user, None);
+    }
+    assert_eq!(
+        fake.hits("principal"),
+        seen,
+        "no request reached the service"
+    );
+
+    // Half open after the cooldown: one probe, still failing, reopens it.
+    tokio::time::sleep(COOLDOWN + std::time::Duration::from_millis(100)).await;
+    let (r, _) = login(code()).await;
+    assert!(matches!(r.status, 502..=504), "{r:?}");
+    assert_eq!(fake.hits("principal"), seen + 1, "one probe");
+    let (r, _) = login(kept.clone()).await;
+    r.assert_error(503, "upstream_unavailable");
+    assert_eq!(fake.hits("principal"), seen + 1);
+
+    // The service is back: after the cooldown the kept code signs in.
+    fake.set_fault(Fault::None);
+    tokio::time::sleep(COOLDOWN + std::time::Duration::from_millis(100)).await;
+    let (r, user) = login(kept.clone()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(user, Some(1));
+    let (r, user) = login(code()).await;
+    assert_eq!(r.status, 200, "closed again: {r:?}");
+    assert_eq!(user, Some(1));
+    assert_eq!(fake.hits("principal"), seen + 3);
+}
+
+/// A delete whose vault call fails (the hosted vault answers 500) keeps
+/// the passkey linked exactly as it was (dates included) and answers a
+/// 5xx JSON error; once the vault is back the delete goes through.
+pub(crate) async fn a_failed_vault_delete_keeps_the_link<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    use passlock_core::UserHandle;
+    use passlock_core::testing::fake_passlock::{Fault, RouteFamily};
+    let handle = UserHandle::new("1").unwrap();
+    let second = AuthenticatorId::new("auth-2").unwrap();
+    w.passlock.store().link(&second, &1, 0).await.unwrap();
+    let (code, _) = fake.issue(&handle, "auth-1", true).unwrap();
+    let mut c = w.client();
+    let r = c
+        .post("/passkey/login", json!({ "code": code.expose_secret() }))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let before = w.passlock.store().authenticators_of(&1).await.unwrap();
+    assert!(
+        before.iter().any(|l| l.last_used_at.is_some()),
+        "{before:?}"
+    );
+
+    fake.set_route_fault(RouteFamily::Passkeys, Fault::Status500);
+    let r = c.delete("/passkey/passkeys/auth-1").await;
+    assert!(matches!(r.status, 502..=504), "{r:?}");
+    assert!(
+        r.json["error"].as_str().unwrap().starts_with("upstream_"),
+        "{r:?}"
+    );
+    assert_eq!(
+        w.passlock.store().authenticators_of(&1).await.unwrap(),
+        before,
+        "the link is kept as it was"
+    );
+
+    fake.set_route_fault(RouteFamily::Passkeys, Fault::None);
+    let r = c.delete("/passkey/passkeys/auth-1").await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(w.links(1).await, vec!["auth-2".to_owned()]);
 }

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use passlock_core::clock::ManualClock;
-use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_core::provider::embedded::{
+    CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
+};
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::testing::authenticator::SoftAuthenticator;
 use passlock_core::{AuthenticatorId, AuthenticatorStore, Passlock, SignUpError, SignUpHook};
@@ -150,6 +152,30 @@ pub(crate) async fn passlock_on(
         .sign_up(Arc::new(MemoryUsers::default()))
         .clock(Arc::new(clock.clone()))
         // Lets a scenario pose as several client addresses.
+        .trusted_proxy_header("x-test-client")
+        .build()
+        .unwrap()
+}
+
+/// A passlock over the embedded provider keeping its passkeys and
+/// ceremonies in `credentials` and `ceremonies` (SQL stores: races reach the
+/// database), links in `store`, on a manual clock.
+pub(crate) async fn passlock_with(
+    store: Arc<dyn AuthenticatorStore<i64>>,
+    credentials: Arc<dyn CredentialStore>,
+    ceremonies: Arc<dyn CeremonyStore>,
+    clock: &ManualClock,
+) -> Passlock<i64> {
+    let provider = EmbeddedProvider::new(
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]),
+        credentials,
+        ceremonies,
+    )
+    .await
+    .unwrap();
+    Passlock::builder(Arc::new(provider), store)
+        .sign_up(Arc::new(MemoryUsers::default()))
+        .clock(Arc::new(clock.clone()))
         .trusted_proxy_header("x-test-client")
         .build()
         .unwrap()
@@ -392,6 +418,19 @@ impl<A: TestApp> Client<'_, A> {
         auth: &mut SoftAuthenticator,
         purpose: &str,
     ) -> String {
+        let verified = self.authentication_verified(auth, purpose).await;
+        let proof = self.app.proof_kind().field();
+        verified.json[proof].as_str().unwrap().to_owned()
+    }
+
+    /// The browser half of an authentication for `purpose`; returns the
+    /// provider's verification answer (it holds both the `code` and the
+    /// `id_token`).
+    pub(crate) async fn authentication_verified(
+        &mut self,
+        auth: &mut SoftAuthenticator,
+        purpose: &str,
+    ) -> Reply {
         let answer = self
             .post(
                 "/passkey/authentication/authorize",
@@ -415,8 +454,7 @@ impl<A: TestApp> Client<'_, A> {
             )
             .await;
         assert_eq!(verified.status, 200, "verification: {verified:?}");
-        let proof = self.app.proof_kind().field();
-        verified.json[proof].as_str().unwrap().to_owned()
+        verified
     }
 
     /// Signs up `username` with a new passkey on `auth`; returns

@@ -1,86 +1,35 @@
-//! Passage Passkey Flex through passlock-axum against FakePassage: a
+//! Passage Passkey Flex through both adapters against FakePassage: a
 //! passkey sign-up and a step-up with `{"nonce"}` bodies, and MFA (the
 //! app's own first factor, then a Passage passkey as the second one).
+//!
+//! Each app mounts the passlock routes at `/passkey` plus `GET /app/me`,
+//! `POST /app/sensitive` (as in the HTTP scenarios) and
+//! `POST /app/password-login {"user_id": n}` (the app's own first factor:
+//! a partial sign-in a passkey step-up completes).
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::Request;
-use axum::routing::{get, post};
-use passlock_axum::passlock_core::clock::ManualClock;
-use passlock_axum::{PasskeyUser, PasslockRejection, PasslockSession, StepUp};
+use passlock_core::clock::ManualClock;
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::testing::fake_passage::FakePassage;
 use passlock_core::{AuthState, Passlock, SessionChange, SessionRecord};
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{MemoryStore, SessionManagerLayer};
 
-use crate::harness::{self, Client, MemoryUsers, ORIGIN, Reply, TestApp, TestRequest};
+use crate::harness::{self, Client, MemoryUsers, ORIGIN, TestApp};
 
-#[derive(Clone)]
-struct PassageApp(Router);
-
-impl TestApp for PassageApp {
-    async fn send(&self, req: TestRequest) -> Reply {
-        let mut builder = Request::builder().method(req.method).uri(&req.path);
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder.body(Body::from(req.body)).unwrap();
-        let response = self.0.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply::new(status, headers, &body)
+/// What the app's first factor stores for `user`: a partial sign-in.
+fn first_factor(passlock: &Passlock<i64>, user: i64) -> SessionChange<i64> {
+    SessionChange::Set {
+        record: SessionRecord {
+            auth: Some(AuthState::first_factor(user, "password", passlock.now())),
+            pending: None,
+        },
+        renew: true,
     }
 }
 
-async fn me(user: Option<PasskeyUser<i64>>) -> axum::Json<Value> {
-    axum::Json(json!({ "user_id": user.map(|u| u.user_id) }))
-}
-
-async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> axum::Json<Value> {
-    axum::Json(json!({ "done": true, "user_id": user.user_id }))
-}
-
-/// The app's own first factor (a password check in a real app): signs
-/// `user_id` in partially; a passkey step-up completes it.
-async fn password_login(
-    State(passlock): State<Passlock<i64>>,
-    session: PasslockSession<i64>,
-    axum::Json(body): axum::Json<Value>,
-) -> Result<axum::Json<Value>, PasslockRejection> {
-    let user = body["user_id"].as_i64().unwrap();
-    let record = SessionRecord {
-        auth: Some(AuthState::first_factor(user, "password", passlock.now())),
-        pending: None,
-    };
-    session
-        .apply(SessionChange::Set {
-            record,
-            renew: true,
-        })
-        .await?;
-    Ok(axum::Json(json!({ "first_factor": user })))
-}
-
-struct World {
-    w: harness::World<PassageApp>,
-    fake: FakePassage,
-}
-
-async fn world() -> World {
-    let clock = ManualClock::new(1_800_000_000_000);
+/// A passlock on FakePassage (memory links) and the fake.
+async fn passage_passlock(clock: &ManualClock) -> (Passlock<i64>, FakePassage) {
     let fake = FakePassage::start_with_clock(Arc::new(clock.clone()))
         .await
         .unwrap();
@@ -93,29 +42,16 @@ async fn world() -> World {
     .origins([ORIGIN])
     .build()
     .unwrap();
-    let sessions = SessionManagerLayer::new(MemoryStore::default())
-        .with_secure(passlock.secure_cookies())
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax);
-    let router = Router::new()
-        .route("/app/me", get(me))
-        .route("/app/sensitive", post(sensitive))
-        .route("/app/password-login", post(password_login))
-        .merge(passlock_axum::router(passlock.clone()))
-        .with_state(passlock.clone())
-        .layer(sessions);
-    World {
-        w: harness::World {
-            app: PassageApp(router),
-            passlock,
-            clock,
-        },
-        fake,
-    }
+    (passlock, fake)
 }
 
-impl World {
-    fn client(&self) -> Client<'_, PassageApp> {
+pub(crate) struct World<A> {
+    w: harness::World<A>,
+    fake: FakePassage,
+}
+
+impl<A: TestApp> World<A> {
+    fn client(&self) -> Client<'_, A> {
         self.w.client()
     }
 
@@ -124,9 +60,156 @@ impl World {
     }
 }
 
+/// The Passage app on passlock-axum.
+mod on_axum {
+    use axum::Router;
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use passlock_axum::{PasskeyUser, PasslockRejection, PasslockSession, StepUp};
+    use passlock_core::Passlock;
+    use passlock_core::clock::ManualClock;
+    use serde_json::{Value, json};
+    use tower_sessions::cookie::SameSite;
+    use tower_sessions::{MemoryStore, SessionManagerLayer};
+
+    use crate::axum::AxumApp;
+    use crate::harness;
+
+    async fn me(user: Option<PasskeyUser<i64>>) -> axum::Json<Value> {
+        axum::Json(json!({ "user_id": user.map(|u| u.user_id) }))
+    }
+
+    async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> axum::Json<Value> {
+        axum::Json(json!({ "done": true, "user_id": user.user_id }))
+    }
+
+    async fn password_login(
+        State(passlock): State<Passlock<i64>>,
+        session: PasslockSession<i64>,
+        axum::Json(body): axum::Json<Value>,
+    ) -> Result<axum::Json<Value>, PasslockRejection> {
+        let user = body["user_id"].as_i64().unwrap();
+        session.apply(super::first_factor(&passlock, user)).await?;
+        Ok(axum::Json(json!({ "first_factor": user })))
+    }
+
+    async fn world() -> super::World<AxumApp> {
+        let clock = ManualClock::new(1_800_000_000_000);
+        let (passlock, fake) = super::passage_passlock(&clock).await;
+        let sessions = SessionManagerLayer::new(MemoryStore::default())
+            .with_secure(passlock.secure_cookies())
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax);
+        let router = Router::new()
+            .route("/app/me", get(me))
+            .route("/app/sensitive", post(sensitive))
+            .route("/app/password-login", post(password_login))
+            .merge(passlock_axum::router(passlock.clone()))
+            .with_state(passlock.clone())
+            .layer(sessions);
+        super::World {
+            w: harness::World {
+                app: AxumApp(router),
+                passlock,
+                clock,
+            },
+            fake,
+        }
+    }
+
+    crate::passage_scenarios!(world);
+}
+
+/// The Passage app on passlock-actix (sessions in a `SqlSessionStore` on
+/// in-memory SQLite).
+mod on_actix {
+    use actix_web::cookie::Key;
+    use actix_web::{App, HttpResponse, web};
+    use passlock_actix::{
+        MaybePasskeyUser, PasskeyUser, PasslockError, PasslockSession, PasslockSessions,
+        SqlSessionStore, StepUp,
+    };
+    use passlock_core::Passlock;
+    use passlock_core::clock::ManualClock;
+    use serde_json::{Value, json};
+
+    use crate::actix::ActixApp;
+    use crate::harness;
+
+    async fn me(MaybePasskeyUser(user): MaybePasskeyUser<i64>) -> HttpResponse {
+        HttpResponse::Ok().json(json!({ "user_id": user.map(|u| u.user_id) }))
+    }
+
+    async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> HttpResponse {
+        HttpResponse::Ok().json(json!({ "done": true, "user_id": user.user_id }))
+    }
+
+    async fn password_login(
+        passlock: web::Data<Passlock<i64>>,
+        session: PasslockSession<i64>,
+        body: web::Json<Value>,
+    ) -> Result<HttpResponse, PasslockError> {
+        let user = body["user_id"].as_i64().unwrap();
+        session.apply(super::first_factor(&passlock, user))?;
+        Ok(HttpResponse::Ok().json(json!({ "first_factor": user })))
+    }
+
+    async fn world() -> super::World<ActixApp> {
+        let clock = ManualClock::new(1_800_000_000_000);
+        let (passlock, fake) = super::passage_passlock(&clock).await;
+        let for_app = passlock.clone();
+        let app = ActixApp::start(move || async move {
+            let store = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+            store.migrate().await.unwrap();
+            let sessions = PasslockSessions::new(store, Key::generate(), &for_app);
+            App::new()
+                .app_data(web::Data::new(for_app.clone()))
+                .route("/app/me", web::get().to(me))
+                .route("/app/sensitive", web::post().to(sensitive))
+                .route("/app/password-login", web::post().to(password_login))
+                .service(passlock_actix::scope(for_app))
+                .wrap(sessions)
+        });
+        super::World {
+            w: harness::World {
+                app,
+                passlock,
+                clock,
+            },
+            fake,
+        }
+    }
+
+    crate::passage_scenarios!(world);
+}
+
+/// Instantiates the Passage scenarios for one adapter, given a function
+/// returning a fresh `passage::World<impl TestApp>`.
+#[macro_export]
+macro_rules! passage_scenarios {
+    ($world:path) => {
+        $crate::passage_scenarios!(@each $world;
+            passkey_sign_up_then_step_up_with_nonces,
+            mfa_first_factor_then_passage_passkey,
+        );
+    };
+    (@each $world:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::passage::$name($world().await).await;
+            }
+        )*
+    };
+}
+
 /// Authorizes a registration with `body`, completes the Passage transaction
 /// as the browser would and answers the nonce.
-async fn registration_nonce(w: &World, c: &mut Client<'_, PassageApp>, body: Value) -> String {
+async fn registration_nonce<A: TestApp>(
+    w: &World<A>,
+    c: &mut Client<'_, A>,
+    body: Value,
+) -> String {
     let answer = c.post("/passkey/registration/authorize", body).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.json["endpoint"], w.fake.endpoint());
@@ -135,7 +218,7 @@ async fn registration_nonce(w: &World, c: &mut Client<'_, PassageApp>, body: Val
     w.fake.complete(tx).unwrap().expose_secret().to_owned()
 }
 
-async fn step_up_nonce(w: &World, c: &mut Client<'_, PassageApp>) -> String {
+async fn step_up_nonce<A: TestApp>(w: &World<A>, c: &mut Client<'_, A>) -> String {
     let answer = c
         .post(
             "/passkey/authentication/authorize",
@@ -147,9 +230,9 @@ async fn step_up_nonce(w: &World, c: &mut Client<'_, PassageApp>) -> String {
     w.fake.complete(tx).unwrap().expose_secret().to_owned()
 }
 
-#[tokio::test]
-async fn passkey_sign_up_then_step_up_with_nonces() {
-    let w = world().await;
+/// A Passage passkey sign-up, then a step-up; replays, codes and
+/// usernameless log-in refused; the last passkey kept.
+pub(crate) async fn passkey_sign_up_then_step_up_with_nonces<A: TestApp>(w: World<A>) {
     let mut c = w.client();
     let nonce = registration_nonce(&w, &mut c, json!({ "username": "alice" })).await;
     let r = c.post("/passkey/register", json!({ "nonce": nonce })).await;
@@ -211,9 +294,9 @@ async fn passkey_sign_up_then_step_up_with_nonces() {
     assert_eq!(w.fake.devices_of(&external).len(), 2);
 }
 
-#[tokio::test]
-async fn mfa_first_factor_then_passage_passkey() {
-    let w = world().await;
+/// The app's first factor, then a Passage passkey enrolled and used as the
+/// second; another user's first factor cannot use it.
+pub(crate) async fn mfa_first_factor_then_passage_passkey<A: TestApp>(w: World<A>) {
     let user = 4242_i64;
     let mut c = w.client();
     let r = c
