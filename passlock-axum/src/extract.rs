@@ -41,8 +41,11 @@ impl<S: Send + Sync, U: UserId> FromRequestParts<S> for PasskeyUser<U> {
     type Rejection = PasslockRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = PasslockSession::<U>::from_request_parts(parts, state).await?;
-        Ok(Self(flow::require_user(session.record())?.clone()))
+        let record = PasslockSession::<U>::from_request_parts(parts, state)
+            .await?
+            .into_record();
+        flow::require_user(&record)?;
+        Ok(Self(record.auth.ok_or(FlowError::NotSignedIn)?))
     }
 }
 
@@ -120,7 +123,9 @@ macro_rules! user_extractor {
                 state: &S,
             ) -> Result<Self, Self::Rejection> {
                 let session = PasslockSession::<U>::from_request_parts(parts, state).await?;
-                Ok(Self($check(session.record())?.clone()))
+                let record = session.into_record();
+                $check(&record)?;
+                Ok(Self(record.auth.ok_or(FlowError::NotSignedIn)?))
             }
         }
     };
@@ -157,10 +162,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let passlock = Passlock::<U>::from_ref(state);
-        let session = PasslockSession::<U>::from_request_parts(parts, state).await?;
-        Ok(Self(
-            flow::require_step_up(&passlock, session.record(), SECS)?.clone(),
-        ))
+        let record = PasslockSession::<U>::from_request_parts(parts, state)
+            .await?
+            .into_record();
+        flow::require_step_up(&passlock, &record, SECS)?;
+        Ok(Self(record.auth.ok_or(FlowError::NotSignedIn)?))
     }
 }
 

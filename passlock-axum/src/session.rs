@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use passlock_core::flow::{self, FirstFactor};
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
+use serde_json::Value;
 use tower_sessions::Session;
 use tower_sessions::session::Error as SessionError;
 
@@ -51,24 +52,33 @@ fn unavailable(e: SessionError) -> FlowError {
 
 impl<U: UserId> PasslockSession<U> {
     /// Loads the record of `session`.
+    ///
+    /// The record is kept as one compact JSON string value (as actix-session
+    /// keeps every value): loading a session then clones one string instead
+    /// of a tree of JSON values. A record stored as a JSON object (passlock
+    /// 0.1 before this change) still reads.
     pub async fn load(session: Session) -> Result<Self, FlowError> {
-        let record = match session
-            .get::<SessionRecord<U>>(SessionRecord::<U>::KEY)
-            .await
-        {
-            Ok(record) => record.unwrap_or_default(),
-            Err(SessionError::SerdeJson(e)) => {
-                tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
-                SessionRecord::default()
-            }
+        let parsed = match session.get_value(SessionRecord::<U>::KEY).await {
+            Ok(None) => Ok(SessionRecord::default()),
+            Ok(Some(Value::String(json))) => serde_json::from_str(&json),
+            Ok(Some(value)) => serde_json::from_value(value),
             Err(e) => return Err(unavailable(e)),
         };
+        let record = parsed.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
+            SessionRecord::default()
+        });
         Ok(Self { session, record })
     }
 
     /// The record (empty when the session holds none).
     pub fn record(&self) -> &SessionRecord<U> {
         &self.record
+    }
+
+    /// The record, by value.
+    pub fn into_record(self) -> SessionRecord<U> {
+        self.record
     }
 
     /// Records the app's own first factor (e.g. `"password"`) for `user`,
@@ -98,8 +108,10 @@ impl<U: UserId> PasslockSession<U> {
                 if renew {
                     self.session.cycle_id().await.map_err(unavailable)?;
                 }
+                let json = serde_json::to_string(&record)
+                    .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
                 self.session
-                    .insert(SessionRecord::<U>::KEY, record)
+                    .insert_value(SessionRecord::<U>::KEY, Value::String(json))
                     .await
                     .map_err(unavailable)?;
                 self.session.save().await.map_err(unavailable)

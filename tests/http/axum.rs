@@ -377,3 +377,36 @@ async fn a_failed_vault_delete_keeps_the_link() {
     };
     crate::hardening::a_failed_vault_delete_keeps_the_link(w, fake).await;
 }
+
+/// The record is stored as one JSON string (one clone per load, see
+/// BENCHMARKS.md); a record stored as a JSON object by an earlier version
+/// still signs the user in, and an unreadable one reads as signed out.
+#[tokio::test]
+async fn session_record_is_a_json_string_and_the_object_form_still_reads() {
+    let clock = ManualClock::starting_now();
+    let passlock = harness::passlock(&clock).await;
+    let store = MemoryStore::default();
+    let w = World {
+        app: AxumApp(app(passlock.clone(), store.clone())),
+        passlock,
+        clock,
+    };
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (uid, _) = c.sign_up(&mut auth, "alice").await;
+    let id: Id = c.cookie("id").unwrap().parse().unwrap();
+    let mut record = store.load(&id).await.unwrap().unwrap();
+    let stored = record.data["passlock"].as_str().unwrap().to_owned();
+    let typed: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(typed["auth"]["user_id"], uid);
+
+    record.data.insert("passlock".to_owned(), typed);
+    store.save(&record).await.unwrap();
+    assert_eq!(c.session_user().await, Some(uid), "the object form reads");
+
+    record
+        .data
+        .insert("passlock".to_owned(), json!({ "auth": 7 }));
+    store.save(&record).await.unwrap();
+    assert_eq!(c.session_user().await, None, "unreadable reads as empty");
+}

@@ -305,6 +305,11 @@ impl<A: TestApp> Client<'_, A> {
         format!("{:?}", self.jar)
     }
 
+    /// The value of one cookie held.
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
+        self.jar.get(name).map(String::as_str)
+    }
+
     /// Replaces the jar (replaying an old session cookie).
     pub(crate) fn set_cookies(&mut self, other: &Client<'_, A>) {
         self.jar = other.jar.clone();

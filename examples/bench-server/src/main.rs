@@ -158,8 +158,13 @@ async fn main() -> Result<(), BoxError> {
         .data
         .get(SessionRecord::<i64>::KEY)
         .ok_or("no passlock record")?;
-    let typed: SessionRecord<i64> = serde_json::from_value(passlock_record.clone())?;
-    let record_bytes = serde_json::to_vec(&typed)?.len();
+    // passlock-axum keeps the record as one JSON string.
+    let json = passlock_record
+        .as_str()
+        .ok_or("the record is not a string")?;
+    let typed: SessionRecord<i64> = serde_json::from_str(json)?;
+    assert!(typed.auth.is_some(), "not signed in");
+    let record_bytes = json.len();
     let session_bytes = serde_json::to_vec(&record)?.len();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -616,6 +616,38 @@ fn error_of(resp: &HttpResponse) -> PassageError {
     }
 }
 
+/// Decodes one response of Passage as every answer type the client reads
+/// (and as an error body), as [`PassageClient`] does; the fuzz entry point
+/// for the wire structs and the `{"code"}` error parsing. Returns how many
+/// of the types accepted it. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> usize {
+    fn accepts<T: DeserializeOwned>(resp: &HttpResponse) -> Option<T> {
+        if resp.is_success() {
+            resp.json::<T>().ok()
+        } else {
+            None
+        }
+    }
+    let resp = HttpResponse {
+        status,
+        content_type: content_type.map(str::to_owned),
+        body: body.to_vec(),
+        retry_after: None,
+    };
+    let results = [
+        accepts::<TransactionAnswer>(&resp).is_some(),
+        accepts::<VerifyAnswer>(&resp).is_some_and(|a| UserHandle::new(a.external_id).is_ok()),
+        accepts::<UsersAnswer>(&resp).is_some(),
+        accepts::<UserAnswer>(&resp).is_some(),
+        accepts::<DevicesAnswer>(&resp).is_some(),
+    ];
+    // The error path renders its message and HTTP mapping too.
+    let error = error_of(&resp);
+    let _ = (error.to_string(), ProviderError::from(error).status());
+    results.iter().filter(|ok| **ok).count()
+}
+
 // ---------------------------------------------------------------------------
 // Provider
 // ---------------------------------------------------------------------------
