@@ -585,9 +585,9 @@ impl EmbeddedProvider {
         let body = parse_body(body)?;
         match op {
             BrowserOp::RegistrationOptions => self.registration_options(&body).await,
-            BrowserOp::RegistrationVerification => self.registration_verification(&body).await,
+            BrowserOp::RegistrationVerification => self.registration_verification(body).await,
             BrowserOp::AuthenticationOptions => self.authentication_options(&body).await,
-            BrowserOp::AuthenticationVerification => self.authentication_verification(&body).await,
+            BrowserOp::AuthenticationVerification => self.authentication_verification(body).await,
         }
     }
 
@@ -662,12 +662,14 @@ impl EmbeddedProvider {
         Ok(json!({ "sessionToken": session, "optionsJSON": options }))
     }
 
-    async fn registration_verification(&self, body: &Value) -> Result<Value, Failure> {
-        let session = token_field(body, "sessionToken")?;
-        let response = match body.get("response") {
-            Some(r @ Value::Object(_)) => r.clone(),
+    async fn registration_verification(&self, mut body: Value) -> Result<Value, Failure> {
+        // The token is checked first; the response is moved out, not cloned.
+        token_field(&body, "sessionToken")?;
+        let response = match body.get_mut("response") {
+            Some(r @ Value::Object(_)) => r.take(),
             _ => return Err(Failure::BadRequest("response")),
         };
+        let session = token_field(&body, "sessionToken")?;
         let state: CeremonyState = self.take_json(SESSION, session).await?;
         let CeremonyState::Registration {
             user,
@@ -792,12 +794,14 @@ impl EmbeddedProvider {
         }))
     }
 
-    async fn authentication_verification(&self, body: &Value) -> Result<Value, Failure> {
-        let session = token_field(body, "sessionToken")?;
-        let response = match body.get("response") {
-            Some(r @ Value::Object(_)) => r.clone(),
+    async fn authentication_verification(&self, mut body: Value) -> Result<Value, Failure> {
+        // The token is checked first; the response is moved out, not cloned.
+        token_field(&body, "sessionToken")?;
+        let response = match body.get_mut("response") {
+            Some(r @ Value::Object(_)) => r.take(),
             _ => return Err(Failure::BadRequest("response")),
         };
+        let session = token_field(&body, "sessionToken")?;
         let ceremony: CeremonyState = self.take_json(SESSION, session).await?;
         let credential: PublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
