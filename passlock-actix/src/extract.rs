@@ -76,9 +76,11 @@ macro_rules! user_extractor {
 
         impl<U: UserId> $name<U> {
             pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
-                Ok(Self(
-                    $check(PasslockSession::<U>::load(req)?.record())?.clone(),
-                ))
+                let record = PasslockSession::<U>::load(req)?.into_record();
+                $check(&record)?;
+                // The check passed on this record: move its state out
+                // instead of cloning it (one deserialisation, no copy).
+                record.auth.map(Self).ok_or(FlowError::NotSignedIn)
             }
         }
 
@@ -157,10 +159,9 @@ impl<U: UserId, const SECS: u64> FromRequest for StepUp<SECS, U> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let step_up = || {
             let passlock = passlock_of::<U>(req)?;
-            let session = PasslockSession::<U>::load(req)?;
-            Ok(Self(
-                flow::require_step_up(&passlock, session.record(), SECS)?.clone(),
-            ))
+            let record = PasslockSession::<U>::load(req)?.into_record();
+            flow::require_step_up(&passlock, &record, SECS)?;
+            record.auth.map(Self).ok_or(FlowError::NotSignedIn)
         };
         ready(step_up().map_err(PasslockError))
     }

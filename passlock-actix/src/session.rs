@@ -189,6 +189,11 @@ impl<U: UserId> PasslockSession<U> {
         &self.record
     }
 
+    /// The record, moved out (the extractors keep its state without a clone).
+    pub(crate) fn into_record(self) -> SessionRecord<U> {
+        self.record
+    }
+
     /// Records the app's own first factor (e.g. `"password"`) for `user`,
     /// already verified by the app, through
     /// [`flow::first_factor`](passlock_core::flow::first_factor): a partial

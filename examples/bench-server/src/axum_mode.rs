@@ -1,0 +1,115 @@
+//! The axum mode: `passlock_axum::router` with the tower-sessions memory
+//! store.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use axum::routing::get;
+use passlock_axum::PasskeyUser;
+use passlock_core::SessionRecord;
+use serde_json::Value;
+use tower::ServiceExt;
+use tower_sessions::session::Id;
+use tower_sessions::{MemoryStore, SessionManagerLayer, SessionStore};
+
+use crate::support::{self, BoxError, ORIGIN};
+
+/// The router driven in-process (`oneshot`) for the sign-up.
+struct InProcess<'a>(&'a Router);
+
+impl support::Client for InProcess<'_> {
+    async fn post(
+        &mut self,
+        path: &str,
+        cookie: Option<&str>,
+        body: Value,
+    ) -> Result<(u16, Option<String>, Vec<u8>), BoxError> {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("origin", ORIGIN)
+            .header("content-type", "application/json");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let res = self
+            .0
+            .clone()
+            .oneshot(req.body(Body::from(body.to_string()))?)
+            .await?;
+        let set_cookie = match res.headers().get("set-cookie") {
+            Some(v) => Some(v.to_str()?.to_owned()),
+            None => None,
+        };
+        let status = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await?;
+        Ok((status, set_cookie, bytes.to_vec()))
+    }
+}
+
+/// Signs up, prints the line, serves until `GET /shutdown`.
+pub(crate) fn run() -> Result<(), BoxError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), BoxError> {
+    let passlock = support::passlock().await?;
+    let sessions = MemoryStore::default();
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let stop = shutdown.clone();
+    let app = Router::new()
+        .route(
+            "/guarded",
+            get(|user: PasskeyUser<i64>| async move { support::body(user.user_id) }),
+        )
+        .route("/bare", get(|| async { support::body(1) }))
+        .route(
+            "/shutdown",
+            get(move || async move {
+                stop.notify_one();
+                "bye"
+            }),
+        )
+        .merge(passlock_axum::router(passlock.clone()))
+        .with_state(passlock.clone())
+        .layer(
+            SessionManagerLayer::new(sessions.clone())
+                .with_secure(passlock.secure_cookies())
+                .with_http_only(true),
+        );
+
+    let cookie = support::sign_up(&mut InProcess(&app)).await?;
+
+    // What the session holds.
+    let id: Id = cookie
+        .split_once('=')
+        .map(|(_, v)| v)
+        .ok_or("bad cookie")?
+        .parse()?;
+    let record = sessions.load(&id).await?.ok_or("no session")?;
+    let passlock_record = record
+        .data
+        .get(SessionRecord::<i64>::KEY)
+        .ok_or("no passlock record")?;
+    // passlock-axum keeps the record as one JSON string.
+    let json = passlock_record.as_str().ok_or("the record is not a string")?;
+    let typed: SessionRecord<i64> = serde_json::from_str(json)?;
+    if typed.auth.is_none() {
+        return Err("the bench user is not signed in".into());
+    }
+    let record_bytes = json.len();
+    let session_bytes = serde_json::to_vec(&record)?.len();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    support::announce(port, &cookie, record_bytes, session_bytes);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.notified().await })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! What both modes share: the `Passlock` (embedded provider on memory
+//! stores), the sign-up ceremony with the software authenticator, and the
+//! line the script reads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_core::store::MemoryAuthenticatorStore;
+use passlock_core::testing::authenticator::SoftAuthenticator;
+use passlock_core::{Passlock, SignUpError, SignUpHook};
+use serde_json::{Value, json};
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The one allowed origin (plain `http://localhost`, so cookies are not
+/// `Secure` and wrk/curl may send them over plain HTTP).
+pub(crate) const ORIGIN: &str = "http://localhost:3000";
+
+/// The body both `/guarded` and `/bare` answer for the signed-in user.
+pub(crate) fn body(user: i64) -> String {
+    format!("user {user}")
+}
+
+#[derive(Debug, Default)]
+struct Users(AtomicI64);
+
+#[async_trait::async_trait]
+impl SignUpHook<i64> for Users {
+    async fn create_user(&self, _username: &str) -> Result<i64, SignUpError> {
+        Ok(self.0.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+    async fn abandon_user(&self, _user: &i64) -> Result<(), SignUpError> {
+        Ok(())
+    }
+}
+
+/// The embedded provider on memory stores, sign-up open.
+pub(crate) async fn passlock() -> Result<Passlock<i64>, BoxError> {
+    let provider =
+        EmbeddedProvider::in_memory(EmbeddedConfig::new("localhost", "bench", [ORIGIN])).await?;
+    Ok(Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .origins([ORIGIN])
+    .sign_up(Arc::new(Users::default()))
+    .build()?)
+}
+
+/// An in-process client of one app that keeps the session cookie.
+pub(crate) trait Client {
+    /// POSTs `body` as JSON to `path` with `Origin` and the cookie held so
+    /// far; answers the response status, its `Set-Cookie` header (if any)
+    /// and its body.
+    async fn post(
+        &mut self,
+        path: &str,
+        cookie: Option<&str>,
+        body: Value,
+    ) -> Result<(u16, Option<String>, Vec<u8>), BoxError>;
+}
+
+/// One request: keeps a new cookie (`name=value`), fails on a non-2xx.
+async fn send(
+    client: &mut impl Client,
+    cookie: &mut Option<String>,
+    path: &str,
+    body: Value,
+) -> Result<Value, BoxError> {
+    let (status, set_cookie, bytes) = client.post(path, cookie.as_deref(), body).await?;
+    if let Some(set) = set_cookie {
+        *cookie = set.split(';').next().map(str::to_owned);
+    }
+    if !(200..300).contains(&status) {
+        return Err(format!("{path}: {status}").into());
+    }
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// A real sign-up through the app's routes with the software authenticator;
+/// answers the signed-in session's cookie (`name=value`).
+pub(crate) async fn sign_up(client: &mut impl Client) -> Result<String, BoxError> {
+    let mut cookie = None;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    let a = send(
+        client,
+        &mut cookie,
+        "/passkey/registration/authorize",
+        json!({ "username": "alice" }),
+    )
+    .await?;
+    let base = format!(
+        "{}/v2/{}/passkey",
+        a["endpoint"].as_str().unwrap_or_default(),
+        a["tenancyId"].as_str().unwrap_or_default()
+    );
+    let o = send(
+        client,
+        &mut cookie,
+        &format!("{base}/registration/options"),
+        json!({ "registrationToken": a["registrationToken"] }),
+    )
+    .await?;
+    let response = auth.create(&o["optionsJSON"]).await?;
+    let v = send(
+        client,
+        &mut cookie,
+        &format!("{base}/registration/verification"),
+        json!({ "response": response, "sessionToken": o["sessionToken"] }),
+    )
+    .await?;
+    send(
+        client,
+        &mut cookie,
+        "/passkey/register",
+        json!({ "code": v["code"] }),
+    )
+    .await?;
+    Ok(cookie.ok_or("no session cookie")?)
+}
+
+/// The line `scripts/bench-http` waits for.
+pub(crate) fn announce(port: u16, cookie: &str, record_bytes: usize, session_bytes: usize) {
+    println!("{port} {cookie} {record_bytes} {session_bytes}");
+}
