@@ -15,7 +15,7 @@ use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, HttpResponse, web};
-use example_support::{INDEX_HTML, build_passlock, open_database};
+use example_support::{INDEX_HTML, Stores, build_passlock, open_database};
 use passlock_actix::passlock_core::{Passlock, Policy};
 use passlock_actix::{PasskeyUser, PasslockSessions, SignedInUser, SqlSessionStore, StepUp};
 use serde_json::json;
@@ -78,7 +78,7 @@ pub async fn build(config: AppConfig) -> Result<Example, BoxError> {
     let sessions = SqlSessionStore::sqlite(pool.clone());
     sessions.migrate().await?;
     let passlock = build_passlock(
-        &pool,
+        &Stores::sqlite(pool.clone()),
         &config.origin,
         config.hosted.as_ref(),
         Policy::default(),

@@ -19,32 +19,13 @@
 
 mod password;
 
-use std::str::FromStr;
-use std::sync::Arc;
-
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use passlock_axum::passlock_core::clock;
-use passlock_axum::passlock_core::provider::PasskeyProvider;
-use passlock_axum::passlock_core::provider::embedded::{CeremonyStore, CredentialStore};
-use passlock_axum::passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
-use passlock_axum::passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
-use passlock_axum::passlock_core::secret::ApiKey;
-use passlock_axum::passlock_core::store::postgres::{
-    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore,
-};
-use passlock_axum::passlock_core::store::sqlite::{
-    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
-};
-use passlock_axum::passlock_core::{
-    AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, TenancyId,
-};
+use example_support::{Db, INDEX_HTML, build_passlock, open_stores};
+use passlock_axum::passlock_core::{Passlock, Policy};
 use passlock_axum::{PasskeyUser, SignedInUser, StepUp};
 use serde_json::{Value, json};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{PgPool, SqlitePool};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
@@ -52,13 +33,7 @@ use tower_sessions_redis_store::RedisStore;
 use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config as RedisConfig, Pool};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-/// Any start-up failure.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-const RP_NAME: &str = "passlock example";
-
-/// The page, shared with the actix example.
-const INDEX_HTML: &str = include_str!("../../assets/index.html");
+pub use example_support::{BoxError, HostedSettings};
 
 /// Where the app runs and what it stores into.
 #[derive(Debug, Clone)]
@@ -79,31 +54,6 @@ pub struct AppConfig {
     pub passkey_required_as_second_factor: bool,
 }
 
-/// The hosted Passlock tenancy to use instead of the embedded provider.
-#[derive(Debug, Clone)]
-pub struct HostedSettings {
-    /// `PASSLOCK_TENANCY_ID`.
-    pub tenancy_id: String,
-    /// `PASSLOCK_API_KEY` (its `Debug` is redacted).
-    pub api_key: ApiKey,
-    /// `PASSLOCK_ENDPOINT`, default `https://api.passlock.dev`.
-    pub endpoint: Option<String>,
-}
-
-impl HostedSettings {
-    /// Reads `PASSLOCK_TENANCY_ID`, `PASSLOCK_API_KEY` and the optional
-    /// `PASSLOCK_ENDPOINT`; `None` unless both of the first two are set.
-    pub fn from_env() -> Option<Self> {
-        let tenancy_id = std::env::var("PASSLOCK_TENANCY_ID").ok()?;
-        let api_key = std::env::var("PASSLOCK_API_KEY").ok()?;
-        Some(Self {
-            tenancy_id,
-            api_key: ApiKey::new(api_key),
-            endpoint: std::env::var("PASSLOCK_ENDPOINT").ok(),
-        })
-    }
-}
-
 impl AppConfig {
     /// `http://localhost:{port}` with the database at `database_url`.
     pub fn localhost(port: u16, database_url: impl Into<String>) -> Self {
@@ -117,137 +67,6 @@ impl AppConfig {
     }
 }
 
-/// The app's database.
-#[derive(Debug, Clone)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Creates users at sign-up in the app's own `users` table.
-#[derive(Debug, Clone)]
-struct Users(Db);
-
-#[async_trait::async_trait]
-impl SignUpHook<i64> for Users {
-    async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
-        let row: Result<(i64,), sqlx::Error> = match &self.0 {
-            Db::Sqlite(pool) => {
-                sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
-                    .bind(username)
-                    .fetch_one(pool)
-                    .await
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as("INSERT INTO users (username) VALUES ($1) RETURNING id")
-                    .bind(username)
-                    .fetch_one(pool)
-                    .await
-            }
-        };
-        match row {
-            Ok((id,)) => Ok(id),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(SignUpError::Refused("this username is taken".to_owned()))
-            }
-            Err(e) => Err(SignUpError::Backend(Box::new(e))),
-        }
-    }
-
-    async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
-        let done = match &self.0 {
-            Db::Sqlite(pool) => sqlx::query("DELETE FROM users WHERE id = ?")
-                .bind(user)
-                .execute(pool)
-                .await
-                .map(|_| ()),
-            Db::Postgres(pool) => sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(user)
-                .execute(pool)
-                .await
-                .map(|_| ()),
-        };
-        done.map_err(|e| SignUpError::Backend(Box::new(e)))
-    }
-}
-
-async fn open_pool(url: &str) -> Result<SqlitePool, BoxError> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .foreign_keys(true);
-    // An in-memory database lives in one connection: keep exactly one.
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(if in_memory { 1 } else { 8 })
-        .min_connections(u32::from(in_memory))
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options)
-        .await?;
-    Ok(pool)
-}
-
-/// The stores of one database, migrated; sessions are built separately.
-struct Stores {
-    users: Db,
-    credentials: Arc<dyn CredentialStore>,
-    ceremonies: Arc<dyn CeremonyStore>,
-    authenticators: Arc<dyn AuthenticatorStore<i64>>,
-}
-
-async fn open_stores(url: &str) -> Result<Stores, BoxError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect(url)
-            .await?;
-        postgres::migrate(&pool).await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS users (
-                id BIGSERIAL PRIMARY KEY,
-                username TEXT NOT NULL UNIQUE,
-                password_hash TEXT
-            )",
-        )
-        .execute(&pool)
-        .await?;
-        return Ok(Stores {
-            users: Db::Postgres(pool.clone()),
-            credentials: Arc::new(PgCredentialStore::new(pool.clone())),
-            ceremonies: Arc::new(PgCeremonyStore::new(pool.clone())),
-            authenticators: Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
-        });
-    }
-    let pool = open_pool(url).await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS users (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            username TEXT NOT NULL UNIQUE,
-            password_hash TEXT
-        )",
-    )
-    .execute(&pool)
-    .await?;
-    // Databases made before the password column: add it.
-    let (has_hash,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'password_hash'",
-    )
-    .fetch_one(&pool)
-    .await?;
-    if has_hash == 0 {
-        sqlx::query("ALTER TABLE users ADD COLUMN password_hash TEXT")
-            .execute(&pool)
-            .await?;
-    }
-    migrate(&pool).await?;
-    Ok(Stores {
-        users: Db::Sqlite(pool.clone()),
-        credentials: Arc::new(SqliteCredentialStore::new(pool.clone())),
-        ceremonies: Arc::new(SqliteCeremonyStore::new(pool.clone())),
-        authenticators: Arc::new(SqliteAuthenticatorStore::<i64>::new(pool)),
-    })
-}
-
 /// Builds the whole app: stores (migrated), provider (embedded, or hosted
 /// Passlock when [`AppConfig::hosted`] is set), passlock routes under
 /// `/passkey`, the page at `/`, `GET /api/me` (any complete sign-in),
@@ -257,38 +76,9 @@ async fn open_stores(url: &str) -> Result<Stores, BoxError> {
 pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
     let stores = open_stores(&config.database_url).await?;
 
-    let rp_id = url_host(&config.origin)?;
-    let provider: Arc<dyn PasskeyProvider> = match &config.hosted {
-        None => Arc::new(
-            EmbeddedProvider::new(
-                EmbeddedConfig::new(rp_id, RP_NAME, [config.origin.clone()]),
-                stores.credentials.clone(),
-                stores.ceremonies.clone(),
-            )
-            .await?,
-        ),
-        Some(hosted) => {
-            let mut settings =
-                PasslockConfig::new(TenancyId::new(&hosted.tenancy_id)?, hosted.api_key.clone());
-            if let Some(endpoint) = &hosted.endpoint {
-                settings = settings.with_endpoint(endpoint.clone());
-            }
-            tracing::info!(tenancy_id = %hosted.tenancy_id, "using hosted Passlock");
-            Arc::new(PasslockHosted::new(
-                settings,
-                rp_id,
-                RP_NAME,
-                clock::system(),
-            )?)
-        }
-    };
     let mut policy = Policy::default();
     policy.passkey_required_as_second_factor = config.passkey_required_as_second_factor;
-    let passlock: Passlock<i64> = Passlock::builder(provider, stores.authenticators.clone())
-        .origins([config.origin.clone()])
-        .sign_up(Arc::new(Users(stores.users.clone())))
-        .policy(policy)
-        .build()?;
+    let passlock = build_passlock(&stores, &config.origin, config.hosted.as_ref(), policy).await?;
 
     let mut routes = Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
@@ -334,18 +124,6 @@ fn with_sessions<S: SessionStore + Clone>(
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(Duration::hours(12)));
     routes.layer(layer)
-}
-
-fn url_host(origin: &str) -> Result<String, BoxError> {
-    let rest = origin
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .ok_or("the origin has no scheme")?;
-    let host = rest.split([':', '/']).next().unwrap_or_default();
-    if host.is_empty() {
-        return Err("the origin has no host".into());
-    }
-    Ok(host.to_owned())
 }
 
 async fn me(user: SignedInUser<i64>) -> Json<Value> {

@@ -1,8 +1,10 @@
 //! What the axum and actix-web example apps share, free of either framework:
-//! the SQLite database (the app's `users` table and the passlock stores),
-//! the sign-up hook that creates users, the provider (embedded, or hosted
-//! Passlock) and [`Passlock`], and password sign-up and login ([`password`]).
-//! Each example keeps only its routes, handlers and session wiring.
+//! the database (SQLite, or PostgreSQL: the app's `users` table and the
+//! passlock stores, see [`open_stores`]), the sign-up hook that creates
+//! users, the provider (embedded, or hosted Passlock) and [`Passlock`], and
+//! password sign-up and login ([`password`]). Each example keeps only its
+//! routes, handlers and session wiring (sessions in the database or, for the
+//! axum example, in Redis).
 
 #![forbid(unsafe_code)]
 
@@ -13,15 +15,21 @@ use std::sync::Arc;
 
 use passlock_core::clock;
 use passlock_core::provider::PasskeyProvider;
-use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_core::provider::embedded::{
+    CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
+};
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
 use passlock_core::secret::ApiKey;
+use passlock_core::store::postgres::{
+    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore,
+};
 use passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
 };
-use passlock_core::{Passlock, Policy, SignUpError, SignUpHook, TenancyId};
-use sqlx::SqlitePool;
+use passlock_core::{AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, TenancyId};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
 
 /// Any start-up failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -57,18 +65,36 @@ impl HostedSettings {
     }
 }
 
+/// The app's database.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// SQLite (`sqlite:...` URLs).
+    Sqlite(SqlitePool),
+    /// PostgreSQL (`postgres://` or `postgresql://` URLs).
+    Postgres(PgPool),
+}
+
 /// Creates users at sign-up in the app's own `users` table.
 #[derive(Debug, Clone)]
-pub struct Users(pub SqlitePool);
+pub struct Users(pub Db);
 
 #[async_trait::async_trait]
 impl SignUpHook<i64> for Users {
     async fn create_user(&self, username: &str) -> Result<i64, SignUpError> {
-        let row: Result<(i64,), sqlx::Error> =
-            sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
-                .bind(username)
-                .fetch_one(&self.0)
-                .await;
+        let row: Result<(i64,), sqlx::Error> = match &self.0 {
+            Db::Sqlite(pool) => {
+                sqlx::query_as("INSERT INTO users (username) VALUES (?) RETURNING id")
+                    .bind(username)
+                    .fetch_one(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("INSERT INTO users (username) VALUES ($1) RETURNING id")
+                    .bind(username)
+                    .fetch_one(pool)
+                    .await
+            }
+        };
         match row {
             Ok((id,)) => Ok(id),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -79,13 +105,95 @@ impl SignUpHook<i64> for Users {
     }
 
     async fn abandon_user(&self, user: &i64) -> Result<(), SignUpError> {
-        sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(user)
-            .execute(&self.0)
-            .await
-            .map(|_| ())
-            .map_err(|e| SignUpError::Backend(Box::new(e)))
+        let done = match &self.0 {
+            Db::Sqlite(pool) => sqlx::query("DELETE FROM users WHERE id = ?")
+                .bind(user)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            Db::Postgres(pool) => sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+        };
+        done.map_err(|e| SignUpError::Backend(Box::new(e)))
     }
+}
+
+/// The stores of one database, migrated (sessions are the caller's).
+#[derive(Clone)]
+pub struct Stores {
+    /// The app's database, which holds its `users` table.
+    pub users: Db,
+    /// The embedded provider's passkeys.
+    pub credentials: Arc<dyn CredentialStore>,
+    /// The embedded provider's pending ceremonies.
+    pub ceremonies: Arc<dyn CeremonyStore>,
+    /// Which authenticator belongs to which user.
+    pub authenticators: Arc<dyn AuthenticatorStore<i64>>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    /// The stores on a SQLite database [`open_database`] opened.
+    pub fn sqlite(pool: SqlitePool) -> Self {
+        Self {
+            users: Db::Sqlite(pool.clone()),
+            credentials: Arc::new(SqliteCredentialStore::new(pool.clone())),
+            ceremonies: Arc::new(SqliteCeremonyStore::new(pool.clone())),
+            authenticators: Arc::new(SqliteAuthenticatorStore::<i64>::new(pool)),
+        }
+    }
+
+    /// The stores on a PostgreSQL database [`open_postgres`] opened.
+    pub fn postgres(pool: PgPool) -> Self {
+        Self {
+            users: Db::Postgres(pool.clone()),
+            credentials: Arc::new(PgCredentialStore::new(pool.clone())),
+            ceremonies: Arc::new(PgCeremonyStore::new(pool.clone())),
+            authenticators: Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
+        }
+    }
+}
+
+/// Opens the database at `url`, PostgreSQL for `postgres://` and
+/// `postgresql://` URLs ([`open_postgres`]), else SQLite
+/// ([`open_database`]), and its stores.
+pub async fn open_stores(url: &str) -> Result<Stores, BoxError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Stores::postgres(open_postgres(url).await?))
+    } else {
+        Ok(Stores::sqlite(open_database(url).await?))
+    }
+}
+
+/// Connects to the PostgreSQL database at `url` (it must exist) and migrates
+/// the passlock stores and the `users` table. The session store is the
+/// caller's to migrate.
+pub async fn open_postgres(url: &str) -> Result<PgPool, BoxError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?;
+    postgres::migrate(&pool).await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS users (
+            id BIGSERIAL PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT
+        )",
+    )
+    .execute(&pool)
+    .await?;
+    Ok(pool)
 }
 
 /// Opens the SQLite database at `url` (created if missing; an in-memory one
@@ -128,11 +236,11 @@ pub async fn open_database(url: &str) -> Result<SqlitePool, BoxError> {
     Ok(pool)
 }
 
-/// Builds the provider (embedded on `pool`, or hosted Passlock when `hosted`
-/// is set) and the [`Passlock`] for `origin`, with [`Users`] as its sign-up
-/// hook and `policy`.
+/// Builds the provider (embedded on `stores`, or hosted Passlock when
+/// `hosted` is set) and the [`Passlock`] for `origin`, with [`Users`] as its
+/// sign-up hook and `policy`.
 pub async fn build_passlock(
-    pool: &SqlitePool,
+    stores: &Stores,
     origin: &str,
     hosted: Option<&HostedSettings>,
     policy: Policy,
@@ -142,8 +250,8 @@ pub async fn build_passlock(
         None => Arc::new(
             EmbeddedProvider::new(
                 EmbeddedConfig::new(rp_id, RP_NAME, [origin.to_owned()]),
-                Arc::new(SqliteCredentialStore::new(pool.clone())),
-                Arc::new(SqliteCeremonyStore::new(pool.clone())),
+                stores.credentials.clone(),
+                stores.ceremonies.clone(),
             )
             .await?,
         ),
@@ -162,14 +270,11 @@ pub async fn build_passlock(
             )?)
         }
     };
-    let passlock = Passlock::builder(
-        provider,
-        Arc::new(SqliteAuthenticatorStore::<i64>::new(pool.clone())),
-    )
-    .origins([origin.to_owned()])
-    .sign_up(Arc::new(Users(pool.clone())))
-    .policy(policy)
-    .build()?;
+    let passlock = Passlock::builder(provider, stores.authenticators.clone())
+        .origins([origin.to_owned()])
+        .sign_up(Arc::new(Users(stores.users.clone())))
+        .policy(policy)
+        .build()?;
     Ok(passlock)
 }
 

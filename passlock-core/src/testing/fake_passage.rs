@@ -30,14 +30,9 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::clock::{SharedClock, UnixMillis};
@@ -45,13 +40,14 @@ use crate::error::ConfigError;
 use crate::id::TenancyId;
 use crate::provider::passage::{PassageConfig, PassageFlex};
 use crate::secret::{ApiKey, PassageNonce, random_token};
+use crate::testing::server::{
+    self, Fake, Head, Plan, Resp, Server, internal_error, ok, percent_decode, respond,
+};
 
 /// How long a transaction can be completed (ms).
 pub const TRANSACTION_TTL_MS: i64 = 5 * 60 * 1000;
 /// How long a nonce can be verified (ms).
 pub const NONCE_TTL_MS: i64 = 60 * 1000;
-/// Largest accepted request body.
-const MAX_BODY: usize = 64 * 1024;
 
 /// A fault the fake injects on every route.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -132,7 +128,6 @@ struct State {
     /// By Passage user id.
     users: BTreeMap<String, User>,
     fault: Fault,
-    hits: HashMap<&'static str, u64>,
 }
 
 impl State {
@@ -143,44 +138,21 @@ impl State {
     }
 }
 
-struct Inner {
-    app_id: TenancyId,
-    api_key: ApiKey,
-    clock: SharedClock,
-    state: Mutex<State>,
-}
-
-impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn now(&self) -> UnixMillis {
-        self.clock.now_millis()
-    }
-}
+/// The app id is [`server::Shared::id`].
+type Inner = server::Shared<State>;
 
 /// The fake Passage service. Stops when dropped.
 pub struct FakePassage {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
 impl std::fmt::Debug for FakePassage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakePassage")
-            .field("addr", &self.addr)
-            .field("app_id", &self.inner.app_id)
+            .field("addr", &self.server.addr())
+            .field("app_id", &self.inner.id)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FakePassage {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -214,43 +186,26 @@ impl FakePassage {
 
     /// Starts a fake on `clock` (a `ManualClock` for expiry tests).
     pub async fn start_with_clock(clock: SharedClock) -> Result<Self, std::io::Error> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let app_id = TenancyId::new(format!("app{}", random_token(6)))
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Inner::new(
             app_id,
-            api_key: ApiKey::new(format!("passage_test_{}", random_token(24))),
+            ApiKey::new(format!("passage_test_{}", random_token(24))),
             clock,
-            state: Mutex::new(State::default()),
-        });
-        let served = inner.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let inner = served.clone();
-                tokio::spawn(async move {
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let svc = hyper::service::service_fn(move |req| handle(inner.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, svc)
-                        .await;
-                });
-            }
-        });
-        Ok(Self { inner, addr, task })
+            State::default(),
+        ));
+        let server = Server::start(inner.clone()).await?;
+        Ok(Self { inner, server })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.endpoint()
     }
 
     /// The app id.
     pub fn app_id(&self) -> TenancyId {
-        self.inner.app_id.clone()
+        self.inner.id.clone()
     }
 
     /// The API key.
@@ -260,7 +215,7 @@ impl FakePassage {
 
     /// The fake's clock.
     pub fn clock(&self) -> SharedClock {
-        self.inner.clock.clone()
+        self.inner.clock()
     }
 
     /// A client configuration pointing at this fake.
@@ -280,7 +235,7 @@ impl FakePassage {
 
     /// Requests received on route `name` (see the module docs for names).
     pub fn hits(&self, name: &str) -> u64 {
-        self.inner.state().hits.get(name).copied().unwrap_or(0)
+        self.inner.hits(name)
     }
 
     /// Completes a pending transaction as the browser would (the WebAuthn
@@ -417,25 +372,6 @@ impl FakePassage {
 // HTTP
 // ---------------------------------------------------------------------------
 
-type Resp = Response<Full<Bytes>>;
-
-fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-fn ok(status: u16, value: &Value) -> Resp {
-    respond(
-        status,
-        "application/json",
-        serde_json::to_vec(value).unwrap_or_default(),
-    )
-}
-
 fn err(status: u16, code: &str) -> Resp {
     ok(
         status,
@@ -443,25 +379,12 @@ fn err(status: u16, code: &str) -> Resp {
     )
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%'
-            && let Some(h) = bytes.get(i + 1..i + 3)
-            && let Ok(h) = std::str::from_utf8(h)
-            && let Ok(v) = u8::from_str_radix(h, 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(if b == b'+' { b' ' } else { b });
-        i += 1;
+/// The app id and the path below `/v1/apps/{appId}`, if the path is there.
+fn split<'a>(segs: &'a [&'a str]) -> (Option<&'a str>, &'a [&'a str]) {
+    match segs {
+        ["v1", "apps", app, rest @ ..] => (Some(*app), rest),
+        _ => (None, &[]),
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn classify(method: &hyper::Method, rest: &[&str]) -> &'static str {
@@ -478,67 +401,44 @@ fn classify(method: &hyper::Method, rest: &[&str]) -> &'static str {
     }
 }
 
-async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Resp, std::io::Error> {
-    let method = req.method().clone();
-    let segs: Vec<String> = req
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let bearer = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let (app, rest): (Option<&str>, &[&str]) = match s.as_slice() {
-        ["v1", "apps", app, rest @ ..] => (Some(*app), rest),
-        _ => (None, &[]),
-    };
-    let name = if app.is_some() {
-        classify(&method, rest)
-    } else {
-        "unknown"
-    };
-    let fault = {
-        let mut st = inner.state();
-        *st.hits.entry(name).or_insert(0) += 1;
-        st.fault.clone()
-    };
-    match &fault {
-        Fault::Latency(d) => tokio::time::sleep(*d).await,
-        Fault::DropConnection => return Err(std::io::Error::other("fault: connection dropped")),
-        Fault::ApiError { status, code } => return Ok(err(*status, code)),
-        Fault::Status500 => return Ok(respond(500, "text/plain", b"internal error".to_vec())),
-        _ => {}
+impl Fake for Inner {
+    const PLUS_AS_SPACE: bool = true;
+    type Route = &'static str;
+
+    fn arrive(&self, head: &Head) -> (Self::Route, Plan) {
+        let segs = head.segs();
+        let name = match split(&segs) {
+            (Some(_), rest) => classify(&head.method, rest),
+            (None, _) => "unknown",
+        };
+        self.hit(name);
+        let plan = match self.state().fault.clone() {
+            Fault::None => Plan::None,
+            Fault::Latency(d) => Plan::Latency(d),
+            Fault::DropConnection => Plan::DropConnection,
+            Fault::ApiError { status, code } => Plan::Answer(err(status, code)),
+            Fault::Status500 => Plan::Answer(internal_error(500)),
+            Fault::MalformedJson => Plan::MalformedJson(b"{\"transaction_id\":"),
+            Fault::WrongContentType => Plan::WrongContentType,
+        };
+        (name, plan)
     }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(err(413, "request_too_large")),
-    };
-    let key_ok = bearer
-        .as_deref()
-        .is_some_and(|b| ApiKey::new(b).ct_eq(&inner.api_key));
-    let resp = if !key_ok {
-        err(401, "invalid_access_token")
-    } else if app != Some(inner.app_id.as_str()) {
-        err(404, "app_not_found")
-    } else {
-        route(&inner, name, rest, &query, &body).unwrap_or_else(|e| e)
-    };
-    Ok(match fault {
-        Fault::MalformedJson => respond(200, "application/json", b"{\"transaction_id\":".to_vec()),
-        Fault::WrongContentType => {
-            let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await.map(|b| b.to_bytes());
-            respond(status, "text/html", body.unwrap_or_default().to_vec())
+
+    fn too_large(&self) -> Resp {
+        err(413, "request_too_large")
+    }
+
+    fn route(&self, head: &Head, name: Self::Route, body: &[u8]) -> Resp {
+        let segs = head.segs();
+        let (app, rest) = split(&segs);
+        if !self.key_ok(head.bearer.as_deref()) {
+            err(401, "invalid_access_token")
+        } else if app != Some(self.id.as_str()) {
+            err(404, "app_not_found")
+        } else {
+            dispatch(self, name, rest, &head.query, body).unwrap_or_else(|e| e)
         }
-        _ => resp,
-    })
+    }
 }
 
 fn parse(body: &[u8]) -> Result<Value, Resp> {
@@ -555,7 +455,13 @@ fn field<'a>(v: &'a Value, k: &str) -> Result<&'a str, Resp> {
         .ok_or_else(|| err(400, "invalid_request"))
 }
 
-fn route(inner: &Inner, name: &str, rest: &[&str], query: &str, body: &[u8]) -> Result<Resp, Resp> {
+fn dispatch(
+    inner: &Inner,
+    name: &str,
+    rest: &[&str],
+    query: &str,
+    body: &[u8],
+) -> Result<Resp, Resp> {
     let now = inner.now();
     match name {
         "register_transaction" => {
@@ -601,7 +507,7 @@ fn route(inner: &Inner, name: &str, rest: &[&str], query: &str, body: &[u8]) -> 
             for pair in query.split('&') {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 match k {
-                    "identifier" => identifier = Some(percent_decode(v)),
+                    "identifier" => identifier = Some(percent_decode(v, true)),
                     "limit" => limit = v.parse().map_err(|_| err(400, "invalid_request"))?,
                     _ => {}
                 }

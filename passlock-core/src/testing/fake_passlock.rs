@@ -36,16 +36,11 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::clock::{SharedClock, UnixMillis};
@@ -55,6 +50,7 @@ use crate::principal::{ExtendedPrincipal, PasskeyFlags, PrincipalMetadata};
 use crate::provider::passlock::{Passkey, PasskeySummary, PasslockConfig, PasslockHosted};
 use crate::secret::{ApiKey, Code, IdToken, random_token};
 use crate::testing::keys::{KeyError, TestKey};
+use crate::testing::server::{self, Fake, Head, Plan, Resp, Server, internal_error, ok, respond};
 
 /// How long issued codes, tokens and id_tokens live (ms).
 const TTL_MS: i64 = 5 * 60 * 1000;
@@ -64,8 +60,6 @@ const CHALLENGE_TTL_MS: i64 = 10 * 60 * 1000;
 const CHALLENGE_ATTEMPTS: u32 = 3;
 /// Pending challenges per email before `ChallengeRateLimited`.
 const CHALLENGE_RATE: usize = 3;
-/// Largest accepted request body.
-const MAX_BODY: usize = 64 * 1024;
 
 /// A fault the fake injects.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -159,49 +153,23 @@ struct State {
     page_size: usize,
     fault: Fault,
     route_faults: HashMap<RouteFamily, Fault>,
-    hits: HashMap<&'static str, u64>,
 }
 
-struct Inner {
-    tenancy: TenancyId,
-    api_key: ApiKey,
-    clock: SharedClock,
-    state: Mutex<State>,
-}
-
-impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A test that panicked while holding the lock poisons it; the state
-        // is still usable for the remaining assertions.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn now(&self) -> UnixMillis {
-        self.clock.now_millis()
-    }
-}
+/// The tenancy id is [`server::Shared::id`].
+type Inner = server::Shared<State>;
 
 /// The fake Passlock service. Stops when dropped.
 pub struct FakePasslock {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
 impl std::fmt::Debug for FakePasslock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakePasslock")
-            .field("addr", &self.addr)
-            .field("tenancy", &self.inner.tenancy)
+            .field("addr", &self.server.addr())
+            .field("tenancy", &self.inner.id)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FakePasslock {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -228,8 +196,6 @@ impl FakePasslock {
 
     /// Starts a fake on `clock` (a `ManualClock` for expiry tests).
     pub async fn start_with_clock(clock: SharedClock) -> Result<Self, FakeError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let tenancy = TenancyId::new(format!("tenancy-{}", &random_token(6)))
             .map_err(|e| ConfigError::new("tenancy", e.to_string()))?;
         let state = State {
@@ -238,39 +204,24 @@ impl FakePasslock {
             page_size: 10,
             ..State::default()
         };
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Inner::new(
             tenancy,
-            api_key: ApiKey::new(format!("sk_test_{}", random_token(24))),
+            ApiKey::new(format!("sk_test_{}", random_token(24))),
             clock,
-            state: Mutex::new(state),
-        });
-        let served = inner.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let inner = served.clone();
-                tokio::spawn(async move {
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let svc = hyper::service::service_fn(move |req| handle(inner.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, svc)
-                        .await;
-                });
-            }
-        });
-        Ok(Self { inner, addr, task })
+            state,
+        ));
+        let server = Server::start(inner.clone()).await?;
+        Ok(Self { inner, server })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.endpoint()
     }
 
     /// The tenancy id.
     pub fn tenancy_id(&self) -> TenancyId {
-        self.inner.tenancy.clone()
+        self.inner.id.clone()
     }
 
     /// The API key.
@@ -280,7 +231,7 @@ impl FakePasslock {
 
     /// The fake's clock.
     pub fn clock(&self) -> SharedClock {
-        self.inner.clock.clone()
+        self.inner.clock()
     }
 
     /// A client configuration pointing at this fake.
@@ -312,7 +263,7 @@ impl FakePasslock {
 
     /// Requests received on route `name` (see the module docs for names).
     pub fn hits(&self, name: &str) -> u64 {
-        self.inner.state().hits.get(name).copied().unwrap_or(0)
+        self.inner.hits(name)
     }
 
     /// Requests received on the JWKS.
@@ -361,7 +312,7 @@ impl FakePasslock {
         let now = self.inner.now().div_euclid(1000);
         json!({
             "iss": "passlock.dev",
-            "aud": self.inner.tenancy.as_str(),
+            "aud": self.inner.id.as_str(),
             "sub": user_id.as_str(),
             "jti": random_token(16),
             "iat": now,
@@ -478,25 +429,6 @@ fn issue_code(
 // HTTP
 // ---------------------------------------------------------------------------
 
-type Resp = Response<Full<Bytes>>;
-
-fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-fn ok(status: u16, value: &Value) -> Resp {
-    respond(
-        status,
-        "application/json",
-        serde_json::to_vec(value).unwrap_or_default(),
-    )
-}
-
 fn err(status: u16, name: &str) -> Resp {
     err_with(status, name, Map::new())
 }
@@ -524,35 +456,34 @@ fn injected_error(status: u16, tag: &str) -> Resp {
     err_with(status, tag, extra)
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%'
-            && let Some(h) = bytes.get(i + 1..i + 3)
-            && let Ok(h) = std::str::from_utf8(h)
-            && let Ok(v) = u8::from_str_radix(h, 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
+/// What the pipeline does about `fault`.
+fn plan(fault: Fault) -> Plan {
+    match fault {
+        Fault::None => Plan::None,
+        Fault::Latency(d) => Plan::Latency(d),
+        Fault::DropConnection => Plan::DropConnection,
+        Fault::ApiError { status, tag } => Plan::Answer(injected_error(status, tag)),
+        Fault::Redirect(location) => {
+            let mut r = respond(302, "text/plain", Vec::new());
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&location) {
+                r.headers_mut().insert(hyper::header::LOCATION, v);
+            }
+            Plan::Answer(r)
         }
-        out.push(b);
-        i += 1;
+        Fault::JwksDown => Plan::Answer(internal_error(503)),
+        Fault::Status500 => Plan::Answer(internal_error(500)),
+        Fault::MalformedJson => Plan::MalformedJson(b"{\"_tag\":\"ExtendedPrinc"),
+        Fault::WrongContentType => Plan::WrongContentType,
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// (family, hit name, needs the API key)
-fn classify(method: &hyper::Method, segs: &[String]) -> (RouteFamily, &'static str, bool) {
+fn classify(method: &hyper::Method, s: &[&str]) -> (RouteFamily, &'static str, bool) {
     use hyper::Method as M;
-    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-    if s.as_slice() == [".well-known", "jwks.json"] && method == M::GET {
+    if s == [".well-known", "jwks.json"] && method == M::GET {
         return (RouteFamily::Jwks, "jwks", false);
     }
-    let rest: &[&str] = match s.as_slice() {
+    let rest: &[&str] = match s {
         ["v2", _tenancy, rest @ ..] => rest,
         _ => return (RouteFamily::Unknown, "unknown", false),
     };
@@ -591,97 +522,56 @@ fn classify(method: &hyper::Method, segs: &[String]) -> (RouteFamily, &'static s
     }
 }
 
-async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Resp, std::io::Error> {
-    let method = req.method().clone();
-    let segs: Vec<String> = req
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let bearer = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let (family, name, needs_key) = classify(&method, &segs);
-    let fault = {
-        let mut s = inner.state();
-        *s.hits.entry(name).or_insert(0) += 1;
-        let f = s
-            .route_faults
-            .get(&family)
-            .cloned()
-            .unwrap_or_else(|| s.fault.clone());
-        if f == Fault::JwksDown && family != RouteFamily::Jwks {
-            Fault::None
-        } else {
-            f
-        }
-    };
-    match &fault {
-        Fault::Latency(d) => tokio::time::sleep(*d).await,
-        Fault::DropConnection => return Err(std::io::Error::other("fault: connection dropped")),
-        Fault::ApiError { status, tag } => return Ok(injected_error(*status, tag)),
-        Fault::Redirect(location) => {
-            let mut r = respond(302, "text/plain", Vec::new());
-            if let Ok(v) = hyper::header::HeaderValue::from_str(location) {
-                r.headers_mut().insert(hyper::header::LOCATION, v);
+impl Fake for Inner {
+    const PLUS_AS_SPACE: bool = false;
+    type Route = (RouteFamily, &'static str, bool);
+
+    fn arrive(&self, head: &Head) -> (Self::Route, Plan) {
+        let (family, name, needs_key) = classify(&head.method, &head.segs());
+        self.hit(name);
+        let fault = {
+            let s = self.state();
+            let f = s
+                .route_faults
+                .get(&family)
+                .cloned()
+                .unwrap_or_else(|| s.fault.clone());
+            if f == Fault::JwksDown && family != RouteFamily::Jwks {
+                Fault::None
+            } else {
+                f
             }
-            return Ok(r);
-        }
-        Fault::JwksDown | Fault::Status500 => {
-            let status = if fault == Fault::JwksDown { 503 } else { 500 };
-            return Ok(respond(status, "text/plain", b"internal error".to_vec()));
-        }
-        _ => {}
+        };
+        ((family, name, needs_key), plan(fault))
     }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(err(413, "BadRequest")),
-    };
 
-    let resp = if needs_key {
-        let key_ok = bearer
-            .as_deref()
-            .is_some_and(|b| ApiKey::new(b).ct_eq(&inner.api_key));
-        if !key_ok {
-            err(401, "Unauthorized")
-        } else if segs.get(1).map(String::as_str) != Some(inner.tenancy.as_str()) {
-            err(403, "Forbidden")
+    fn too_large(&self) -> Resp {
+        err(413, "BadRequest")
+    }
+
+    fn route(&self, head: &Head, (family, name, needs_key): Self::Route, body: &[u8]) -> Resp {
+        let segs = &head.segs;
+        let tenancy_ok = segs.get(1).map(String::as_str) == Some(self.id.as_str());
+        if needs_key {
+            if !self.key_ok(head.bearer.as_deref()) {
+                err(401, "Unauthorized")
+            } else if !tenancy_ok {
+                err(403, "Forbidden")
+            } else {
+                dispatch(self, name, &segs[2..], &head.query, body)
+            }
+        } else if family == RouteFamily::Ceremony && !tenancy_ok {
+            err(404, "InvalidTenancy")
         } else {
-            route(&inner, name, &segs[2..], &query, &body)
+            dispatch(
+                self,
+                name,
+                segs.get(2..).unwrap_or_default(),
+                &head.query,
+                body,
+            )
         }
-    } else if family == RouteFamily::Ceremony
-        && segs.get(1).map(String::as_str) != Some(inner.tenancy.as_str())
-    {
-        err(404, "InvalidTenancy")
-    } else {
-        route(
-            &inner,
-            name,
-            segs.get(2..).unwrap_or_default(),
-            &query,
-            &body,
-        )
-    };
-
-    Ok(match fault {
-        Fault::MalformedJson => respond(
-            200,
-            "application/json",
-            b"{\"_tag\":\"ExtendedPrinc".to_vec(),
-        ),
-        Fault::WrongContentType => {
-            let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await.map(|b| b.to_bytes());
-            respond(status, "text/html", body.unwrap_or_default().to_vec())
-        }
-        _ => resp,
-    })
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Resp> {
@@ -692,7 +582,7 @@ fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-fn route(inner: &Inner, name: &str, rest: &[String], query: &str, body: &[u8]) -> Resp {
+fn dispatch(inner: &Inner, name: &str, rest: &[String], query: &str, body: &[u8]) -> Resp {
     let r = match name {
         "jwks" => Ok(jwks(inner)),
         "principal" => Ok(exchange(inner, rest.get(1).map_or("", String::as_str))),
@@ -902,7 +792,7 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         .ok_or_else(|| err(400, "BadRequest"))?;
     let now_s = now.div_euclid(1000);
     let claims = json!({
-        "iss": "passlock.dev", "aud": inner.tenancy.as_str(), "sub": user_id.as_str(),
+        "iss": "passlock.dev", "aud": inner.id.as_str(), "sub": user_id.as_str(),
         "jti": random_token(16), "iat": now_s, "exp": now_s + TTL_MS / 1000,
         "a:id": cred, "a:typ": "passkey", "pk:uv": true,
     });
@@ -1184,17 +1074,5 @@ fn delete_challenge(inner: &Inner, id: &str) -> Resp {
     match inner.state().challenges.remove(id) {
         Some(_) => ok(200, &json!({"_tag": "ChallengeDeleted", "challengeId": id})),
         None => err(404, "NotFound"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb%3f"), "a/b?");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz"), "%zz");
     }
 }

@@ -8,3 +8,4 @@ pub mod conformance;
 pub mod fake_passage;
 pub mod fake_passlock;
 pub mod keys;
+pub(crate) mod server;
