@@ -97,7 +97,9 @@ async fn serve() -> Result<(), BoxError> {
         .get(SessionRecord::<i64>::KEY)
         .ok_or("no passlock record")?;
     // passlock-axum keeps the record as one JSON string.
-    let json = passlock_record.as_str().ok_or("the record is not a string")?;
+    let json = passlock_record
+        .as_str()
+        .ok_or("the record is not a string")?;
     let typed: SessionRecord<i64> = serde_json::from_str(json)?;
     if typed.auth.is_none() {
         return Err("the bench user is not signed in".into());
