@@ -206,3 +206,34 @@ pub async fn insert_credential(store: &dyn CredentialStore, credential: &StoredC
         Err(e) => panic!("cannot insert the fixture credential: {e}"),
     }
 }
+
+/// The statuses a fuzzed hosted-service answer may carry besides 200.
+const ERROR_STATUSES: [u16; 9] = [400, 401, 403, 404, 409, 413, 429, 500, 503];
+/// The content types a fuzzed hosted-service answer may carry.
+const CONTENT_TYPES: [Option<&str>; 4] = [
+    Some("application/json"),
+    Some("application/json; charset=utf-8"),
+    Some("text/html"),
+    None,
+];
+
+/// The body of the hosted-response targets: the first byte picks the status
+/// (even: 200, odd: one of the error statuses), the second the content
+/// type, the rest is the body, handed to `decode` (a client's
+/// `fuzz_decode_response`). Invariant: a non-2xx or non-JSON answer is
+/// accepted as no wire type.
+pub fn hosted_response(data: &[u8], decode: fn(u16, Option<&str>, &[u8]) -> usize) {
+    let [s, t, body @ ..] = data else {
+        return;
+    };
+    let status = if s % 2 == 0 {
+        200
+    } else {
+        ERROR_STATUSES[usize::from(s / 2) % ERROR_STATUSES.len()]
+    };
+    let content_type = CONTENT_TYPES[usize::from(*t) % CONTENT_TYPES.len()];
+    let accepted = decode(status, content_type, body);
+    if status != 200 || content_type.is_none_or(|t| t == "text/html") {
+        assert_eq!(accepted, 0);
+    }
+}

@@ -377,15 +377,15 @@ async fn head_requests_are_answered_like_get() {
     r.assert_error(405, "method_not_allowed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn upstream_faults_answer_json_within_the_timeout() {
-    let clock = ManualClock::starting_now();
-    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let passlock = crate::hardening::hosted_passlock(&fake).await;
+/// A world on the hosted provider against a fresh `FakePasslock` (with the
+/// circuit breaker when `breaker`), SQL sessions on SQLite.
+async fn hosted_world(
+    breaker: bool,
+) -> (
+    World<ActixApp>,
+    passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    let (clock, fake, passlock) = crate::hardening::hosted_setup(breaker).await;
     let for_app = passlock.clone();
     let app = ActixApp::start(move || async move {
         let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
@@ -397,52 +397,23 @@ async fn upstream_faults_answer_json_within_the_timeout() {
         passlock,
         clock,
     };
+    (w, fake)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upstream_faults_answer_json_within_the_timeout() {
+    let (w, fake) = hosted_world(false).await;
     crate::hardening::upstream_faults_answer_json_within_the_timeout(w, fake).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn open_circuit_answers_at_once_and_recovers() {
-    let clock = ManualClock::starting_now();
-    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let passlock =
-        crate::hardening::hosted_passlock_with(&fake, crate::hardening::breaker_config()).await;
-    let for_app = passlock.clone();
-    let app = ActixApp::start(move || async move {
-        let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
-        sessions.migrate().await.unwrap();
-        app(for_app, sessions, Key::generate())
-    });
-    let w = World {
-        app,
-        passlock,
-        clock,
-    };
+    let (w, fake) = hosted_world(true).await;
     crate::hardening::open_circuit_answers_at_once_and_recovers(w, fake).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_vault_delete_keeps_the_link() {
-    let clock = ManualClock::starting_now();
-    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let passlock = crate::hardening::hosted_passlock(&fake).await;
-    let for_app = passlock.clone();
-    let app = ActixApp::start(move || async move {
-        let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
-        sessions.migrate().await.unwrap();
-        app(for_app, sessions, Key::generate())
-    });
-    let w = World {
-        app,
-        passlock,
-        clock,
-    };
+    let (w, fake) = hosted_world(false).await;
     crate::hardening::a_failed_vault_delete_keeps_the_link(w, fake).await;
 }

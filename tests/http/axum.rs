@@ -325,56 +325,38 @@ async fn step_up_extractor_uses_the_passlock_clock() {
     assert!(me.json["user_id"].is_i64(), "still signed in: {me:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn upstream_faults_answer_json_within_the_timeout() {
-    use passlock_core::clock::ManualClock as Clock;
-    let clock = Clock::starting_now();
-    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let passlock = crate::hardening::hosted_passlock(&fake).await;
+/// A world on the hosted provider against a fresh `FakePasslock` (with the
+/// circuit breaker when `breaker`), tower-sessions memory store.
+async fn hosted_world(
+    breaker: bool,
+) -> (
+    World<AxumApp>,
+    passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    let (clock, fake, passlock) = crate::hardening::hosted_setup(breaker).await;
     let w = World {
         app: AxumApp(app(passlock.clone(), MemoryStore::default())),
         passlock,
         clock,
     };
+    (w, fake)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upstream_faults_answer_json_within_the_timeout() {
+    let (w, fake) = hosted_world(false).await;
     crate::hardening::upstream_faults_answer_json_within_the_timeout(w, fake).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn open_circuit_answers_at_once_and_recovers() {
-    let clock = ManualClock::starting_now();
-    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let passlock =
-        crate::hardening::hosted_passlock_with(&fake, crate::hardening::breaker_config()).await;
-    let w = World {
-        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
-        passlock,
-        clock,
-    };
+    let (w, fake) = hosted_world(true).await;
     crate::hardening::open_circuit_answers_at_once_and_recovers(w, fake).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_vault_delete_keeps_the_link() {
-    let clock = ManualClock::starting_now();
-    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let passlock = crate::hardening::hosted_passlock(&fake).await;
-    let w = World {
-        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
-        passlock,
-        clock,
-    };
+    let (w, fake) = hosted_world(false).await;
     crate::hardening::a_failed_vault_delete_keeps_the_link(w, fake).await;
 }
 

@@ -651,6 +651,28 @@ pub(crate) async fn hosted_passlock(
     .await
 }
 
+/// A fresh `FakePasslock` on a manual clock and a passlock on it (see
+/// [`hosted_passlock`]), with the circuit breaker when `breaker`.
+pub(crate) async fn hosted_setup(
+    breaker: bool,
+) -> (
+    passlock_core::clock::ManualClock,
+    passlock_core::testing::fake_passlock::FakePasslock,
+    passlock_core::Passlock<i64>,
+) {
+    let clock = passlock_core::clock::ManualClock::starting_now();
+    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let passlock = match breaker {
+        true => hosted_passlock_with(&fake, breaker_config()).await,
+        false => hosted_passlock(&fake).await,
+    };
+    (clock, fake, passlock)
+}
+
 /// The circuit breaker of [`open_circuit_answers_at_once_and_recovers`]:
 /// three outages open it for [`COOLDOWN`].
 pub(crate) fn breaker_config() -> passlock_core::http::HttpConfig {
