@@ -525,22 +525,20 @@ pub async fn unlink<U: UserId>(
     if !pl.store().unlink(&aid, &auth.user_id).await? {
         return Err(FlowError::NotFound);
     }
-    let refusal = if pl
-        .store()
-        .authenticators_of(&auth.user_id)
-        .await?
-        .is_empty()
-    {
-        Some(FlowError::LastAuthenticator)
-    } else {
-        pl.provider()
+    // From here on every refusal, a failing store included, links the
+    // passkey back: a failed delete changes nothing.
+    let refusal = match pl.store().authenticators_of(&auth.user_id).await {
+        Err(e) => Some(FlowError::from(e)),
+        Ok(left) if left.is_empty() => Some(FlowError::LastAuthenticator),
+        Ok(_) => pl
+            .provider()
             .delete_passkey(&aid)
             .await
             .err()
             .map(|e| match e {
                 ProviderError::Rejected(_) => FlowError::NotFound,
                 other => FlowError::Provider(other),
-            })
+            }),
     };
     let Some(refusal) = refusal else {
         return Ok(Outcome::new((), SessionChange::Unchanged));

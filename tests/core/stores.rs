@@ -446,3 +446,81 @@ async fn own_user_table_with_foreign_key() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
 }
+
+/// A store whose reads of passkey links fail once a link was removed.
+#[derive(Debug, Default)]
+struct FailsAfterUnlink {
+    inner: MemoryAuthenticatorStore<i64>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl AuthenticatorStore<i64> for FailsAfterUnlink {
+    async fn link(
+        &self,
+        a: &AuthenticatorId,
+        user: &i64,
+        now: passlock_core::clock::UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.inner.link(a, user, now).await
+    }
+    async fn user_of(&self, a: &AuthenticatorId) -> Result<Option<i64>, StoreError> {
+        self.inner.user_of(a).await
+    }
+    async fn authenticators_of(
+        &self,
+        user: &i64,
+    ) -> Result<Vec<passlock_core::store::LinkedAuthenticator>, StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::backend("the store went down"));
+        }
+        self.inner.authenticators_of(user).await
+    }
+    async fn unlink(&self, a: &AuthenticatorId, user: &i64) -> Result<bool, StoreError> {
+        let removed = self.inner.unlink(a, user).await;
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        removed
+    }
+    async fn touch(
+        &self,
+        a: &AuthenticatorId,
+        now: passlock_core::clock::UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.inner.touch(a, now).await
+    }
+}
+
+/// A passkey delete whose check of the remaining passkeys fails answers the
+/// store error and links the passkey back: a failed delete changes nothing.
+#[tokio::test]
+async fn unlink_links_back_when_the_store_fails_midway() {
+    use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+    use passlock_core::{AuthState, FlowError, Passlock, SessionRecord, flow};
+    let provider = EmbeddedProvider::in_memory(EmbeddedConfig::new(
+        "localhost",
+        "passlock tests",
+        ["http://localhost:3000"],
+    ))
+    .await
+    .unwrap();
+    let store = Arc::new(FailsAfterUnlink::default());
+    let pl: Passlock<i64> = Passlock::builder(Arc::new(provider), store.clone())
+        .origins(["http://localhost:3000"])
+        .build()
+        .unwrap();
+    let (a, b) = (
+        AuthenticatorId::new("a").unwrap(),
+        AuthenticatorId::new("b").unwrap(),
+    );
+    store.inner.link(&a, &1, 10).await.unwrap();
+    store.inner.link(&b, &1, 20).await.unwrap();
+    let mut record = SessionRecord::default();
+    record.auth = Some(AuthState::passkey(1, a.clone(), pl.now()));
+    let err = flow::unlink(&pl, &record, "b").await.unwrap_err();
+    assert!(matches!(err, FlowError::Store(_)), "{err:?}");
+    assert_eq!(err.status().as_u16(), 503, "{err:?}");
+    assert_eq!(store.inner.user_of(&b).await.unwrap(), Some(1), "linked back");
+    let links = store.inner.authenticators_of(&1).await.unwrap();
+    let created: Vec<_> = links.iter().map(|l| l.created_at).collect();
+    assert_eq!(created, vec![10, 20], "with its creation time");
+}
