@@ -519,7 +519,11 @@ async fn unlink_links_back_when_the_store_fails_midway() {
     let err = flow::unlink(&pl, &record, "b").await.unwrap_err();
     assert!(matches!(err, FlowError::Store(_)), "{err:?}");
     assert_eq!(err.status().as_u16(), 503, "{err:?}");
-    assert_eq!(store.inner.user_of(&b).await.unwrap(), Some(1), "linked back");
+    assert_eq!(
+        store.inner.user_of(&b).await.unwrap(),
+        Some(1),
+        "linked back"
+    );
     let links = store.inner.authenticators_of(&1).await.unwrap();
     let created: Vec<_> = links.iter().map(|l| l.created_at).collect();
     assert_eq!(created, vec![10, 20], "with its creation time");
