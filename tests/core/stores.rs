@@ -514,8 +514,10 @@ async fn unlink_links_back_when_the_store_fails_midway() {
     );
     store.inner.link(&a, &1, 10).await.unwrap();
     store.inner.link(&b, &1, 20).await.unwrap();
-    let mut record = SessionRecord::default();
-    record.auth = Some(AuthState::passkey(1, a.clone(), pl.now()));
+    let record = SessionRecord {
+        auth: Some(AuthState::passkey(1, a.clone(), pl.now())),
+        ..SessionRecord::default()
+    };
     let err = flow::unlink(&pl, &record, "b").await.unwrap_err();
     assert!(matches!(err, FlowError::Store(_)), "{err:?}");
     assert_eq!(err.status().as_u16(), 503, "{err:?}");
