@@ -77,10 +77,7 @@ macro_rules! user_extractor {
         impl<U: UserId> $name<U> {
             pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
                 let record = PasslockSession::<U>::load(req)?.into_record();
-                $check(&record)?;
-                // The check passed on this record: move its state out
-                // instead of cloning it (one deserialisation, no copy).
-                record.auth.map(Self).ok_or(FlowError::NotSignedIn)
+                flow::into_checked(record, $check).map(Self)
             }
         }
 
@@ -160,8 +157,7 @@ impl<U: UserId, const SECS: u64> FromRequest for StepUp<SECS, U> {
         let step_up = || {
             let passlock = passlock_of::<U>(req)?;
             let record = PasslockSession::<U>::load(req)?.into_record();
-            flow::require_step_up(&passlock, &record, SECS)?;
-            record.auth.map(Self).ok_or(FlowError::NotSignedIn)
+            flow::into_checked(record, |r| flow::require_step_up(&passlock, r, SECS)).map(Self)
         };
         ready(step_up().map_err(PasslockError))
     }

@@ -44,8 +44,7 @@ impl<S: Send + Sync, U: UserId> FromRequestParts<S> for PasskeyUser<U> {
         let record = PasslockSession::<U>::from_request_parts(parts, state)
             .await?
             .into_record();
-        flow::require_user(&record)?;
-        Ok(Self(record.auth.ok_or(FlowError::NotSignedIn)?))
+        Ok(Self(flow::into_checked(record, flow::require_user)?))
     }
 }
 
@@ -123,9 +122,7 @@ macro_rules! user_extractor {
                 state: &S,
             ) -> Result<Self, Self::Rejection> {
                 let session = PasslockSession::<U>::from_request_parts(parts, state).await?;
-                let record = session.into_record();
-                $check(&record)?;
-                Ok(Self(record.auth.ok_or(FlowError::NotSignedIn)?))
+                Ok(Self(flow::into_checked(session.into_record(), $check)?))
             }
         }
     };
@@ -165,8 +162,8 @@ where
         let record = PasslockSession::<U>::from_request_parts(parts, state)
             .await?
             .into_record();
-        flow::require_step_up(&passlock, &record, SECS)?;
-        Ok(Self(record.auth.ok_or(FlowError::NotSignedIn)?))
+        let auth = flow::into_checked(record, |r| flow::require_step_up(&passlock, r, SECS))?;
+        Ok(Self(auth))
     }
 }
 

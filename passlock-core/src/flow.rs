@@ -87,6 +87,33 @@ pub fn require_signed_in<U: UserId>(record: &SessionRecord<U>) -> Result<&AuthSt
     }
 }
 
+/// Runs `check` (one of the `require_*` functions) on `record` and returns
+/// the state it approved by value, so an extractor keeps it without a clone.
+///
+/// ```
+/// use passlock_core::{AuthState, AuthenticatorId, FlowError, SessionRecord, flow};
+///
+/// let empty = SessionRecord::<i64>::default();
+/// assert!(matches!(
+///     flow::into_checked(empty, flow::require_user),
+///     Err(FlowError::NotSignedIn)
+/// ));
+///
+/// let passkey = AuthenticatorId::new("a").unwrap();
+/// let record = SessionRecord {
+///     auth: Some(AuthState::passkey(7_i64, passkey, 0)),
+///     ..SessionRecord::default()
+/// };
+/// assert_eq!(flow::into_checked(record, flow::require_user).unwrap().user_id, 7);
+/// ```
+pub fn into_checked<U: UserId>(
+    record: SessionRecord<U>,
+    check: impl FnOnce(&SessionRecord<U>) -> Result<&AuthState<U>, FlowError>,
+) -> Result<AuthState<U>, FlowError> {
+    check(&record)?;
+    record.auth.ok_or(FlowError::NotSignedIn)
+}
+
 /// What [`first_factor`] recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]

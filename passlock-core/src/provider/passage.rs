@@ -463,10 +463,7 @@ impl PassageClient {
         retry: Retry,
     ) -> Result<T, PassageError> {
         let resp = self.send(method, url, body, retry).await?;
-        if !resp.is_success() {
-            return Err(error_of(&resp));
-        }
-        Ok(resp.json::<T>()?)
+        decode(&resp)
     }
 
     async fn send(
@@ -616,6 +613,14 @@ fn error_of(resp: &HttpResponse) -> PassageError {
     }
 }
 
+/// A 2xx answer as `T`; any other status as its typed error.
+fn decode<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, PassageError> {
+    if !resp.is_success() {
+        return Err(error_of(resp));
+    }
+    Ok(resp.json::<T>()?)
+}
+
 /// Decodes one response of Passage as every answer type the client reads
 /// (and as an error body), as [`PassageClient`] does; the fuzz entry point
 /// for the wire structs and the `{"code"}` error parsing. Returns how many
@@ -623,11 +628,7 @@ fn error_of(resp: &HttpResponse) -> PassageError {
 #[doc(hidden)]
 pub fn fuzz_decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> usize {
     fn accepts<T: DeserializeOwned>(resp: &HttpResponse) -> Option<T> {
-        if resp.is_success() {
-            resp.json::<T>().ok()
-        } else {
-            None
-        }
+        decode(resp).ok()
     }
     let resp = HttpResponse {
         status,
