@@ -292,6 +292,10 @@ async fn register_unthrottled<U: UserId>(
     };
     let principal = pl.provider().verify(proof).await?;
     if principal.user_handle != pending.user_handle {
+        // A passkey registered for another browser's pending sign-up: it
+        // is linked to nobody and its own registration can no longer
+        // complete (its proof is spent), so it leaves the vault.
+        discard_passkey(pl, &principal.authenticator_id).await;
         return Err(FlowError::UserMismatch);
     }
     let aid = principal.authenticator_id.clone();

@@ -198,6 +198,25 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
+/// The test app (SQLite sessions) around `passlock`.
+async fn world_with(passlock: Passlock<i64>, clock: ManualClock) -> World<ActixApp> {
+    let for_app = passlock.clone();
+    let app = ActixApp::start(move || async move {
+        let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+        sessions.migrate().await.unwrap();
+        app(for_app, sessions, Key::generate())
+    });
+    World {
+        app,
+        passlock,
+        clock,
+    }
+}
+
+mod holes {
+    crate::holes_scenarios!(super::world, super::world_with);
+}
+
 /// The scenarios with SQLite for passkey links, the embedded provider's
 /// passkeys and ceremonies, and sessions, on one in-memory database.
 async fn sqlite_world() -> World<ActixApp> {

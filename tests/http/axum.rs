@@ -91,6 +91,19 @@ mod scenarios {
     crate::http_scenarios!(super::world);
 }
 
+/// The test app (memory sessions) around `passlock`.
+async fn world_with(passlock: Passlock<i64>, clock: ManualClock) -> World<AxumApp> {
+    World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    }
+}
+
+mod holes {
+    crate::holes_scenarios!(super::world, super::world_with);
+}
+
 mod hardening {
     crate::hardening_scenarios!(super::world);
 }

@@ -144,10 +144,12 @@ pub(crate) async fn passlock_on(
     store: Arc<dyn AuthenticatorStore<i64>>,
     clock: &ManualClock,
 ) -> Passlock<i64> {
-    let provider =
-        EmbeddedProvider::in_memory(EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]))
-            .await
-            .unwrap();
+    let provider = EmbeddedProvider::in_memory(
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
+    )
+    .await
+    .unwrap();
     Passlock::builder(Arc::new(provider), store)
         .sign_up(Arc::new(MemoryUsers::default()))
         .clock(Arc::new(clock.clone()))
@@ -167,7 +169,8 @@ pub(crate) async fn passlock_with(
     clock: &ManualClock,
 ) -> Passlock<i64> {
     let provider = EmbeddedProvider::new(
-        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]),
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
         credentials,
         ceremonies,
     )

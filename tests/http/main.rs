@@ -8,6 +8,7 @@ mod actix;
 mod axum;
 mod hardening;
 mod harness;
+mod holes;
 mod hosted;
 mod mfa;
 mod passage;

@@ -1,0 +1,555 @@
+//! Branches of the flows that the other scenarios never reached (issue 19's
+//! audit): each scenario names the line of `passlock_core::flow` it guards,
+//! and fails when that line is removed. Written once against [`TestApp`]
+//! and instantiated per adapter with [`holes_scenarios!`]; scenarios that
+//! need their own passlock take the adapter's `world_with`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use passlock_core::clock::{ManualClock, UnixMillis};
+use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_core::store::{LinkedAuthenticator, MemoryAuthenticatorStore};
+use passlock_core::{AuthenticatorId, AuthenticatorStore, Passlock, Policy, StoreError};
+use serde_json::{Value, json};
+
+use crate::harness::{MemoryUsers, ORIGIN, TestApp, TestRequest, World, authenticator};
+
+/// Builds the adapter's test app around a passlock of the scenario's own.
+pub(crate) trait WorldWith<A>: FnOnce(Passlock<i64>, ManualClock) -> Self::Fut {
+    type Fut: Future<Output = World<A>>;
+}
+
+impl<A, F, Fut> WorldWith<A> for F
+where
+    F: FnOnce(Passlock<i64>, ManualClock) -> Fut,
+    Fut: Future<Output = World<A>>,
+{
+    type Fut = Fut;
+}
+
+/// The embedded provider in memory on `clock`, for `ORIGIN`.
+async fn provider(clock: &ManualClock) -> Arc<EmbeddedProvider> {
+    Arc::new(
+        EmbeddedProvider::in_memory(
+            EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+                .with_clock(Arc::new(clock.clone())),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+/// Whether the embedded provider of `pl` still holds `authenticator`.
+async fn provider_holds(pl: &Passlock<i64>, authenticator: &str) -> bool {
+    let embedded = pl.provider().embedded().expect("embedded provider");
+    let aid = AuthenticatorId::new(authenticator).unwrap();
+    embedded
+        .credential_store()
+        .get(&aid)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+fn set_cookies(headers: &[(String, String)]) -> Vec<&str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// `flow::register`'s `principal.user_handle != pending.user_handle`: a
+/// proof registered for another browser's pending sign-up is refused with
+/// `403 user_mismatch`; no user is created (the username stays free),
+/// nothing is linked, no session is issued, and the passkey is deleted from
+/// the provider.
+pub(crate) async fn sign_up_with_another_pending_proof_is_user_mismatch<A: TestApp>(w: World<A>) {
+    let mut alice = w.client();
+    let r = alice
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let mut bob = w.client();
+    let mut bobs_device = authenticator();
+    let (bobs_proof, bobs_passkey) = bob
+        .registration_ceremony(&mut bobs_device, json!({ "username": "bob" }))
+        .await;
+
+    let r = alice
+        .post("/passkey/register", alice.proof(&bobs_proof))
+        .await;
+    r.assert_error(403, "user_mismatch");
+    assert_eq!(alice.session_user().await, None, "no session issued");
+    assert_eq!(w.owner(&bobs_passkey).await, None, "nothing linked");
+    assert!(
+        !provider_holds(&w.passlock, &bobs_passkey).await,
+        "the passkey is deleted from the provider"
+    );
+    // No user "alice" was created: the name is still free.
+    let (user, _) = w.client().sign_up(&mut authenticator(), "alice").await;
+    assert!(user > 0);
+}
+
+/// `flow::register`'s sign-up hook refusal: a taken username answers
+/// `409 sign_up_refused` with the app's message, links nothing and deletes
+/// the new passkey from the provider.
+pub(crate) async fn refused_sign_up_discards_the_passkey<A: TestApp>(w: World<A>) {
+    let (first, _) = w.client().sign_up(&mut authenticator(), "alice").await;
+    let mut c = w.client();
+    let (proof, passkey) = c
+        .registration_ceremony(&mut authenticator(), json!({ "username": "alice" }))
+        .await;
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    r.assert_error(409, "sign_up_refused");
+    assert_eq!(
+        r.json["message"],
+        "sign-up was refused: this username is taken"
+    );
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(w.owner(&passkey).await, None);
+    assert!(!provider_holds(&w.passlock, &passkey).await);
+    assert_eq!(w.links(first).await.len(), 1, "the first user is untouched");
+}
+
+/// `flow::check_username`: empty, too long (the policy's
+/// `max_username_chars`, 64 by default) and control characters are
+/// `400 invalid_username` and write no session; exactly 64 characters pass.
+pub(crate) async fn usernames_are_checked_before_anything_is_stored<A: TestApp>(w: World<A>) {
+    let too_long = "a".repeat(65);
+    for (name, why) in [
+        ("   ", "it is empty"),
+        (too_long.as_str(), "it is too long"),
+        ("al\u{7}ice", "it contains control characters"),
+        ("al\nice", "it contains control characters"),
+    ] {
+        let mut c = w.client();
+        let r = c
+            .post(
+                "/passkey/registration/authorize",
+                json!({ "username": name }),
+            )
+            .await;
+        r.assert_error(400, "invalid_username");
+        assert_eq!(r.json["message"], format!("invalid username: {why}"));
+        assert!(
+            set_cookies(&r.headers).is_empty(),
+            "no session for {name:?}"
+        );
+    }
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "é".repeat(64) }),
+        )
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "64 characters (not bytes) are allowed: {r:?}"
+    );
+}
+
+/// Session fixation, checked on the server: the session id a browser held
+/// before a login, a sign-up or a step-up carries no sign-in afterwards (a
+/// copy of the old cookie is signed out), not merely a different cookie.
+pub(crate) async fn pre_sign_in_session_ids_carry_no_sign_in<A: TestApp>(w: World<A>) {
+    // Sign-up: the pending session's id.
+    let mut c = w.client();
+    let mut device = authenticator();
+    let (proof, _) = c
+        .registration_ceremony(&mut device, json!({ "username": "alice" }))
+        .await;
+    let mut before_sign_up = w.client();
+    before_sign_up.set_cookies(&c);
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(c.session_user().await, Some(user));
+    assert_eq!(before_sign_up.session_user().await, None, "sign-up");
+    assert_eq!(
+        before_sign_up.get("/app/me").await.json["user_id"],
+        Value::Null
+    );
+
+    // Step-up: the signed-in session's id before the step-up.
+    let mut before_step_up = w.client();
+    before_step_up.set_cookies(&c);
+    let r = c.step_up(&mut device).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(c.session_user().await, Some(user));
+    assert_eq!(before_step_up.session_user().await, None, "step-up");
+
+    // Login: an anonymous session id planted before the login.
+    let mut victim = w.client();
+    let r = victim
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "x" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut planted = w.client();
+    planted.set_cookies(&victim);
+    let r = victim.login(&mut device).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(victim.session_user().await, Some(user));
+    assert_eq!(planted.session_user().await, None, "login");
+    assert_eq!(planted.get("/app/me").await.json["user_id"], Value::Null);
+}
+
+/// `flow::step_up`'s `user_of(..).ok_or(UnknownAuthenticator)`: a passkey
+/// the provider knows but that is linked to nobody does not step up (`401
+/// unknown_authenticator`) and leaves the session as it was.
+pub(crate) async fn step_up_with_a_passkey_linked_to_nobody_is_refused<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut alices_device = authenticator();
+    let (alice, _) = c.sign_up(&mut alices_device, "alice").await;
+    let mut bobs_device = authenticator();
+    let (bob, bobs_passkey) = w.client().sign_up(&mut bobs_device, "bob").await;
+    let aid = AuthenticatorId::new(&bobs_passkey).unwrap();
+    assert!(w.passlock.store().unlink(&aid, &bob).await.unwrap());
+
+    w.clock.advance_secs(120);
+    let proof = c.authentication_ceremony(&mut bobs_device, "login").await;
+    let r = c.post("/passkey/step-up", c.proof(&proof)).await;
+    r.assert_error(401, "unknown_authenticator");
+    assert_eq!(c.session_user().await, Some(alice), "the session is kept");
+    let r = c.post("/app/sensitive", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(w.owner(&bobs_passkey).await, None, "nothing linked");
+}
+
+/// `flow::unlink`'s `AuthenticatorId::new(..).map_err(|_| NotFound)`: an id
+/// that is not a valid authenticator id is `404 not_found` and unlinks
+/// nothing; so is a valid id the user does not have.
+pub(crate) async fn unlink_of_an_invalid_or_foreign_id_is_not_found<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let (user, passkey) = c.sign_up(&mut authenticator(), "alice").await;
+    let (bob, bobs_passkey) = w.client().sign_up(&mut authenticator(), "bob").await;
+    for id in ["%20", &"x".repeat(1025), &bobs_passkey] {
+        let r = c.delete(&format!("/passkey/passkeys/{id}")).await;
+        r.assert_error(404, "not_found");
+    }
+    assert_eq!(w.links(user).await, vec![passkey]);
+    assert_eq!(w.links(bob).await, vec![bobs_passkey]);
+}
+
+/// Codes and ceremonies expire on the test clock through the routes: a
+/// registration proof redeemed after the pending registration's lifetime is
+/// refused and signs nobody in.
+pub(crate) async fn pending_registration_expires_on_the_clock<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut device = authenticator();
+    let (proof, passkey) = c
+        .registration_ceremony(&mut device, json!({ "username": "alice" }))
+        .await;
+    w.clock.advance_secs(301);
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    r.assert_error(401, "registration_not_authorized");
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(w.owner(&passkey).await, None);
+}
+
+/// The embedded provider runs on the test clock: a login code redeemed
+/// after its 5 minutes is `401 invalid_token` and signs nobody in, one
+/// redeemed in time works.
+pub(crate) async fn login_code_expires_on_the_clock<A: TestApp>(w: World<A>) {
+    let mut device = authenticator();
+    let (user, _) = w.client().sign_up(&mut device, "alice").await;
+    let mut c = w.client();
+    let late = c.authentication_ceremony(&mut device, "login").await;
+    w.clock.advance_secs(301);
+    let r = c.post("/passkey/login", c.proof(&late)).await;
+    r.assert_error(401, "invalid_token");
+    assert_eq!(c.session_user().await, None);
+    let on_time = c.authentication_ceremony(&mut device, "login").await;
+    w.clock.advance_secs(299);
+    let r = c.post("/passkey/login", c.proof(&on_time)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(c.session_user().await, Some(user));
+}
+
+/// `flow::authorize_registration`'s `SignUpDisabled`: without a sign-up
+/// hook, an anonymous registration is `403 sign_up_disabled` and writes no
+/// session.
+pub(crate) async fn sign_up_is_disabled_without_a_hook<A: TestApp, W: WorldWith<A>>(with: W) {
+    let clock = ManualClock::starting_now();
+    let pl = Passlock::builder(
+        provider(&clock).await,
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .clock(Arc::new(clock.clone()))
+    .build()
+    .unwrap();
+    let w = with(pl, clock).await;
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    r.assert_error(403, "sign_up_disabled");
+    assert!(set_cookies(&r.headers).is_empty(), "{r:?}");
+}
+
+/// An authenticator store whose `link` fails once.
+#[derive(Debug)]
+struct LinkFailsOnce {
+    inner: MemoryAuthenticatorStore<i64>,
+    failed: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl AuthenticatorStore<i64> for LinkFailsOnce {
+    async fn link(&self, a: &AuthenticatorId, u: &i64, now: UnixMillis) -> Result<(), StoreError> {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::backend("link failed"));
+        }
+        self.inner.link(a, u, now).await
+    }
+    async fn user_of(&self, a: &AuthenticatorId) -> Result<Option<i64>, StoreError> {
+        self.inner.user_of(a).await
+    }
+    async fn authenticators_of(&self, u: &i64) -> Result<Vec<LinkedAuthenticator>, StoreError> {
+        self.inner.authenticators_of(u).await
+    }
+    async fn unlink(&self, a: &AuthenticatorId, u: &i64) -> Result<bool, StoreError> {
+        self.inner.unlink(a, u).await
+    }
+    async fn touch(&self, a: &AuthenticatorId, now: UnixMillis) -> Result<(), StoreError> {
+        self.inner.touch(a, now).await
+    }
+}
+
+/// `flow::register`'s link failure after the user was created: `503`, the
+/// user is abandoned (the username is free again), the passkey is deleted
+/// from the provider, no session.
+pub(crate) async fn link_failure_abandons_the_user_and_the_passkey<A: TestApp, W: WorldWith<A>>(
+    with: W,
+) {
+    let clock = ManualClock::starting_now();
+    let pl = Passlock::builder(
+        provider(&clock).await,
+        Arc::new(LinkFailsOnce {
+            inner: MemoryAuthenticatorStore::new(),
+            failed: AtomicBool::new(false),
+        }),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .build()
+    .unwrap();
+    let w = with(pl, clock).await;
+    let mut c = w.client();
+    let (proof, passkey) = c
+        .registration_ceremony(&mut authenticator(), json!({ "username": "alice" }))
+        .await;
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    r.assert_error(503, "store_unavailable");
+    assert!(
+        !r.text.contains("link failed"),
+        "no cause in the body: {r:?}"
+    );
+    assert_eq!(c.session_user().await, None);
+    assert_eq!(w.owner(&passkey).await, None);
+    assert!(!provider_holds(&w.passlock, &passkey).await);
+    // The user was abandoned: "alice" can sign up again.
+    let (user, again) = w.client().sign_up(&mut authenticator(), "alice").await;
+    assert_eq!(w.links(user).await, vec![again]);
+}
+
+/// Non-default policy values are the ones enforced: with
+/// `manage_step_up_secs = 60`, deleting a passkey 61 s after the last
+/// verification asks for a step-up (`max_age` 60), at 59 s it does not.
+pub(crate) async fn non_default_manage_window_is_enforced<A: TestApp, W: WorldWith<A>>(with: W) {
+    let clock = ManualClock::starting_now();
+    let mut policy = Policy::default();
+    policy.manage_step_up_secs = 60;
+    let pl = Passlock::builder(
+        provider(&clock).await,
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .policy(policy)
+    .clock(Arc::new(clock.clone()))
+    .build()
+    .unwrap();
+    let w = with(pl, clock).await;
+    let mut c = w.client();
+    let mut first = authenticator();
+    let (user, passkey) = c.sign_up(&mut first, "alice").await;
+    let mut second = authenticator();
+    let (proof, added) = c
+        .registration_ceremony(&mut second, json!({ "username": "alice" }))
+        .await;
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+
+    w.clock.advance_secs(61);
+    let r = c.delete(&format!("/passkey/passkeys/{added}")).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(r.json["max_age"], 60);
+    let r = c.step_up(&mut first).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    w.clock.advance_secs(59);
+    let r = c.delete(&format!("/passkey/passkeys/{added}")).await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(w.links(user).await, vec![passkey]);
+}
+
+/// A non-default prefix: the routes answer under it and not under
+/// `/passkey`, and the embedded provider sends browsers to it.
+pub(crate) async fn routes_follow_a_non_default_prefix<A: TestApp, W: WorldWith<A>>(with: W) {
+    let clock = ManualClock::starting_now();
+    let pl = Passlock::builder(
+        provider(&clock).await,
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .prefix("/auth/pk")
+    .clock(Arc::new(clock.clone()))
+    .build()
+    .unwrap();
+    let w = with(pl, clock).await;
+    let mut c = w.client();
+    c.get("/auth/pk/session")
+        .await
+        .assert_error(401, "not_authenticated");
+    // `/passkey` is no longer passlock's: the app's own 404 answers.
+    assert_eq!(c.get("/passkey/session").await.status, 404);
+    let r = c
+        .post(
+            "/auth/pk/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["endpoint"], "/auth/pk");
+    let options = c
+        .post(
+            &format!(
+                "/auth/pk/v2/{}/passkey/registration/options",
+                r.json["tenancyId"].as_str().unwrap()
+            ),
+            json!({ "registrationToken": r.json["registrationToken"] }),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{options:?}");
+}
+
+/// Session cookies are `HttpOnly` and `SameSite=Lax` as the README wires
+/// them, and `Secure` as soon as an origin is https.
+pub(crate) async fn session_cookie_attributes<A: TestApp, W: WorldWith<A>>(with: W) {
+    let clock = ManualClock::starting_now();
+    let https = "https://app.example.com";
+    let provider = EmbeddedProvider::in_memory(
+        EmbeddedConfig::new("app.example.com", "passlock tests", [https])
+            .with_clock(Arc::new(clock.clone())),
+    )
+    .await
+    .unwrap();
+    let pl = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .build()
+    .unwrap();
+    assert!(pl.secure_cookies());
+    let w = with(pl, clock).await;
+    let mut c = w.client();
+    let r = c
+        .send(TestRequest {
+            method: "POST",
+            path: "/passkey/registration/authorize".to_owned(),
+            headers: vec![
+                ("origin".to_owned(), https.to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ],
+            body: json!({ "username": "alice" }).to_string().into_bytes(),
+        })
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let cookies = set_cookies(&r.headers);
+    assert_eq!(cookies.len(), 1, "{r:?}");
+    let attributes: Vec<String> = cookies[0]
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    for wanted in ["httponly", "samesite=lax", "secure"] {
+        assert!(
+            attributes.iter().any(|a| a == wanted),
+            "{wanted} missing in {cookies:?}"
+        );
+    }
+}
+
+/// `http://localhost` origins only: the cookie is not `Secure` (a browser
+/// would drop it over plain HTTP) but still `HttpOnly` and `SameSite=Lax`.
+pub(crate) async fn localhost_cookie_is_http_only_and_lax<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    let cookies = set_cookies(&r.headers);
+    assert_eq!(cookies.len(), 1, "{r:?}");
+    let lower = cookies[0].to_ascii_lowercase();
+    assert!(lower.contains("httponly"), "{lower}");
+    assert!(lower.contains("samesite=lax"), "{lower}");
+    assert!(!lower.contains("secure"), "{lower}");
+}
+
+/// Instantiates every scenario of this file for one adapter: `$world` is
+/// the adapter's default world, `$with` builds it around a given passlock.
+#[macro_export]
+macro_rules! holes_scenarios {
+    ($world:path, $with:path) => {
+        $crate::holes_scenarios!(@world $world;
+            sign_up_with_another_pending_proof_is_user_mismatch,
+            refused_sign_up_discards_the_passkey,
+            usernames_are_checked_before_anything_is_stored,
+            pre_sign_in_session_ids_carry_no_sign_in,
+            step_up_with_a_passkey_linked_to_nobody_is_refused,
+            unlink_of_an_invalid_or_foreign_id_is_not_found,
+            pending_registration_expires_on_the_clock,
+            login_code_expires_on_the_clock,
+            localhost_cookie_is_http_only_and_lax,
+        );
+        $crate::holes_scenarios!(@with $with;
+            sign_up_is_disabled_without_a_hook,
+            link_failure_abandons_the_user_and_the_passkey,
+            non_default_manage_window_is_enforced,
+            routes_follow_a_non_default_prefix,
+            session_cookie_attributes,
+        );
+    };
+    (@world $world:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::holes::$name($world().await).await;
+            }
+        )*
+    };
+    (@with $with:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::holes::$name($with).await;
+            }
+        )*
+    };
+}
