@@ -276,6 +276,94 @@ pub(crate) async fn login_code_expires_on_the_clock<A: TestApp>(w: World<A>) {
     assert_eq!(c.session_user().await, Some(user));
 }
 
+/// A JSON POST from client address `addr` (the test passlock takes the
+/// client address from the `x-test-client` header).
+async fn post_from<A: TestApp>(
+    c: &mut crate::harness::Client<'_, A>,
+    addr: &str,
+    path: &str,
+    body: Value,
+) -> crate::harness::Reply {
+    c.send(TestRequest {
+        method: "POST",
+        path: path.to_owned(),
+        headers: vec![
+            ("origin".to_owned(), ORIGIN.to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-test-client".to_owned(), addr.to_owned()),
+        ],
+        body: body.to_string().into_bytes(),
+    })
+    .await
+}
+
+fn bogus_code(i: usize) -> Value {
+    json!({ "code": format!("bogus-register-{i:04}-aaaaaaaaaaaaaaaaaaaa") })
+}
+
+/// `flow::register`'s throttle subject (`pending:{handle}`): five bad
+/// proofs for one pending registration, each from another address, and
+/// the sixth is `429` with `Retry-After`, even with its good proof; the
+/// pending registration itself still completes after the window.
+pub(crate) async fn register_is_throttled_per_pending_registration<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut device = authenticator();
+    let (proof, passkey) = c
+        .registration_ceremony(&mut device, json!({ "username": "alice" }))
+        .await;
+    for i in 0..5 {
+        let r = post_from(
+            &mut c,
+            &format!("198.51.100.{i}"),
+            "/passkey/register",
+            bogus_code(i),
+        )
+        .await;
+        r.assert_error(401, "invalid_token");
+    }
+    let good = c.proof(&proof);
+    let r = post_from(&mut c, "198.51.100.99", "/passkey/register", good.clone()).await;
+    r.assert_error(429, "throttled");
+    assert!(r.header("retry-after").is_some(), "{r:?}");
+    assert_eq!(
+        w.owner(&passkey).await,
+        None,
+        "a throttled request links nothing"
+    );
+    assert_eq!(c.session_user().await, None);
+}
+
+/// `flow::register`'s address counter: ten bad proofs from one address,
+/// each for its own pending registration, and the eleventh browser behind
+/// that address is `429`; another address is not affected.
+pub(crate) async fn register_is_throttled_per_address<A: TestApp>(w: World<A>) {
+    for i in 0..10 {
+        let mut c = w.client();
+        let r = c
+            .post(
+                "/passkey/registration/authorize",
+                json!({ "username": format!("u{i}") }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let r = post_from(&mut c, "203.0.113.9", "/passkey/register", bogus_code(i)).await;
+        r.assert_error(401, "invalid_token");
+    }
+    let mut late = w.client();
+    let mut device = authenticator();
+    let (proof, _) = late
+        .registration_ceremony(&mut device, json!({ "username": "late" }))
+        .await;
+    let body = late.proof(&proof);
+    let r = post_from(&mut late, "203.0.113.9", "/passkey/register", body.clone()).await;
+    r.assert_error(429, "throttled");
+    let r = post_from(&mut late, "203.0.113.10", "/passkey/register", body).await;
+    assert_eq!(
+        r.status, 201,
+        "another address, and the proof was not consumed: {r:?}"
+    );
+}
+
 /// `flow::authorize_registration`'s `SignUpDisabled`: without a sign-up
 /// hook, an anonymous registration is `403 sign_up_disabled` and writes no
 /// session.
@@ -526,6 +614,8 @@ macro_rules! holes_scenarios {
             unlink_of_an_invalid_or_foreign_id_is_not_found,
             pending_registration_expires_on_the_clock,
             login_code_expires_on_the_clock,
+            register_is_throttled_per_pending_registration,
+            register_is_throttled_per_address,
             localhost_cookie_is_http_only_and_lax,
         );
         $crate::holes_scenarios!(@with $with;

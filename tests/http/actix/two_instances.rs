@@ -109,13 +109,30 @@ async fn two_instances_share_redis_sessions_and_postgres_stores() {
     assert_eq!(other.session_user().await, Some(user));
     assert_eq!(other.session_user().await, Some(user));
 
-    // Logout on one instance ends the session on both.
+    // Logout on one instance ends the session on both: a copy of the
+    // cookie taken before the logout (the browser's jar drops it) is
+    // signed out on each instance.
+    let mut copy = w.client();
+    copy.set_cookies(&other);
     let r = other
         .post_raw("/passkey/logout", "application/json", Vec::new())
         .await;
     assert_eq!(r.status, 204, "{r:?}");
     assert_eq!(other.session_user().await, None);
-    assert_eq!(other.session_user().await, None);
+    assert_eq!(
+        copy.session_user().await,
+        None,
+        "the copied cookie, one instance"
+    );
+    assert_eq!(
+        copy.session_user().await,
+        None,
+        "the copied cookie, the other"
+    );
+    assert_eq!(
+        copy.get("/app/me").await.json["user_id"],
+        serde_json::Value::Null
+    );
     let r = alice
         .post_raw("/passkey/logout", "application/json", Vec::new())
         .await;
