@@ -114,7 +114,7 @@ async fn authorize_registration<U: UserId>(
 ) -> Answer {
     let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
     s.apply(out.session)?;
-    Ok(HttpResponse::Ok().json(out.value))
+    Ok(with_cookie(HttpResponse::Ok(), out.set_cookie).json(out.value))
 }
 
 async fn authorize_authentication<U: UserId>(
@@ -133,9 +133,25 @@ async fn register<U: UserId>(
     Body(proof): Body<Proof>,
     req: HttpRequest,
 ) -> Answer {
-    let out = flow::register(&pl, s.record(), &proof, &client(&pl, &req)).await?;
+    let cookies = req
+        .headers()
+        .get_all(actix_web::http::header::COOKIE)
+        .filter_map(|v| v.to_str().ok());
+    let ticket = passlock_core::ticket::from_cookie_header(cookies);
+    let out = flow::register(&pl, s.record(), ticket, &proof, &client(&pl, &req)).await?;
     s.apply(out.session)?;
-    Ok(HttpResponse::Created().json(out.value))
+    Ok(with_cookie(HttpResponse::Created(), out.set_cookie).json(out.value))
+}
+
+/// Adds the flow's `Set-Cookie` (the sign-up ticket), if any.
+fn with_cookie(
+    mut builder: actix_web::HttpResponseBuilder,
+    set_cookie: Option<String>,
+) -> actix_web::HttpResponseBuilder {
+    if let Some(value) = set_cookie {
+        builder.append_header((actix_web::http::header::SET_COOKIE, value));
+    }
+    builder
 }
 
 async fn login<U: UserId>(

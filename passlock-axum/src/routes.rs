@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ORIGIN};
-use axum::http::{Method, StatusCode, request::Parts};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
@@ -108,7 +108,7 @@ async fn authorize_registration<U: UserId>(
 ) -> Answer {
     let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
     s.apply(out.session).await?;
-    Ok(Json(out.value).into_response())
+    Ok(with_cookie(Json(out.value), out.set_cookie))
 }
 
 async fn authorize_authentication<U: UserId>(
@@ -124,12 +124,30 @@ async fn authorize_authentication<U: UserId>(
 async fn register<U: UserId>(
     State(pl): State<Passlock<U>>,
     Client(client): Client,
+    headers: HeaderMap,
     s: PasslockSession<U>,
     ProofBody(proof): ProofBody,
 ) -> Answer {
-    let out = flow::register(&pl, s.record(), &proof, &client).await?;
+    let cookies = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let ticket = passlock_core::ticket::from_cookie_header(cookies);
+    let out = flow::register(&pl, s.record(), ticket, &proof, &client).await?;
     s.apply(out.session).await?;
-    Ok((StatusCode::CREATED, Json(out.value)).into_response())
+    Ok(with_cookie(
+        (StatusCode::CREATED, Json(out.value)),
+        out.set_cookie,
+    ))
+}
+
+/// The response with the flow's `Set-Cookie` (the sign-up ticket), if any.
+fn with_cookie(answer: impl IntoResponse, set_cookie: Option<String>) -> Response {
+    let mut response = answer.into_response();
+    if let Some(value) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
 }
 
 async fn login<U: UserId>(

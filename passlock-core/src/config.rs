@@ -9,6 +9,7 @@ use crate::error::{BoxError, ConfigError, FlowError};
 use crate::provider::PasskeyProvider;
 use crate::store::{AuthenticatorStore, UserId};
 use crate::throttle::{ClientInfo, MemoryThrottle, Throttle, ThrottlePolicy};
+use crate::ticket::SealingKey;
 
 /// Largest request body the adapters accept, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -94,6 +95,7 @@ struct Inner<U: UserId> {
     origins: Vec<String>,
     throttle: Option<Arc<dyn Throttle>>,
     proxy_header: Option<String>,
+    sealing_key: SealingKey,
 }
 
 /// The configured passkey sign-in of an app: a provider, an
@@ -139,6 +141,7 @@ impl<U: UserId> Passlock<U> {
             origins: Vec::new(),
             throttle: Some(Throttling::Default),
             proxy_header: None,
+            sealing_key: None,
         }
     }
 
@@ -192,6 +195,11 @@ impl<U: UserId> Passlock<U> {
     /// [`PasslockBuilder::danger_disable_throttling`].
     pub fn throttle(&self) -> Option<&dyn Throttle> {
         self.inner.throttle.as_deref()
+    }
+
+    /// The key sealing [sign-up tickets](crate::ticket).
+    pub fn sealing_key(&self) -> &SealingKey {
+        &self.inner.sealing_key
     }
 
     /// What the adapters know of a request's client: `peer` is the socket's
@@ -322,6 +330,7 @@ pub struct PasslockBuilder<U: UserId> {
     origins: Vec<String>,
     throttle: Option<Throttling>,
     proxy_header: Option<String>,
+    sealing_key: Option<SealingKey>,
 }
 
 enum Throttling {
@@ -398,6 +407,15 @@ impl<U: UserId> PasslockBuilder<U> {
         self
     }
 
+    /// Sets the key that seals anonymous [sign-up tickets](crate::ticket).
+    /// By default it is derived from the provider's secret (the embedded
+    /// provider's signing key, the hosted providers' API key), which every
+    /// instance of the app shares; set one when the provider has none.
+    pub fn sealing_key(mut self, key: SealingKey) -> Self {
+        self.sealing_key = Some(key);
+        self
+    }
+
     /// Validates and builds.
     ///
     /// ```
@@ -465,6 +483,10 @@ impl<U: UserId> PasslockBuilder<U> {
             Some(Throttling::Custom(t)) => Some(t),
             None => None,
         };
+        let sealing_key = match self.sealing_key.or_else(|| self.provider.sealing_key()) {
+            Some(key) => key,
+            None => SealingKey::random()?,
+        };
         Ok(Passlock {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -476,6 +498,7 @@ impl<U: UserId> PasslockBuilder<U> {
                 origins,
                 throttle,
                 proxy_header: self.proxy_header,
+                sealing_key,
             }),
         })
     }

@@ -13,6 +13,7 @@ use crate::provider::{AuthenticationRequest, Authorization, Endpoint, Registrati
 use crate::state::{AuthState, Outcome, PendingRegistration, SessionChange, SessionRecord};
 use crate::store::UserId;
 use crate::throttle::{ClientInfo, Guard};
+use crate::ticket;
 use crate::wire::{AuthorizeAnswer, PasskeyView, SessionView, SignedIn};
 
 /// What an authentication is authorized for.
@@ -231,14 +232,23 @@ pub async fn authorize_registration<U: UserId>(
         endpoint: endpoint_of(pl, &authz),
         tenancy_id: authz.tenancy_id.clone(),
     };
-    let ttl = i64::try_from(pl.policy().pending_registration_secs).unwrap_or(300) * 1000;
-    let mut next = record.clone();
-    next.pending = Some(PendingRegistration {
+    let secs = pl.policy().pending_registration_secs;
+    let ttl = i64::try_from(secs).unwrap_or(300).saturating_mul(1000);
+    let pending = PendingRegistration {
         user_handle: handle,
         username,
         for_user,
-        expires_at: now + ttl,
-    });
+        expires_at: now.saturating_add(ttl),
+    };
+    if pending.for_user.is_none() {
+        // An anonymous sign-up persists nothing server-side: the pending
+        // registration travels in a sealed cookie (see `crate::ticket`).
+        let sealed = ticket::seal(pl.sealing_key(), &pending);
+        let cookie = ticket::set_cookie(Some(&sealed), pl.prefix(), secs, pl.secure_cookies());
+        return Ok(Outcome::new(answer, SessionChange::Unchanged).with_cookie(cookie));
+    }
+    let mut next = record.clone();
+    next.pending = Some(pending);
     Ok(Outcome::new(
         answer,
         SessionChange::Set {
@@ -266,18 +276,49 @@ async fn guarded<T, U: UserId>(
 /// `POST {prefix}/register`: verifies the proof of the authorized
 /// registration, creates the user on sign-up, links the passkey and signs in.
 /// Throttled per client address and per pending registration.
+///
+/// `ticket` is the request's [sign-up ticket](crate::ticket) cookie, if
+/// any: it holds an anonymous visitor's pending sign-up. A signed-in
+/// session's own pending registration (a passkey added to the account)
+/// comes from `record`; a ticket is only read when nobody is signed in.
 pub async fn register<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
+    ticket: Option<&str>,
     proof: &Proof,
     client: &ClientInfo,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
+    let with_ticket;
+    let record = match ticket {
+        Some(t) if record.auth.is_none() && record.pending.is_none() => {
+            with_ticket = SessionRecord {
+                auth: None,
+                pending: ticket::open(pl.sealing_key(), t, pl.now()),
+            };
+            &with_ticket
+        }
+        _ => record,
+    };
+    let signed_up = record
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.for_user.is_none());
     let subject = record
         .pending
         .as_ref()
         .map(|p| format!("pending:{}", p.user_handle));
     let guard = Guard::new(&pl.policy().throttle, client, subject, false);
-    guarded(pl, guard, register_unthrottled(pl, record, proof)).await
+    let outcome = guarded(pl, guard, register_unthrottled(pl, record, proof)).await?;
+    Ok(match ticket.is_some() && signed_up {
+        // The ticket is spent: the browser drops it.
+        true => outcome.with_cookie(ticket::set_cookie(
+            None,
+            pl.prefix(),
+            0,
+            pl.secure_cookies(),
+        )),
+        false => outcome,
+    })
 }
 
 async fn register_unthrottled<U: UserId>(

@@ -69,6 +69,7 @@ pub mod secret;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod ticket;
 pub mod wire;
 
 #[cfg(feature = "hosted")]

@@ -236,12 +236,25 @@ pub struct Outcome<T, U> {
     pub value: T,
     /// What happens to the session.
     pub session: SessionChange<U>,
+    /// A `Set-Cookie` header value the adapter adds to the response (the
+    /// [sign-up ticket](crate::ticket), set or removed).
+    pub set_cookie: Option<String>,
 }
 
 impl<T, U> Outcome<T, U> {
     /// An outcome.
     pub fn new(value: T, session: SessionChange<U>) -> Self {
-        Self { value, session }
+        Self {
+            value,
+            session,
+            set_cookie: None,
+        }
+    }
+
+    /// The outcome with a `Set-Cookie` header for the response.
+    pub fn with_cookie(mut self, set_cookie: String) -> Self {
+        self.set_cookie = Some(set_cookie);
+        self
     }
 }
 

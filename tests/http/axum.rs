@@ -225,12 +225,10 @@ async fn failing_session_store_is_a_503_without_the_cause() {
         clock,
     };
     let mut c = w.client();
-    let r = c
-        .post(
-            "/passkey/registration/authorize",
-            json!({ "username": "alice" }),
-        )
+    let (proof, _) = c
+        .registration_ceremony(&mut authenticator(), json!({ "username": "alice" }))
         .await;
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
     r.assert_error(503, "session_unavailable");
     assert!(!r.text.contains(MARKER), "{r:?}");
     assert!(r.header("set-cookie").is_none(), "no session issued: {r:?}");

@@ -186,15 +186,11 @@ pub(crate) async fn pre_sign_in_session_ids_carry_no_sign_in<A: TestApp>(w: Worl
     assert_eq!(c.session_user().await, Some(user));
     assert_eq!(before_step_up.session_user().await, None, "step-up");
 
-    // Login: an anonymous session id planted before the login.
+    // Login: a session id planted before the login (another user's
+    // session, as an attacker fixing their own session would).
     let mut victim = w.client();
-    let r = victim
-        .post(
-            "/passkey/registration/authorize",
-            json!({ "username": "x" }),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{r:?}");
+    let (bob, _) = victim.sign_up(&mut authenticator(), "bob").await;
+    assert_ne!(bob, user);
     let mut planted = w.client();
     planted.set_cookies(&victim);
     let r = victim.login(&mut device).await;
@@ -533,9 +529,136 @@ pub(crate) async fn routes_follow_a_non_default_prefix<A: TestApp, W: WorldWith<
     assert_eq!(options.status, 200, "{options:?}");
 }
 
-/// Session cookies are `HttpOnly` and `SameSite=Lax` as the README wires
-/// them, and `Secure` as soon as an origin is https.
-pub(crate) async fn session_cookie_attributes<A: TestApp, W: WorldWith<A>>(with: W) {
+/// The attributes of the `Set-Cookie` named `name` in `headers`, lower
+/// case, without the value.
+fn cookie_attributes(headers: &[(String, String)], name: &str) -> Vec<String> {
+    let cookie = set_cookies(headers)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {headers:?}"));
+    cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
+}
+
+fn assert_has(attributes: &[String], wanted: &[&str], unwanted: &[&str]) {
+    for w in wanted {
+        assert!(
+            attributes.iter().any(|a| a == w),
+            "{w} missing in {attributes:?}"
+        );
+    }
+    for u in unwanted {
+        assert!(!attributes.iter().any(|a| a == u), "{u} in {attributes:?}");
+    }
+}
+
+/// The names of the cookies a reply sets.
+fn cookie_names(headers: &[(String, String)]) -> Vec<String> {
+    set_cookies(headers)
+        .iter()
+        .filter_map(|c| c.split_once('=').map(|(n, _)| n.to_owned()))
+        .collect()
+}
+
+/// An anonymous sign-up persists no session before its ceremony
+/// completes: `registration/authorize` sets only the sealed sign-up ticket
+/// (`HttpOnly`, `SameSite=Lax`, scoped to the passlock routes, as long as
+/// the pending registration lives); `/register` sets the session cookie
+/// (`HttpOnly`, `SameSite=Lax`, not `Secure` on `http://localhost`) and
+/// removes the ticket.
+pub(crate) async fn anonymous_sign_up_persists_no_session<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/registration/authorize",
+            json!({ "username": "alice" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(cookie_names(&r.headers), vec!["passlock_signup"], "{r:?}");
+    assert_has(
+        &cookie_attributes(&r.headers, "passlock_signup"),
+        &["httponly", "samesite=lax", "path=/passkey", "max-age=300"],
+        &["secure"],
+    );
+
+    let mut device = authenticator();
+    let (proof, passkey) = c
+        .registration_ceremony(&mut device, json!({ "username": "alice" }))
+        .await;
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let names = cookie_names(&r.headers);
+    assert_eq!(names.len(), 2, "{r:?}");
+    let session = names.iter().find(|n| *n != "passlock_signup").unwrap();
+    assert_has(
+        &cookie_attributes(&r.headers, session),
+        &["httponly", "samesite=lax"],
+        &["secure"],
+    );
+    assert_has(
+        &cookie_attributes(&r.headers, "passlock_signup"),
+        &["max-age=0"],
+        &[],
+    );
+    assert_eq!(c.cookie("passlock_signup"), None, "the ticket is dropped");
+    let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(w.links(user).await, vec![passkey]);
+}
+
+/// A sign-up ticket that was altered (or forged) does not open: `/register`
+/// is `401 registration_not_authorized`, nothing is linked, no session.
+pub(crate) async fn altered_sign_up_ticket_is_refused<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut device = authenticator();
+    let (proof, passkey) = c
+        .registration_ceremony(&mut device, json!({ "username": "alice" }))
+        .await;
+    let ticket = c.cookie("passlock_signup").unwrap().to_owned();
+    let (payload, tag) = ticket.split_once('.').unwrap();
+    let mut altered = payload.to_owned();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    // A browser holding only the altered ticket.
+    let r = w
+        .client()
+        .send(TestRequest {
+            method: "POST",
+            path: "/passkey/register".to_owned(),
+            headers: vec![
+                ("origin".to_owned(), ORIGIN.to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+                (
+                    "cookie".to_owned(),
+                    format!("passlock_signup={altered}.{tag}"),
+                ),
+            ],
+            body: c.proof(&proof).to_string().into_bytes(),
+        })
+        .await;
+    r.assert_error(401, "registration_not_authorized");
+    assert_eq!(w.owner(&passkey).await, None);
+}
+
+/// A JSON POST with an explicit `Origin`.
+fn post_with_origin(origin: &str, path: &str, body: Value) -> TestRequest {
+    TestRequest {
+        method: "POST",
+        path: path.to_owned(),
+        headers: vec![
+            ("origin".to_owned(), origin.to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// With an https origin, the sign-up ticket and the session cookie are
+/// `Secure` too (and still `HttpOnly`, `SameSite=Lax`).
+pub(crate) async fn https_cookies_are_secure<A: TestApp, W: WorldWith<A>>(with: W) {
     let clock = ManualClock::starting_now();
     let https = "https://app.example.com";
     let provider = EmbeddedProvider::in_memory(
@@ -555,49 +678,53 @@ pub(crate) async fn session_cookie_attributes<A: TestApp, W: WorldWith<A>>(with:
     assert!(pl.secure_cookies());
     let w = with(pl, clock).await;
     let mut c = w.client();
-    let r = c
-        .send(TestRequest {
-            method: "POST",
-            path: "/passkey/registration/authorize".to_owned(),
-            headers: vec![
-                ("origin".to_owned(), https.to_owned()),
-                ("content-type".to_owned(), "application/json".to_owned()),
-            ],
-            body: json!({ "username": "alice" }).to_string().into_bytes(),
-        })
-        .await;
-    assert_eq!(r.status, 200, "{r:?}");
-    let cookies = set_cookies(&r.headers);
-    assert_eq!(cookies.len(), 1, "{r:?}");
-    let attributes: Vec<String> = cookies[0]
-        .split(';')
-        .skip(1)
-        .map(|a| a.trim().to_ascii_lowercase())
-        .collect();
-    for wanted in ["httponly", "samesite=lax", "secure"] {
-        assert!(
-            attributes.iter().any(|a| a == wanted),
-            "{wanted} missing in {cookies:?}"
-        );
-    }
-}
-
-/// `http://localhost` origins only: the cookie is not `Secure` (a browser
-/// would drop it over plain HTTP) but still `HttpOnly` and `SameSite=Lax`.
-pub(crate) async fn localhost_cookie_is_http_only_and_lax<A: TestApp>(w: World<A>) {
-    let mut c = w.client();
-    let r = c
-        .post(
+    let answer = c
+        .send(post_with_origin(
+            https,
             "/passkey/registration/authorize",
             json!({ "username": "alice" }),
-        )
+        ))
         .await;
-    let cookies = set_cookies(&r.headers);
-    assert_eq!(cookies.len(), 1, "{r:?}");
-    let lower = cookies[0].to_ascii_lowercase();
-    assert!(lower.contains("httponly"), "{lower}");
-    assert!(lower.contains("samesite=lax"), "{lower}");
-    assert!(!lower.contains("secure"), "{lower}");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_has(
+        &cookie_attributes(&answer.headers, "passlock_signup"),
+        &["httponly", "samesite=lax", "secure"],
+        &[],
+    );
+    let base = crate::harness::service_base(&answer.json);
+    let options = c
+        .send(post_with_origin(
+            https,
+            &format!("{base}/registration/options"),
+            json!({ "registrationToken": answer.json["registrationToken"] }),
+        ))
+        .await;
+    assert_eq!(options.status, 200, "{options:?}");
+    let mut device = passlock_core::testing::authenticator::SoftAuthenticator::new(https);
+    let response = device.create(&options.json["optionsJSON"]).await.unwrap();
+    let verified = c
+        .send(post_with_origin(
+            https,
+            &format!("{base}/registration/verification"),
+            json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+        ))
+        .await;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    let r = c
+        .send(post_with_origin(
+            https,
+            "/passkey/register",
+            json!({ "code": verified.json["code"] }),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let names = cookie_names(&r.headers);
+    let session = names.iter().find(|n| *n != "passlock_signup").unwrap();
+    assert_has(
+        &cookie_attributes(&r.headers, session),
+        &["httponly", "samesite=lax", "secure"],
+        &[],
+    );
 }
 
 /// Instantiates every scenario of this file for one adapter: `$world` is
@@ -616,14 +743,15 @@ macro_rules! holes_scenarios {
             login_code_expires_on_the_clock,
             register_is_throttled_per_pending_registration,
             register_is_throttled_per_address,
-            localhost_cookie_is_http_only_and_lax,
+            anonymous_sign_up_persists_no_session,
+            altered_sign_up_ticket_is_refused,
         );
         $crate::holes_scenarios!(@with $with;
             sign_up_is_disabled_without_a_hook,
             link_failure_abandons_the_user_and_the_passkey,
             non_default_manage_window_is_enforced,
             routes_follow_a_non_default_prefix,
-            session_cookie_attributes,
+            https_cookies_are_secure,
         );
     };
     (@world $world:path; $($name:ident),* $(,)?) => {

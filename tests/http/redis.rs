@@ -179,25 +179,24 @@ async fn sessions_live_in_redis_and_logout_deletes_the_key() {
     let w = redis_world().await;
     let redis = fred_pool().await;
     let mut c = w.client();
-    // The cookie: HttpOnly, SameSite=Lax, not Secure on http://localhost,
-    // and a Max-Age matching the store's expiry.
-    let r = c
-        .post(
-            "/passkey/registration/authorize",
-            json!({ "username": "alice" }),
-        )
-        .await;
-    let cookie = r.header("set-cookie").unwrap().to_ascii_lowercase();
-    for flag in ["httponly", "samesite=lax", "path=/", "max-age=600"] {
-        assert!(cookie.split("; ").any(|p| p == flag), "{flag}: {cookie}");
-    }
-    assert!(!cookie.contains("secure"), "{cookie}");
     let mut auth = authenticator();
     let (code, _) = c
         .registration_ceremony(&mut auth, json!({ "username": "alice" }))
         .await;
     let r = c.post("/passkey/register", c.proof(&code)).await;
     assert_eq!(r.status, 201, "{r:?}");
+    // The session cookie: HttpOnly, SameSite=Lax, not Secure on
+    // http://localhost, and a Max-Age matching the store's expiry.
+    let cookie = r
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && !v.starts_with("passlock_signup="))
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap();
+    for flag in ["httponly", "samesite=lax", "path=/", "max-age=600"] {
+        assert!(cookie.split("; ").any(|p| p == flag), "{flag}: {cookie}");
+    }
+    assert!(!cookie.contains("secure"), "{cookie}");
     let user: i64 = r.json["user_id"].as_str().unwrap().parse().unwrap();
     let id = session_id(&c.cookies());
     let stored: Option<Vec<u8>> = redis.get(&id).await.unwrap();

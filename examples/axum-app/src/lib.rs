@@ -146,10 +146,11 @@ mod tests {
 
     const ORIGIN: &str = "http://localhost:3000";
 
-    /// One browser: sends JSON with the origin and keeps the session cookie.
+    /// One browser: sends JSON with the origin and keeps its cookies (the
+    /// session, and the sign-up ticket while a sign-up is pending).
     struct Browser {
         app: Router,
-        cookie: Option<String>,
+        cookies: std::collections::BTreeMap<String, String>,
     }
 
     impl Browser {
@@ -159,14 +160,23 @@ mod tests {
                 .uri(path)
                 .header("origin", ORIGIN)
                 .header("content-type", "application/json");
-            if let Some(c) = &self.cookie {
-                req = req.header("cookie", c);
+            if !self.cookies.is_empty() {
+                let jar: Vec<String> = self
+                    .cookies
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                req = req.header("cookie", jar.join("; "));
             }
             let req = req.body(Body::from(body.to_string())).unwrap();
             let res = self.app.clone().oneshot(req).await.unwrap();
-            if let Some(set) = res.headers().get("set-cookie") {
-                let set = set.to_str().unwrap();
-                self.cookie = Some(set.split(';').next().unwrap().to_owned());
+            for set in res.headers().get_all("set-cookie") {
+                let pair = set.to_str().unwrap().split(';').next().unwrap();
+                let (name, value) = pair.split_once('=').unwrap();
+                match value.is_empty() {
+                    true => self.cookies.remove(name),
+                    false => self.cookies.insert(name.to_owned(), value.to_owned()),
+                };
             }
             let status = res.status().as_u16();
             let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
@@ -253,7 +263,7 @@ mod tests {
             .unwrap();
         let mut b = Browser {
             app: app.clone(),
-            cookie: None,
+            cookies: Default::default(),
         };
         let creds = json!({ "username": "carol", "password": "correct horse" });
         let (status, r) = b.send("POST", "/api/password/signup", creds.clone()).await;
@@ -273,7 +283,7 @@ mod tests {
 
         let mut later = Browser {
             app: app.clone(),
-            cookie: None,
+            cookies: Default::default(),
         };
         let wrong = json!({ "username": "carol", "password": "wrong horse" });
         let (status, r) = later.send("POST", "/api/password/login", wrong).await;
@@ -310,7 +320,7 @@ mod tests {
             .unwrap();
         let mut alice = Browser {
             app: app.clone(),
-            cookie: None,
+            cookies: Default::default(),
         };
         let page = app
             .clone()
@@ -333,7 +343,10 @@ mod tests {
         let (status, done) = alice.send("POST", "/api/sensitive", json!({})).await;
         assert_eq!((status, done["done"].clone()), (200, json!(true)));
 
-        let mut mallory = Browser { app, cookie: None };
+        let mut mallory = Browser {
+            app,
+            cookies: Default::default(),
+        };
         let (status, refused) = mallory
             .sign_up(&mut SoftAuthenticator::new(ORIGIN), "alice")
             .await;

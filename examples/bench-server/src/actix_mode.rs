@@ -72,10 +72,7 @@ impl SessionStore for MemoryStore {
 async fn parts<B: MessageBody>(
     res: HttpResponse<B>,
 ) -> Result<(u16, Option<String>, Vec<u8>), BoxError> {
-    let set_cookie = match res.headers().get(SET_COOKIE) {
-        Some(v) => Some(v.to_str()?.to_owned()),
-        None => None,
-    };
+    let set_cookie = support::set_cookies(res.headers().get_all(SET_COOKIE))?;
     let status = res.status().as_u16();
     let bytes = to_bytes(res.into_body())
         .await

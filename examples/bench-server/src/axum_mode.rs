@@ -39,10 +39,7 @@ impl support::Client for InProcess<'_> {
             .clone()
             .oneshot(req.body(Body::from(body.to_string()))?)
             .await?;
-        let set_cookie = match res.headers().get("set-cookie") {
-            Some(v) => Some(v.to_str()?.to_owned()),
-            None => None,
-        };
+        let set_cookie = support::set_cookies(res.headers().get_all("set-cookie").iter())?;
         let status = res.status().as_u16();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await?;
         Ok((status, set_cookie, bytes.to_vec()))

@@ -61,7 +61,59 @@ pub(crate) trait Client {
     ) -> Result<(u16, Option<String>, Vec<u8>), BoxError>;
 }
 
-/// One request: keeps a new cookie (`name=value`), fails on a non-2xx.
+/// Every `Set-Cookie` value of a response, one per line (`None` when
+/// there is none).
+pub(crate) fn set_cookies<'a, V: 'a + AsHeaderStr>(
+    values: impl Iterator<Item = &'a V>,
+) -> Result<Option<String>, BoxError> {
+    let lines = values
+        .map(|v| v.header_str().map(str::to_owned))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((!lines.is_empty()).then(|| lines.join("\n")))
+}
+
+/// A header value as text (axum's and actix's `HeaderValue` are two types).
+pub(crate) trait AsHeaderStr {
+    /// The value, if it is visible ASCII.
+    fn header_str(&self) -> Result<&str, BoxError>;
+}
+
+impl AsHeaderStr for axum::http::HeaderValue {
+    fn header_str(&self) -> Result<&str, BoxError> {
+        Ok(self.to_str()?)
+    }
+}
+
+impl AsHeaderStr for actix_web::http::header::HeaderValue {
+    fn header_str(&self) -> Result<&str, BoxError> {
+        Ok(self.to_str()?)
+    }
+}
+
+/// Applies `Set-Cookie` lines to a jar kept as one `Cookie` header value
+/// (`a=1; b=2`): a cookie set with an empty value is removed.
+pub(crate) fn keep_cookies(jar: &mut Option<String>, set_cookie: &str) {
+    let mut cookies: Vec<(String, String)> = jar
+        .as_deref()
+        .unwrap_or("")
+        .split("; ")
+        .filter_map(|p| p.split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    for line in set_cookie.lines() {
+        let Some((name, value)) = line.split(';').next().and_then(|p| p.split_once('=')) else {
+            continue;
+        };
+        cookies.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            cookies.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    let joined: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    *jar = (!joined.is_empty()).then(|| joined.join("; "));
+}
+
+/// One request: keeps the cookies it sets, fails on a non-2xx.
 async fn send(
     client: &mut impl Client,
     cookie: &mut Option<String>,
@@ -70,7 +122,7 @@ async fn send(
 ) -> Result<Value, BoxError> {
     let (status, set_cookie, bytes) = client.post(path, cookie.as_deref(), body).await?;
     if let Some(set) = set_cookie {
-        *cookie = set.split(';').next().map(str::to_owned);
+        keep_cookies(cookie, &set);
     }
     if !(200..300).contains(&status) {
         return Err(format!("{path}: {status}").into());

@@ -117,7 +117,9 @@ enum Stop {
     Error(String),
 }
 
-/// One browser: a cookie jar of one session cookie, alternating instances.
+/// One browser: a cookie jar (the session, and the sign-up ticket while a
+/// sign-up is pending) kept as one `Cookie` header value, alternating
+/// instances.
 struct Browser {
     http: reqwest::Client,
     args: Arc<Args>,
@@ -127,6 +129,22 @@ struct Browser {
 }
 
 impl Browser {
+    /// Keeps a cookie the server set; an empty value removes it.
+    fn keep_cookie(&mut self, name: &str, value: &str) {
+        let mut pairs: Vec<String> = self
+            .cookie
+            .as_deref()
+            .unwrap_or("")
+            .split("; ")
+            .filter(|p| !p.is_empty() && p.split_once('=').is_none_or(|(n, _)| n != name))
+            .map(str::to_owned)
+            .collect();
+        if !value.is_empty() {
+            pairs.push(format!("{name}={value}"));
+        }
+        self.cookie = (!pairs.is_empty()).then(|| pairs.join("; "));
+    }
+
     /// Sends one JSON request to the next instance; fails over on a refused
     /// connection.
     async fn send(
@@ -158,11 +176,13 @@ impl Browser {
             match req.send().await {
                 Ok(res) => {
                     let status = res.status().as_u16();
-                    if let Some(set) = res.headers().get("set-cookie")
-                        && let Ok(set) = set.to_str()
-                        && let Some(pair) = set.split(';').next()
-                    {
-                        self.cookie = Some(pair.to_owned());
+                    for set in res.headers().get_all("set-cookie") {
+                        if let Ok(set) = set.to_str()
+                            && let Some((name, value)) =
+                                set.split(';').next().and_then(|p| p.split_once('='))
+                        {
+                            self.keep_cookie(name, value);
+                        }
                     }
                     let bytes = res.bytes().await.map_err(|_| Stop::Interrupted)?;
                     let ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -161,4 +161,13 @@ pub trait PasskeyProvider: Send + Sync + std::fmt::Debug + 'static {
     fn embedded(&self) -> Option<&embedded::EmbeddedProvider> {
         None
     }
+
+    /// The default [`SealingKey`](crate::ticket::SealingKey) of sign-up
+    /// tickets, derived from a secret every instance of the app shares with
+    /// this provider (so a sign-up authorized on one instance completes on
+    /// another). `None` (the default) makes [`Passlock`](crate::Passlock)
+    /// use a random key unless the app sets one.
+    fn sealing_key(&self) -> Option<crate::ticket::SealingKey> {
+        None
+    }
 }

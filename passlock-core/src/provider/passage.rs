@@ -692,6 +692,14 @@ impl PassageFlex {
 
 #[async_trait::async_trait]
 impl PasskeyProvider for PassageFlex {
+    /// Derived from the API key, which every instance of the app holds.
+    fn sealing_key(&self) -> Option<crate::ticket::SealingKey> {
+        Some(crate::ticket::SealingKey::derive(
+            self.client.api_key.expose_secret().as_bytes(),
+            "passlock sign-up ticket v1",
+        ))
+    }
+
     fn name(&self) -> &'static str {
         "passage"
     }

@@ -1181,6 +1181,14 @@ impl PasslockHosted {
 
 #[async_trait::async_trait]
 impl PasskeyProvider for PasslockHosted {
+    /// Derived from the API key, which every instance of the app holds.
+    fn sealing_key(&self) -> Option<crate::ticket::SealingKey> {
+        Some(crate::ticket::SealingKey::derive(
+            self.client.api_key.expose_secret().as_bytes(),
+            "passlock sign-up ticket v1",
+        ))
+    }
+
     fn name(&self) -> &'static str {
         "passlock"
     }

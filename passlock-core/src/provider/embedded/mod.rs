@@ -393,6 +393,8 @@ struct Inner {
     ceremonies: Arc<dyn CeremonyStore>,
     issuer: Issuer,
     verifier: IdTokenVerifier,
+    /// The sign-up ticket key, derived from the signing key.
+    sealing: crate::ticket::SealingKey,
 }
 
 /// A string field of a JSON object body, bounded.
@@ -431,6 +433,9 @@ fn passkey_field<'a>(passkey: &'a Value, field: &str) -> Option<&'a Value> {
     passkey.get("cred").and_then(|c| c.get(field))
 }
 
+/// The purpose the sign-up ticket key is derived for.
+const TICKET_KEY_LABEL: &str = "passlock sign-up ticket v1";
+
 impl EmbeddedProvider {
     /// Builds a provider over the given stores; validates the config.
     pub async fn new(
@@ -464,6 +469,7 @@ impl EmbeddedProvider {
             None => SigningKey::load_or_create(ceremonies.as_ref()).await?,
         };
         let issuer = Issuer::new(&key, config.issuer.clone(), config.tenancy_id.clone())?;
+        let sealing = crate::ticket::SealingKey::derive(key.expose_pkcs8_der(), TICKET_KEY_LABEL);
         let verifier = IdTokenVerifier::new(
             VerifierConfig::embedded(config.issuer.clone(), config.tenancy_id.clone()),
             Arc::new(LocalJwks(issuer.jwks().clone())),
@@ -477,6 +483,7 @@ impl EmbeddedProvider {
                 ceremonies,
                 issuer,
                 verifier,
+                sealing,
             }),
         })
     }
@@ -929,6 +936,12 @@ impl EmbeddedProvider {
 
 #[async_trait::async_trait]
 impl PasskeyProvider for EmbeddedProvider {
+    /// Derived from the id_token signing key, which instances sharing the
+    /// ceremony store share.
+    fn sealing_key(&self) -> Option<crate::ticket::SealingKey> {
+        Some(self.inner.sealing.clone())
+    }
+
     fn name(&self) -> &'static str {
         "embedded"
     }
