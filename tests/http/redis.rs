@@ -32,10 +32,7 @@ use crate::harness::{
     self, MemoryUsers, ORIGIN, Reply, TestApp, TestRequest, World, authenticator,
 };
 
-/// The Redis server tests use: `PASSLOCK_TEST_REDIS`, or the local one.
-fn redis_url() -> String {
-    std::env::var("PASSLOCK_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
+use passlock_tests::redis_url;
 
 /// A fresh fred pool on the test Redis.
 async fn fred_pool() -> Pool {

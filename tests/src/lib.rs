@@ -19,6 +19,11 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// The Redis server tests use: `PASSLOCK_TEST_REDIS`, or the local one.
+pub fn redis_url() -> String {
+    std::env::var("PASSLOCK_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
 /// A name no other test (in this process or another) uses.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -17,8 +17,6 @@ use sqlx::PgPool;
 use super::{ActixApp, app};
 use crate::harness::{MemoryUsers, ORIGIN, Reply, TestApp, TestRequest, World, authenticator};
 
-const REDIS: &str = "redis://127.0.0.1:6379";
-
 /// Round-robin over the instances.
 struct Instances {
     apps: Vec<ActixApp>,
@@ -73,7 +71,7 @@ async fn two_instances_share_redis_sessions_and_postgres_stores() {
                 .connect_with(options)
                 .await
                 .unwrap();
-            let sessions = RedisSessionStore::builder(REDIS)
+            let sessions = RedisSessionStore::builder(passlock_tests::redis_url())
                 .cache_keygen(move |k| format!("{prefix}:{k}"))
                 .build()
                 .await
