@@ -13,7 +13,9 @@
 //!    JWK that names its own `alg` must name the header's;
 //! 4. the signature is verified (jsonwebtoken, with its own time checks off);
 //! 5. the claims are checked against the injected [`Clock`](crate::clock::Clock):
-//!    `iss` exactly, `aud` the tenancy, `sub`, `exp`, `iat`, `a:id`, `jti`;
+//!    `iss` exactly, `aud` exactly the tenancy (the string, or an array of
+//!    that one value), `sub`, `exp`, `iat`, `a:id`, `jti`; a header or
+//!    payload naming any key twice is refused as malformed;
 //! 6. last, the `jti` is recorded in the replay cache: a second use fails.
 
 use std::collections::HashMap;
@@ -296,7 +298,7 @@ impl IdTokenVerifier {
             return Err(Rejection::Malformed.into());
         }
         let parts: Vec<&str> = raw.split('.').collect();
-        let [header_b64, _payload_b64, _sig_b64] = parts.as_slice() else {
+        let [header_b64, payload_b64, _sig_b64] = parts.as_slice() else {
             return Err(Rejection::Malformed.into());
         };
 
@@ -324,7 +326,10 @@ impl IdTokenVerifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key.key, &validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
 
-        // 4. The claims.
+        // 4. The claims. jsonwebtoken keeps the last of duplicate keys, so
+        // the signed payload is first read by us and refused if any object
+        // in it names a key twice.
+        refuse_duplicate_keys_b64(payload_b64)?;
         let claims = self.check_claims(&data.claims)?;
 
         // 5. Single use, once everything else has passed.
@@ -336,6 +341,29 @@ impl IdTokenVerifier {
             }
         }
         Ok(claims.principal)
+    }
+
+    /// Records that the ceremony whose id_token carries `jti` was redeemed
+    /// another way (its code was exchanged), until `expires_at_secs`: the
+    /// twin id_token is then refused as `replayed`. `Ok(false)` when `jti`
+    /// was already recorded (the twin id_token, or the code, came first).
+    /// Without a replay cache (see
+    /// [`danger_without_replay_cache`](Self::danger_without_replay_cache))
+    /// nothing is recorded and the answer is `Ok(true)`.
+    pub async fn consume_jti(&self, jti: &str, expires_at_secs: i64) -> Result<bool, StoreError> {
+        match &self.replay {
+            Some(replay) => {
+                replay
+                    .first_use(jti, expires_at_secs, self.clock.now_secs())
+                    .await
+            }
+            None => Ok(true),
+        }
+    }
+
+    /// The leeway applied to `exp`, in seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        leeway_secs(&self.config)
     }
 
     fn check_algorithm(&self, alg: &str) -> Result<Algorithm, Rejection> {
@@ -361,13 +389,15 @@ impl IdTokenVerifier {
             Some(Value::String(_)) => return Err(Rejection::WrongIssuer),
             Some(_) => return Err(Rejection::MissingClaim),
         }
+        // Exactly this audience: the string, or an array holding only it. A
+        // token that also names other audiences is valid for each of them,
+        // so any of those relying parties could replay it here.
         let audience = self.config.audience.as_str();
         match c.get("aud") {
             None => return Err(Rejection::MissingClaim),
             Some(Value::String(aud)) if aud == audience => {}
             Some(Value::Array(auds))
-                if auds.iter().all(Value::is_string)
-                    && auds.iter().any(|a| a.as_str() == Some(audience)) => {}
+                if matches!(auds.as_slice(), [Value::String(aud)] if aud == audience) => {}
             Some(Value::String(_) | Value::Array(_)) => return Err(Rejection::WrongAudience),
             Some(_) => return Err(Rejection::MissingClaim),
         }
@@ -515,12 +545,90 @@ fn parse_header(b64: &str) -> Result<RawHeader, Rejection> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(b64)
         .map_err(|_| Rejection::Malformed)?;
+    refuse_duplicate_keys(&bytes)?;
     let header: RawHeader = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
     // No critical extension is understood, so any is refused (RFC 7515 4.1.11).
     if header.crit.is_some() {
         return Err(Rejection::Malformed);
     }
     Ok(header)
+}
+
+/// Refuses a base64url JSON part in which any object names a key twice.
+fn refuse_duplicate_keys_b64(b64: &str) -> Result<(), Rejection> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|_| Rejection::Malformed)?;
+    refuse_duplicate_keys(&bytes)
+}
+
+/// Refuses JSON in which any object, at any depth, names a key twice
+/// (`serde_json` and jsonwebtoken keep the last value, another parser may
+/// keep the first: two readers of one token must not see two claims sets).
+fn refuse_duplicate_keys(json: &[u8]) -> Result<(), Rejection> {
+    serde_json::from_slice::<UniqueKeys>(json)
+        .map(|_| ())
+        .map_err(|_| Rejection::Malformed)
+}
+
+/// Any JSON value whose objects all have distinct keys; deserialising one
+/// fails on the first duplicate.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without duplicate object keys")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
 }
 
 fn map_jwt_error(kind: &ErrorKind) -> Rejection {
@@ -689,12 +797,32 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        assert_eq!(refuse_duplicate_keys(br#"{"a":1,"b":[{"c":1}]}"#), Ok(()));
+        assert_eq!(
+            refuse_duplicate_keys(br#"{"sub":"a","sub":"b"}"#),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(
+            refuse_duplicate_keys(br#"{"x":[{"k":1,"k":2}]}"#),
+            Err(Rejection::Malformed)
+        );
+        // An escaped spelling of the same key is the same key.
+        assert_eq!(
+            refuse_duplicate_keys(br#"{"sub":"a","s\u0075b":"b"}"#),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(refuse_duplicate_keys(b"{"), Err(Rejection::Malformed));
+    }
+
+    #[test]
     fn header_parse_refuses_garbage_and_crit() {
         let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         assert!(parse_header("!!!").is_err());
         assert!(parse_header(&enc("[]")).is_err());
         assert!(parse_header(&enc(r#"{"alg":"RS256","crit":["x"]}"#)).is_err());
         assert!(parse_header(&enc(r#"{"alg":"none"}"#)).is_ok());
+        assert!(parse_header(&enc(r#"{"alg":"RS256","typ":"JWT","typ":"x"}"#)).is_err());
     }
 
     #[tokio::test]
