@@ -225,13 +225,19 @@ async fn duplicate_claims_are_refused() {
     let s = setup().await;
     let key = s.key();
     let header = serde_json::to_string(&key.header()).unwrap();
-    for (claim, second) in [
-        ("sub", json!("user-2")),
-        ("aud", json!(s.fake.tenancy_id().as_str())),
-        ("exp", json!(s.clock.now_secs() + 60)),
-        ("a:id", json!("auth-2")),
+    // jsonwebtoken itself refuses a second `sub`, `aud` or `exp` (it reads
+    // them into a struct); the claims only passlock reads are the risk: a
+    // second `pk:uv` turned an unverified ceremony into a verified one.
+    let mut unverified = s.claims();
+    unverified["pk:uv"] = json!(false);
+    for (claims, claim, second) in [
+        (&unverified, "pk:uv", json!(true)),
+        (&s.claims(), "a:id", json!("auth-2")),
+        (&s.claims(), "sub", json!("user-2")),
+        (&s.claims(), "aud", json!(s.fake.tenancy_id().as_str())),
+        (&s.claims(), "exp", json!(s.clock.now_secs() + 60)),
     ] {
-        let payload = duplicate_claim_payload(&s.claims(), claim, &second);
+        let payload = duplicate_claim_payload(claims, claim, &second);
         let t = IdToken::new(key.sign_json_text(&header, &payload).unwrap());
         assert_eq!(s.rejection(&t).await, Rejection::Malformed, "two {claim}");
     }
@@ -246,7 +252,11 @@ async fn duplicate_header_keys_are_refused() {
     let s = setup().await;
     let key = s.key();
     let header = serde_json::to_string(&key.header()).unwrap();
-    let header = format!("{},\"typ\":\"JWT\"}}", header.trim_end_matches('}'));
+    // A field jsonwebtoken does not read, so only passlock's check sees it.
+    let header = format!(
+        "{},\"x-note\":\"a\",\"x-note\":\"b\"}}",
+        header.trim_end_matches('}')
+    );
     let payload = serde_json::to_string(&s.claims()).unwrap();
     let t = IdToken::new(key.sign_json_text(&header, &payload).unwrap());
     assert_eq!(s.rejection(&t).await, Rejection::Malformed);
@@ -262,7 +272,7 @@ async fn embedded_duplicate_claims_are_refused() {
     );
     let header = serde_json::to_string(&ec.header()).unwrap();
     let c = claims_for("t1", iss, clock.now_secs());
-    let payload = duplicate_claim_payload(&c, "sub", &json!("u2"));
+    let payload = duplicate_claim_payload(&c, "a:id", &json!("a2"));
     assert!(matches!(
         v.verify(&IdToken::new(ec.sign_json_text(&header, &payload).unwrap()))
             .await,
