@@ -331,3 +331,212 @@ async fn upstream_latency_beyond_the_timeout_is_a_504() {
 async fn upstream_dropping_the_connection_is_a_503() {
     login_with_failing_upstream(Fault::DropConnection, 503, "upstream_unavailable").await;
 }
+
+// ---------------------------------------------------------------------------
+// User verification (policy `require_user_verification`), on both adapters,
+// with the code and with the id_token.
+// ---------------------------------------------------------------------------
+
+/// An app of either adapter, sending the code or the id_token.
+pub(crate) struct WithProof<A> {
+    app: A,
+    proof: ProofKind,
+}
+
+impl<A: TestApp> TestApp for WithProof<A> {
+    async fn send(&self, req: TestRequest) -> Reply {
+        self.app.send(req).await
+    }
+
+    fn proof_kind(&self) -> ProofKind {
+        self.proof
+    }
+}
+
+/// A hosted passlock on a fresh fake (sign-up on, memory links), with the
+/// user-verification policy `require_uv`.
+async fn uv_passlock(require_uv: bool) -> (ManualClock, FakePasslock, Passlock<i64>) {
+    let clock = ManualClock::starting_now();
+    let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let provider = PasslockHosted::new(
+        fake.client_config(),
+        "localhost",
+        "passlock tests",
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let mut policy = passlock_core::config::Policy::default();
+    policy.require_user_verification = require_uv;
+    let passlock = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .policy(policy)
+    .clock(Arc::new(clock.clone()))
+    .origins([ORIGIN])
+    .build()
+    .unwrap();
+    (clock, fake, passlock)
+}
+
+async fn axum_uv_world(
+    proof: ProofKind,
+    require_uv: bool,
+) -> (World<WithProof<AxumApp>>, FakePasslock) {
+    let (clock, fake, passlock) = uv_passlock(require_uv).await;
+    let app = AxumApp(app(passlock.clone(), MemoryStore::default()));
+    let w = World {
+        app: WithProof { app, proof },
+        passlock,
+        clock,
+    };
+    (w, fake)
+}
+
+async fn actix_uv_world(
+    proof: ProofKind,
+    require_uv: bool,
+) -> (World<WithProof<crate::actix::ActixApp>>, FakePasslock) {
+    let (clock, fake, passlock) = uv_passlock(require_uv).await;
+    let for_app = passlock.clone();
+    let app = crate::actix::ActixApp::start(move || async move {
+        let sessions = passlock_actix::SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+        sessions.migrate().await.unwrap();
+        crate::actix::app(for_app, sessions, actix_web::cookie::Key::generate())
+    });
+    let w = World {
+        app: WithProof { app, proof },
+        passlock,
+        clock,
+    };
+    (w, fake)
+}
+
+/// A ceremony the authenticator did not verify the user in (`passkey.
+/// userVerified: false`, `pk:uv: false`) is refused with `401
+/// user_not_verified` at login, step-up and registration (sign-up and an
+/// added passkey): no session, no step-up, no user, no link, and the new
+/// passkey is deleted from the vault.
+async fn unverified_ceremonies_are_refused<A: TestApp>(w: World<A>, fake: FakePasslock) {
+    let mut auth = authenticator();
+    let (user, aid) = w.client().sign_up(&mut auth, "alice").await;
+    let mut lazy = auth.share();
+    lazy.set_user_verification(false);
+
+    // Login.
+    let mut c = w.client();
+    let r = c.login(&mut lazy).await;
+    r.assert_error(401, "user_not_verified");
+    assert!(r.header("set-cookie").is_none(), "no session: {r:?}");
+    assert_eq!(c.session_user().await, None);
+
+    // Step-up: the session keeps its old verification time.
+    let r = c.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    w.clock.advance_secs(61);
+    c.post("/app/sensitive", json!({}))
+        .await
+        .assert_error(401, "step_up_required");
+    c.step_up(&mut lazy)
+        .await
+        .assert_error(401, "user_not_verified");
+    c.post("/app/sensitive", json!({}))
+        .await
+        .assert_error(401, "step_up_required");
+    assert_eq!(c.session_user().await, Some(user));
+
+    // Adding a passkey (after a verified step-up) with an unverified one.
+    let r = c.step_up(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut other = authenticator();
+    other.set_user_verification(false);
+    let (proof, new_aid) = c.registration_ceremony(&mut other, json!({})).await;
+    assert!(fake.has_passkey(&new_aid));
+    c.post("/passkey/register", c.proof(&proof))
+        .await
+        .assert_error(401, "user_not_verified");
+    assert_eq!(w.links(user).await, vec![aid.clone()]);
+    assert!(!fake.has_passkey(&new_aid), "deleted from the vault");
+
+    // Sign-up.
+    let mut s = w.client();
+    let mut stranger = authenticator();
+    stranger.set_user_verification(false);
+    let (proof, new_aid) = s
+        .registration_ceremony(&mut stranger, json!({ "username": "bob" }))
+        .await;
+    let r = s.post("/passkey/register", s.proof(&proof)).await;
+    r.assert_error(401, "user_not_verified");
+    assert!(!r.text.contains(&proof), "{r:?}");
+    assert_eq!(s.session_user().await, None);
+    assert_eq!(w.owner(&new_aid).await, None);
+    assert!(!fake.has_passkey(&new_aid), "deleted from the vault");
+}
+
+/// With the policy off the same unverified ceremonies pass.
+async fn unverified_ceremonies_pass_with_the_policy_off<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    let (user, _) = w.client().sign_up(&mut auth, "alice").await;
+    let mut lazy = auth.share();
+    lazy.set_user_verification(false);
+    let mut c = w.client();
+    let r = c.login(&mut lazy).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(c.session_user().await, Some(user));
+    w.clock.advance_secs(61);
+    let r = c.step_up(&mut lazy).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.post("/app/sensitive", json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut stranger = authenticator();
+    stranger.set_user_verification(false);
+    let (_, aid) = w.client().sign_up(&mut stranger, "bob").await;
+    assert!(w.owner(&aid).await.is_some());
+}
+
+mod user_verification {
+    use super::*;
+
+    #[tokio::test]
+    async fn axum_code_unverified_is_refused() {
+        let (w, fake) = axum_uv_world(ProofKind::Code, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test]
+    async fn axum_id_token_unverified_is_refused() {
+        let (w, fake) = axum_uv_world(ProofKind::IdToken, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn actix_code_unverified_is_refused() {
+        let (w, fake) = actix_uv_world(ProofKind::Code, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn actix_id_token_unverified_is_refused() {
+        let (w, fake) = actix_uv_world(ProofKind::IdToken, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test]
+    async fn axum_unverified_passes_with_the_policy_off() {
+        for proof in [ProofKind::Code, ProofKind::IdToken] {
+            let (w, _fake) = axum_uv_world(proof, false).await;
+            unverified_ceremonies_pass_with_the_policy_off(w).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn actix_unverified_passes_with_the_policy_off() {
+        for proof in [ProofKind::Code, ProofKind::IdToken] {
+            let (w, _fake) = actix_uv_world(proof, false).await;
+            unverified_ceremonies_pass_with_the_policy_off(w).await;
+        }
+    }
+}
