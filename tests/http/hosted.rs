@@ -102,6 +102,7 @@ macro_rules! hosted_scenarios {
             step_up_rejects_another_users_passkey,
             registration_code_cannot_be_replayed,
             malformed_requests_are_refused_as_json,
+            one_ceremony_redeems_once,
         );
     };
 }
