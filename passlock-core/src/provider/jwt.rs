@@ -17,6 +17,12 @@
 //!    that one value), `sub`, `exp`, `iat`, `a:id`, `jti`; a header or
 //!    payload naming any key twice is refused as malformed;
 //! 6. last, the `jti` is recorded in the replay cache: a second use fails.
+//!
+//! The replay cache is per process by default ([`MemoryReplayCache`]).
+//! Several app instances must share one ([`IdTokenVerifier::with_replay_cache`]):
+//! `SqliteReplayCache`, `PgReplayCache` (features `sqlite`, `postgres`) or
+//! `RedisReplayCache` (feature `redis`); otherwise an id_token used on one
+//! instance is accepted again by the others until it expires.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -129,6 +135,101 @@ impl ReplayCache for MemoryReplayCache {
             );
         }
         Ok(first)
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use redis_replay::RedisReplayCache;
+
+#[cfg(feature = "redis")]
+mod redis_replay {
+    use super::{ReplayCache, StoreError};
+
+    /// Records `jti` unless a live record exists, in one step. The record
+    /// holds its expiry (epoch seconds, on the app's clock, like every
+    /// other replay cache): a record is live while `expiry >= now`. Redis's
+    /// own TTL (the expiry plus a margin, on Redis's clock) only removes
+    /// records no one can need any more.
+    const FIRST_USE: &str = "local v = redis.call('GET', KEYS[1]) \
+        if v and tonumber(v) >= tonumber(ARGV[2]) then return 0 end \
+        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) \
+        return 1";
+
+    /// How long (s) Redis keeps a record past its expiry, for clock skew
+    /// between the app instances and Redis.
+    const TTL_MARGIN_SECS: i64 = 60;
+
+    /// A [`ReplayCache`] in Redis (feature `redis`), shared by every app
+    /// instance using the same Redis and prefix: each `jti` is accepted
+    /// once across all of them until it expires. Check and record are one
+    /// Lua script, so of concurrent first uses exactly one wins. Keys are
+    /// `{prefix}{jti}`.
+    #[derive(Clone)]
+    pub struct RedisReplayCache {
+        conn: redis::aio::ConnectionManager,
+        prefix: String,
+    }
+
+    impl std::fmt::Debug for RedisReplayCache {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RedisReplayCache")
+                .field("prefix", &self.prefix)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl RedisReplayCache {
+        /// Connects to `url` (`redis://host:port`); keys are named
+        /// `passlock:jti:{jti}`. Connecting and each command are bounded
+        /// (2 s, two retries), so a Redis outage answers `503` quickly
+        /// instead of holding requests.
+        pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            let client = redis::Client::open(url).map_err(StoreError::backend)?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(std::time::Duration::from_secs(2))
+                .set_response_timeout(std::time::Duration::from_secs(2))
+                .set_number_of_retries(2)
+                .set_max_delay(500);
+            let conn = redis::aio::ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(Self::new(conn, "passlock:jti:"))
+        }
+
+        /// A cache over an existing connection, keys prefixed by `prefix`.
+        pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
+            Self {
+                conn,
+                prefix: prefix.into(),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ReplayCache for RedisReplayCache {
+        async fn first_use(
+            &self,
+            jti: &str,
+            expires_at_secs: i64,
+            now_secs: i64,
+        ) -> Result<bool, StoreError> {
+            let ttl = expires_at_secs
+                .saturating_sub(now_secs)
+                .max(0)
+                .saturating_add(TTL_MARGIN_SECS);
+            let mut conn = self.conn.clone();
+            let first: i64 = redis::cmd("EVAL")
+                .arg(FIRST_USE)
+                .arg(1)
+                .arg(format!("{}{jti}", self.prefix))
+                .arg(expires_at_secs)
+                .arg(now_secs)
+                .arg(ttl)
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(first == 1)
+        }
     }
 }
 
@@ -267,7 +368,9 @@ impl IdTokenVerifier {
         }
     }
 
-    /// Uses a shared replay cache (several instances).
+    /// Uses a shared replay cache. **Needed when several app instances
+    /// verify id_tokens**: the default in-memory cache is per process, so an
+    /// id_token used on one instance would verify again on another.
     #[must_use]
     pub fn with_replay_cache(mut self, cache: Arc<dyn ReplayCache>) -> Self {
         self.replay = Some(cache);
