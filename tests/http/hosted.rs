@@ -541,3 +541,145 @@ mod user_verification {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Two app instances sharing one replay cache.
+// ---------------------------------------------------------------------------
+
+/// Two app instances (two `Passlock` values, two apps) on one fake (kept
+/// alive by the caller), sharing their links and `replay` (`None`: each
+/// keeps its own in-memory cache).
+type Instance = World<WithProof<AxumApp>>;
+
+async fn two_instances(
+    replay: Option<Arc<dyn passlock_core::provider::jwt::ReplayCache>>,
+) -> (Instance, Instance, FakePasslock) {
+    let clock = ManualClock::starting_now();
+    let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let links = Arc::new(MemoryAuthenticatorStore::<i64>::new());
+    let users = Arc::new(MemoryUsers::default());
+    let instance = || {
+        let mut provider = PasslockHosted::new(
+            fake.client_config(),
+            "localhost",
+            "passlock tests",
+            Arc::new(clock.clone()),
+        )
+        .unwrap();
+        if let Some(replay) = &replay {
+            provider = provider.with_replay_cache(replay.clone());
+        }
+        let passlock = Passlock::builder(Arc::new(provider), links.clone())
+            .sign_up(users.clone())
+            .clock(Arc::new(clock.clone()))
+            .origins([ORIGIN])
+            .build()
+            .unwrap();
+        World {
+            app: WithProof {
+                app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+                proof: ProofKind::IdToken,
+            },
+            passlock,
+            clock: clock.clone(),
+        }
+    };
+    let (a, b) = (instance(), instance());
+    (a, b, fake)
+}
+
+/// An id_token accepted by instance A is refused by instance B (`401
+/// replayed`) at login and step-up, and so is the code of the same
+/// ceremony; with per-process caches (`shared == false`) B accepts it.
+async fn id_token_replayed_across_instances(a: Instance, b: Instance, shared: bool) {
+    let mut auth = authenticator();
+    let (user, _) = a.client().sign_up(&mut auth, "alice").await;
+    let mut on_a = a.client();
+    let v = on_a.authentication_verified(&mut auth, "login").await;
+    let r = on_a
+        .post("/passkey/login", json!({ "id_token": v.json["id_token"] }))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let mut on_b = b.client();
+    let r = on_b
+        .post("/passkey/login", json!({ "id_token": v.json["id_token"] }))
+        .await;
+    if !shared {
+        assert_eq!(r.status, 200, "per-process caches let B accept it: {r:?}");
+        return;
+    }
+    r.assert_error(401, "replayed");
+    assert_eq!(on_b.session_user().await, None);
+    // The twin code, exchanged on B, is refused too.
+    let r = on_b
+        .post("/passkey/login", json!({ "code": v.json["code"] }))
+        .await;
+    r.assert_error(401, "replayed");
+    assert_eq!(on_b.session_user().await, None);
+    // Nor does the id_token step up a session on B.
+    let r = on_b.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(on_b.session_user().await, Some(user));
+    let before = on_b.session_view().await;
+    let r = on_b
+        .post("/passkey/step-up", json!({ "id_token": v.json["id_token"] }))
+        .await;
+    r.assert_error(401, "replayed");
+    assert_eq!(on_b.session_view().await, before);
+}
+
+mod shared_replay_cache {
+    use super::*;
+
+    #[tokio::test]
+    async fn per_process_caches_accept_a_replay_on_another_instance() {
+        let (a, b, _fake) = two_instances(None).await;
+        id_token_replayed_across_instances(a, b, false).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_replay_cache_refuses_a_replay_on_another_instance() {
+        let pool = passlock_tests::sqlite_pool().await;
+        passlock_core::store::sqlite::migrate(&pool).await.unwrap();
+        let cache = Arc::new(passlock_core::store::sqlite::SqliteReplayCache::new(pool));
+        let (a, b, _fake) = two_instances(Some(cache)).await;
+        id_token_replayed_across_instances(a, b, true).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_replay_cache_refuses_a_replay_on_another_instance() {
+        let (pool, _guard) = passlock_tests::pg_database().await;
+        passlock_core::store::postgres::migrate(&pool).await.unwrap();
+        let cache = Arc::new(passlock_core::store::postgres::PgReplayCache::new(pool));
+        let (a, b, _fake) = two_instances(Some(cache)).await;
+        id_token_replayed_across_instances(a, b, true).await;
+    }
+
+    #[tokio::test]
+    async fn redis_replay_cache_refuses_a_replay_on_another_instance() {
+        use passlock_core::provider::jwt::RedisReplayCache;
+        let url = std::env::var("PASSLOCK_TEST_REDIS")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let mut conn = redis::aio::ConnectionManager::new(redis::Client::open(url).unwrap())
+            .await
+            .unwrap();
+        let prefix = format!("{}:", passlock_tests::unique_name("test-jti"));
+        let cache = Arc::new(RedisReplayCache::new(conn.clone(), prefix.clone()));
+        let (a, b, _fake) = two_instances(Some(cache)).await;
+        id_token_replayed_across_instances(a, b, true).await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "the jtis were recorded under the prefix");
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
