@@ -625,7 +625,10 @@ async fn id_token_replayed_across_instances(a: Instance, b: Instance, shared: bo
     assert_eq!(on_b.session_user().await, Some(user));
     let before = on_b.session_view().await;
     let r = on_b
-        .post("/passkey/step-up", json!({ "id_token": v.json["id_token"] }))
+        .post(
+            "/passkey/step-up",
+            json!({ "id_token": v.json["id_token"] }),
+        )
         .await;
     r.assert_error(401, "replayed");
     assert_eq!(on_b.session_view().await, before);
@@ -652,7 +655,9 @@ mod shared_replay_cache {
     #[tokio::test]
     async fn postgres_replay_cache_refuses_a_replay_on_another_instance() {
         let (pool, _guard) = passlock_tests::pg_database().await;
-        passlock_core::store::postgres::migrate(&pool).await.unwrap();
+        passlock_core::store::postgres::migrate(&pool)
+            .await
+            .unwrap();
         let cache = Arc::new(passlock_core::store::postgres::PgReplayCache::new(pool));
         let (a, b, _fake) = two_instances(Some(cache)).await;
         id_token_replayed_across_instances(a, b, true).await;

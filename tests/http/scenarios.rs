@@ -295,11 +295,15 @@ pub(crate) async fn one_ceremony_redeems_once<A: TestApp>(w: World<A>) {
     ] {
         let mut c = w.client();
         let v = c.authentication_verified(&mut auth, "login").await;
-        let r = c.post("/passkey/login", json!({ first: v.json[first] })).await;
+        let r = c
+            .post("/passkey/login", json!({ first: v.json[first] }))
+            .await;
         assert_eq!(r.status, 200, "{first}: {r:?}");
         let before = c.session_view().await;
         let cookies = c.cookies();
-        let r = c.post("/passkey/step-up", json!({ twin: v.json[twin] })).await;
+        let r = c
+            .post("/passkey/step-up", json!({ twin: v.json[twin] }))
+            .await;
         r.assert_error(401, twin_error);
         assert!(r.header("set-cookie").is_none(), "{r:?}");
         assert_eq!(c.cookies(), cookies);
@@ -310,7 +314,14 @@ pub(crate) async fn one_ceremony_redeems_once<A: TestApp>(w: World<A>) {
         let r = other
             .post("/passkey/login", json!({ twin: v.json[twin] }))
             .await;
-        r.assert_error(401, if twin == "code" { "invalid_token" } else { "replayed" });
+        r.assert_error(
+            401,
+            if twin == "code" {
+                "invalid_token"
+            } else {
+                "replayed"
+            },
+        );
         assert_eq!(other.session_user().await, None);
     }
 }

@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use passlock_core::clock;
 use passlock_core::provider::PasskeyProvider;
-use passlock_core::provider::jwt::ReplayCache;
 use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
 };
+use passlock_core::provider::jwt::ReplayCache;
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
 use passlock_core::secret::ApiKey;
 use passlock_core::store::postgres::{

@@ -499,8 +499,8 @@ impl IdTokenVerifier {
         match c.get("aud") {
             None => return Err(Rejection::MissingClaim),
             Some(Value::String(aud)) if aud == audience => {}
-            Some(Value::Array(auds))
-                if matches!(auds.as_slice(), [Value::String(aud)] if aud == audience) => {}
+            Some(Value::Array(auds)) if matches!(auds.as_slice(), [Value::String(aud)] if aud == audience) =>
+                {}
             Some(Value::String(_) | Value::Array(_)) => return Err(Rejection::WrongAudience),
             Some(_) => return Err(Rejection::MissingClaim),
         }

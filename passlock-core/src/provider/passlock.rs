@@ -1270,8 +1270,8 @@ impl PasskeyProvider for PasslockHosted {
                 // The principal id is the `jti` of the ceremony's id_token:
                 // recording it makes the twin id_token a replay, and finding
                 // it means the twin id_token was redeemed first.
-                let until = twin_id_token_expiry(&principal)
-                    .saturating_add(self.verifier.leeway_secs());
+                let until =
+                    twin_id_token_expiry(&principal).saturating_add(self.verifier.leeway_secs());
                 if !self.verifier.consume_jti(&principal.id, until).await? {
                     return Err(Rejection::Replayed.into());
                 }
