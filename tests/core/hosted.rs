@@ -535,15 +535,14 @@ async fn provider_authorizes_a_registration_that_the_browser_completes() {
     assert_eq!(p.user_handle, user("new-user"));
     assert_eq!(p.authenticator_id.as_str(), "cred-new");
     assert!(fake.has_passkey("cred-new"));
+    // The twin id_token was spent with the code.
     let token = passlock_core::secret::IdToken::new(body["id_token"].as_str().unwrap());
-    assert_eq!(
-        provider
-            .verify(&Proof::IdToken(token))
-            .await
-            .unwrap()
-            .authenticator_id,
-        p.authenticator_id
-    );
+    assert!(matches!(
+        provider.verify(&Proof::IdToken(token)).await,
+        Err(ProviderError::Rejected(Rejection::Replayed))
+    ));
+    // The response carried no authenticator data: not user-verified.
+    assert!(!p.user_verified);
 }
 
 #[tokio::test]
