@@ -90,7 +90,13 @@ pub struct EmbeddedConfig {
     pub tenancy_id: TenancyId,
     /// The `iss` of id_tokens. Default `"passlock-embedded"`.
     pub issuer: String,
-    /// Require user verification (default true).
+    /// Require user verification in the ceremony itself (default true): the
+    /// browser is asked for it (`required`, else `preferred`) and a response
+    /// without the UV flag is refused here. Principals carry the flag as the
+    /// authenticator reported it either way, so with this off
+    /// [`Policy::require_user_verification`](crate::config::Policy::require_user_verification)
+    /// (on by default) still refuses unverified ceremonies at login,
+    /// registration and step-up; turn both off to accept them.
     pub user_verification_required: bool,
     /// Lifetime of tokens, ceremonies and codes (default 5 minutes).
     pub ceremony_timeout: Duration,
