@@ -498,8 +498,95 @@ async fn unverified_ceremonies_pass_with_the_policy_off<A: TestApp>(w: World<A>)
     assert!(w.owner(&aid).await.is_some());
 }
 
+/// The embedded provider with UV optional in its ceremonies: the policy
+/// alone refuses an unverified login and sign-up (and with it off they
+/// pass).
+async fn embedded_uv_world(require_uv: bool) -> World<AxumApp> {
+    use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+    let clock = ManualClock::starting_now();
+    let provider = EmbeddedProvider::in_memory(
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+            .with_user_verification_required(false),
+    )
+    .await
+    .unwrap();
+    let mut policy = passlock_core::config::Policy::default();
+    policy.require_user_verification = require_uv;
+    let passlock = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .policy(policy)
+    .clock(Arc::new(clock.clone()))
+    .origins([ORIGIN])
+    .build()
+    .unwrap();
+    World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    }
+}
+
 mod user_verification {
     use super::*;
+
+    /// (webauthn-rs requires UV of a passkey registered with it, so the
+    /// unverified passkey here is one registered without.)
+    #[tokio::test]
+    async fn embedded_unverified_is_refused_by_the_policy() {
+        let w = embedded_uv_world(true).await;
+        let mut lazy = authenticator();
+        lazy.set_user_verification(false);
+        let mut s = w.client();
+        let (proof, aid) = s
+            .registration_ceremony(&mut lazy, json!({ "username": "bob" }))
+            .await;
+        s.post("/passkey/register", s.proof(&proof))
+            .await
+            .assert_error(401, "user_not_verified");
+        assert_eq!(s.session_user().await, None);
+        assert_eq!(w.owner(&aid).await, None);
+        // The passkey is gone from the provider too: its ceremony fails.
+        let answer = s
+            .post(
+                "/passkey/authentication/authorize",
+                json!({ "purpose": "login" }),
+            )
+            .await;
+        let base = crate::harness::service_base(&answer.json);
+        let options = s
+            .post(
+                &format!("{base}/authentication/options"),
+                json!({ "authenticationToken": answer.json["authenticationToken"] }),
+            )
+            .await;
+        let response = lazy.get(&options.json["optionsJSON"]).await.unwrap();
+        let r = s
+            .post(
+                &format!("{base}/authentication/verification"),
+                json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{r:?}");
+        assert_eq!(r.json["_tag"], "@error/PasskeyNotFound");
+    }
+
+    #[tokio::test]
+    async fn embedded_unverified_passes_with_the_policy_off() {
+        let w = embedded_uv_world(false).await;
+        let mut lazy = authenticator();
+        lazy.set_user_verification(false);
+        let (user, _) = w.client().sign_up(&mut lazy, "bob").await;
+        let mut c = w.client();
+        let r = c.login(&mut lazy).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        w.clock.advance_secs(61);
+        let r = c.step_up(&mut lazy).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(c.session_user().await, Some(user));
+    }
 
     #[tokio::test]
     async fn axum_code_unverified_is_refused() {
