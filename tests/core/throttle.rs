@@ -1,5 +1,6 @@
 //! The throttle counters: Redis shared by two instances, windows timed by
-//! Redis, and the memory throttle through a whole `Passlock`.
+//! Redis, and the memory throttle through a whole `Passlock`; and the Redis
+//! id_token replay cache.
 
 use std::time::Duration;
 
@@ -100,4 +101,17 @@ async fn redis_replay_cache_conformance() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn redis_replay_cache_down_is_a_store_error() {
+    use passlock_core::provider::jwt::RedisReplayCache;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = RedisReplayCache::connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 503);
 }
