@@ -239,7 +239,8 @@ mod redis_replay {
 pub struct VerifierConfig {
     /// Required `iss` (exactly).
     pub issuer: String,
-    /// Required `aud`: the tenancy id.
+    /// Required `aud`: the tenancy id, exactly (the string, or an array of
+    /// only that value; an array naming other audiences too is refused).
     pub audience: TenancyId,
     /// Allowed algorithms. `none` and HMAC are refused whatever this says.
     pub algorithms: Vec<Algorithm>,
