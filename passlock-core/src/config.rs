@@ -45,6 +45,16 @@ pub struct Policy {
     pub passkey_required_as_second_factor: bool,
     /// Limits on failed proofs (see [`crate::throttle`]).
     pub throttle: ThrottlePolicy,
+    /// Refuse a proof whose ceremony did not verify the user (biometrics or
+    /// a PIN; the principal's
+    /// [`user_verified`](crate::Principal::user_verified)), with `401
+    /// user_not_verified`, at login, registration and step-up, whatever the
+    /// provider (default `true`). A passkey used with presence alone is then
+    /// never a sign-in, nothing is linked, and at registration the new
+    /// passkey is deleted from the provider. Passage Passkey Flex does not
+    /// report the flag: see
+    /// [`PassageConfig::with_service_enforced_user_verification`](crate::provider::passage::PassageConfig::with_service_enforced_user_verification).
+    pub require_user_verification: bool,
 }
 
 impl Default for Policy {
@@ -55,6 +65,7 @@ impl Default for Policy {
             max_username_chars: 64,
             passkey_required_as_second_factor: true,
             throttle: ThrottlePolicy::default(),
+            require_user_verification: true,
         }
     }
 }

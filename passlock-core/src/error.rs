@@ -555,6 +555,7 @@ mod tests {
             (FlowError::ForbiddenOrigin, 403, "forbidden_origin"),
             (FlowError::Throttled { retry_after: 3 }, 429, "throttled"),
             (Rejection::Replayed.into(), 401, "replayed"),
+            (Rejection::UserNotVerified.into(), 401, "user_not_verified"),
             (Rejection::CredentialExists.into(), 409, "credential_exists"),
             (
                 ProviderError::Upstream(UpstreamError::Timeout).into(),
@@ -581,6 +582,13 @@ mod tests {
             assert_eq!(e.status().as_u16(), status, "{e:?}");
             assert_eq!(e.code(), code, "{e:?}");
         }
+    }
+
+    #[test]
+    fn an_unverified_user_counts_for_the_throttle() {
+        assert!(crate::throttle::counts_as_failure(
+            &Rejection::UserNotVerified.into()
+        ));
     }
 
     #[test]

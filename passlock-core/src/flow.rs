@@ -339,6 +339,10 @@ async fn register_unthrottled<U: UserId>(
         discard_passkey(pl, &principal.authenticator_id).await;
         return Err(FlowError::UserMismatch);
     }
+    if let Err(e) = check_user_verified(pl, &principal) {
+        discard_passkey(pl, &principal.authenticator_id).await;
+        return Err(e);
+    }
     let aid = principal.authenticator_id.clone();
     let auth = match &pending.for_user {
         Some(user) => {
@@ -390,6 +394,18 @@ async fn register_unthrottled<U: UserId>(
             renew: true,
         },
     ))
+}
+
+/// `UserNotVerified` when the policy requires user verification and the
+/// ceremony did not verify the user.
+fn check_user_verified<U: UserId>(
+    pl: &Passlock<U>,
+    principal: &crate::principal::Principal,
+) -> Result<(), FlowError> {
+    if pl.policy().require_user_verification && !principal.user_verified {
+        return Err(crate::error::Rejection::UserNotVerified.into());
+    }
+    Ok(())
 }
 
 async fn discard_passkey<U: UserId>(pl: &Passlock<U>, aid: &AuthenticatorId) {
@@ -452,6 +468,7 @@ async fn login_unthrottled<U: UserId>(
     proof: &Proof,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let principal = pl.provider().verify(proof).await?;
+    check_user_verified(pl, &principal)?;
     let aid = principal.authenticator_id;
     let user = pl
         .store()
@@ -504,6 +521,7 @@ async fn step_up_unthrottled<U: UserId>(
     proof: &Proof,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let principal = pl.provider().verify(proof).await?;
+    check_user_verified(pl, &principal)?;
     let aid = principal.authenticator_id;
     let owner = pl
         .store()

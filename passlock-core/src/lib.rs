@@ -38,7 +38,7 @@
 //! | `hosted` | yes | the hosted Passlock and Passage Passkey Flex REST clients (reqwest, rustls) |
 //! | `sqlite` | yes | SQLite stores |
 //! | `postgres` | no | PostgreSQL stores |
-//! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle): failure counters shared by app instances |
+//! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle) and [`RedisReplayCache`](provider::jwt::RedisReplayCache): failure counters and the id_token replay cache shared by app instances |
 //! | `testing` | no | the test kit: fake hosted services, a software authenticator, conformance suites |
 //!
 //! ## Security

@@ -228,7 +228,10 @@ async fn register_then_login(stores: Stores) {
         Rejection::InvalidToken
     );
 
-    // The id_token: ES256, the hosted claims, single use.
+    // The id_token (of another ceremony: this one's code is redeemed):
+    // ES256, the hosted claims, single use.
+    let res = h.login(&mut auth).await;
+    assert_eq!(res.status, 200, "{}", res.body);
     let token = res.body["id_token"].as_str().unwrap().to_owned();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
@@ -1084,14 +1087,11 @@ async fn restart(stores: Stores) {
         ),
         Rejection::Replayed
     );
+    // Its twin code went with it.
     let code = Code::new(res.body["code"].as_str().unwrap());
     assert_eq!(
-        h2.provider
-            .verify(&Proof::Code(code))
-            .await
-            .unwrap()
-            .user_handle,
-        user
+        rejection(h2.provider.verify(&Proof::Code(code)).await.unwrap_err()),
+        Rejection::InvalidToken
     );
     let response = auth.get(&options).await.unwrap();
     let res = h2
@@ -1129,11 +1129,22 @@ async fn two_instances(stores: Stores) {
     let again = b.call(BrowserOp::RegistrationVerification, &body).await;
     assert_refused(&again, 403, "invalid_token");
 
-    // A code issued by A exchanges once, on B; the id_token once, on either.
+    // A code issued by A exchanges once, on B; its twin id_token then on
+    // neither.
     let code = Code::new(reg.body["code"].as_str().unwrap());
     b.provider.verify(&Proof::Code(code.clone())).await.unwrap();
     assert!(a.provider.verify(&Proof::Code(code)).await.is_err());
     let token = IdToken::new(reg.body["id_token"].as_str().unwrap());
+    assert_eq!(
+        rejection(a.provider.verify(&Proof::IdToken(token)).await.unwrap_err()),
+        Rejection::Replayed
+    );
+
+    // Login across instances, both ways; an id_token verifies once, on
+    // either.
+    let login = b.login(&mut auth).await;
+    assert_eq!(login.status, 200);
+    let token = IdToken::new(login.body["id_token"].as_str().unwrap());
     b.provider
         .verify(&Proof::IdToken(token.clone()))
         .await
@@ -1142,9 +1153,6 @@ async fn two_instances(stores: Stores) {
         rejection(a.provider.verify(&Proof::IdToken(token)).await.unwrap_err()),
         Rejection::Replayed
     );
-
-    // Login across instances, both ways.
-    assert_eq!(b.login(&mut auth).await.status, 200);
     assert_eq!(a.login(&mut auth).await.status, 200);
 }
 
@@ -1249,6 +1257,42 @@ async fn code_exchanged_concurrently_succeeds_once(stores: Stores) {
     }
 }
 
+/// The code and the id_token of one ceremony are one proof: whichever is
+/// redeemed first consumes the other, in either order, for a registration
+/// and a login ceremony.
+async fn twin_proofs_redeem_once(stores: Stores) {
+    let h = Harness::new(stores).await;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    let user = UserHandle::random();
+    let reg = h.register(&mut auth, &user).await;
+    let first = h.login(&mut auth).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = h.login(&mut auth).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let proofs = |body: &Value| {
+        (
+            Proof::Code(Code::new(body["code"].as_str().unwrap())),
+            Proof::IdToken(IdToken::new(body["id_token"].as_str().unwrap())),
+        )
+    };
+    // Code first: its id_token is a replay.
+    for body in [&reg, &first.body] {
+        let (code, id_token) = proofs(body);
+        h.provider.verify(&code).await.unwrap();
+        assert_eq!(
+            rejection(h.provider.verify(&id_token).await.unwrap_err()),
+            Rejection::Replayed
+        );
+    }
+    // id_token first: its code is gone.
+    let (code, id_token) = proofs(&second.body);
+    h.provider.verify(&id_token).await.unwrap();
+    assert_eq!(
+        rejection(h.provider.verify(&code).await.unwrap_err()),
+        Rejection::InvalidToken
+    );
+}
+
 /// Keeps whatever backs a store (a PostgreSQL database guard) alive.
 type Guard = Box<dyn std::any::Any + Send>;
 
@@ -1325,6 +1369,7 @@ macro_rules! suite {
             case!(two_instances);
             case!(errors_carry_no_secrets);
             case!(code_exchanged_concurrently_succeeds_once);
+            case!(twin_proofs_redeem_once);
         }
     };
 }

@@ -376,7 +376,7 @@ async fn provider_verifies_codes_and_id_tokens() {
     let fake = FakePasslock::start().await.unwrap();
     let provider = fake.provider().unwrap();
     assert_eq!(provider.name(), "passlock");
-    let (code, token) = fake.issue(&user("u1"), "auth-1", true).unwrap();
+    let (code, _) = fake.issue(&user("u1"), "auth-1", true).unwrap();
 
     let p = provider.verify(&Proof::Code(code.clone())).await.unwrap();
     assert_eq!(p.authenticator_id.as_str(), "auth-1");
@@ -386,6 +386,8 @@ async fn provider_verifies_codes_and_id_tokens() {
         Err(ProviderError::Rejected(Rejection::InvalidToken))
     ));
 
+    // The id_token of another ceremony (this one's twin is consumed).
+    let (_, token) = fake.issue(&user("u1"), "auth-1", true).unwrap();
     let p = provider
         .verify(&Proof::IdToken(token.clone()))
         .await
@@ -399,6 +401,52 @@ async fn provider_verifies_codes_and_id_tokens() {
         provider.verify(&Proof::Nonce(PassageNonce::new("n"))).await,
         Err(ProviderError::Rejected(Rejection::Malformed))
     ));
+}
+
+/// The code and the id_token of one ceremony are twins: the code's
+/// principal id is the id_token's jti, and redeeming either consumes both.
+#[tokio::test]
+async fn provider_redeems_a_ceremony_once_by_code_or_id_token() {
+    let fake = FakePasslock::start().await.unwrap();
+    let provider = fake.provider().unwrap();
+    // Code first: the twin id_token is a replay.
+    let (code, token) = fake.issue(&user("u1"), "auth-1", true).unwrap();
+    provider.verify(&Proof::Code(code)).await.unwrap();
+    assert!(matches!(
+        provider.verify(&Proof::IdToken(token)).await,
+        Err(ProviderError::Rejected(Rejection::Replayed))
+    ));
+    // id_token first: the twin code is refused once exchanged.
+    let (code, token) = fake.issue(&user("u1"), "auth-1", true).unwrap();
+    provider.verify(&Proof::IdToken(token)).await.unwrap();
+    assert!(matches!(
+        provider.verify(&Proof::Code(code)).await,
+        Err(ProviderError::Rejected(Rejection::Replayed))
+    ));
+    assert_eq!(fake.hits("principal"), 2);
+    // Codes and id_tokens of other ceremonies are unaffected.
+    let (code, _) = fake.issue(&user("u1"), "auth-1", true).unwrap();
+    provider.verify(&Proof::Code(code)).await.unwrap();
+    let (_, token) = fake.issue(&user("u1"), "auth-1", true).unwrap();
+    provider.verify(&Proof::IdToken(token)).await.unwrap();
+}
+
+/// The fake keeps DESIGN's wire contract: the principal id of a code is the
+/// `jti` of the same ceremony's id_token.
+#[tokio::test]
+async fn a_codes_principal_id_is_its_id_tokens_jti() {
+    use base64::Engine as _;
+    let fake = FakePasslock::start().await.unwrap();
+    let (code, token) = fake.issue(&user("u1"), "auth-1", true).unwrap();
+    let principal = client(&fake).exchange_code(&code).await.unwrap();
+    let payload = token.expose_secret().split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["jti"], principal.id.as_str());
 }
 
 #[tokio::test]
@@ -487,15 +535,14 @@ async fn provider_authorizes_a_registration_that_the_browser_completes() {
     assert_eq!(p.user_handle, user("new-user"));
     assert_eq!(p.authenticator_id.as_str(), "cred-new");
     assert!(fake.has_passkey("cred-new"));
+    // The twin id_token was spent with the code.
     let token = passlock_core::secret::IdToken::new(body["id_token"].as_str().unwrap());
-    assert_eq!(
-        provider
-            .verify(&Proof::IdToken(token))
-            .await
-            .unwrap()
-            .authenticator_id,
-        p.authenticator_id
-    );
+    assert!(matches!(
+        provider.verify(&Proof::IdToken(token)).await,
+        Err(ProviderError::Rejected(Rejection::Replayed))
+    ));
+    // The response carried no authenticator data: not user-verified.
+    assert!(!p.user_verified);
 }
 
 #[tokio::test]

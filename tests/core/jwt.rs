@@ -164,6 +164,122 @@ async fn wrong_audience_is_refused() {
     assert_eq!(s.rejection(&t).await, Rejection::WrongAudience);
 }
 
+/// Exactly the tenancy: an array naming it among other audiences is a
+/// token for those relying parties too, and is refused (RS256, hosted).
+#[tokio::test]
+async fn audience_must_be_exactly_the_tenancy() {
+    let s = setup().await;
+    let tenancy = s.fake.tenancy_id();
+    let t = s.token_with(|c| {
+        c.insert("aud".into(), json!([tenancy.as_str(), "other"]));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::WrongAudience);
+    let t = s.token_with(|c| {
+        c.insert("aud".into(), json!(["other", tenancy.as_str()]));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::WrongAudience);
+    let t = s.token_with(|c| {
+        c.insert("aud".into(), json!([tenancy.as_str(), tenancy.as_str()]));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::WrongAudience);
+    // The string, and an array of that one value, are accepted.
+    let t = s.token_with(|c| {
+        c.insert("aud".into(), json!(tenancy.as_str()));
+    });
+    s.verifier.verify(&t).await.unwrap();
+    let t = s.token_with(|c| {
+        c.insert("aud".into(), json!([tenancy.as_str()]));
+    });
+    s.verifier.verify(&t).await.unwrap();
+}
+
+/// The same rule on the embedded provider's ES256 tokens.
+#[tokio::test]
+async fn embedded_audience_must_be_exactly_the_tenancy() {
+    let ec = TestKey::ec_p256("e1").unwrap();
+    let iss = "http://localhost:3000/passkey";
+    let (_, clock, v) = static_verifier(
+        VerifierConfig::embedded(iss, TenancyId::new("t1").unwrap()),
+        keys::jwk_set([&ec]),
+    );
+    let mut c = claims_for("t1", iss, clock.now_secs());
+    c["aud"] = json!(["t1", "other"]);
+    assert!(matches!(
+        v.verify(&IdToken::new(ec.sign(&c).unwrap())).await,
+        Err(ProviderError::Rejected(Rejection::WrongAudience))
+    ));
+    let c = claims_for("t1", iss, clock.now_secs());
+    v.verify(&IdToken::new(ec.sign(&c).unwrap())).await.unwrap();
+}
+
+/// A correctly signed payload naming `claim` twice: the second value would
+/// win in jsonwebtoken and serde_json, the first in other parsers.
+fn duplicate_claim_payload(claims: &Value, claim: &str, second: &Value) -> String {
+    let mut text = serde_json::to_string(claims).unwrap();
+    assert_eq!(text.pop(), Some('}'));
+    format!("{text},\"{claim}\":{second}}}")
+}
+
+#[tokio::test]
+async fn duplicate_claims_are_refused() {
+    let s = setup().await;
+    let key = s.key();
+    let header = serde_json::to_string(&key.header()).unwrap();
+    // jsonwebtoken itself refuses a second `sub`, `aud` or `exp` (it reads
+    // them into a struct); the claims only passlock reads are the risk: a
+    // second `pk:uv` turned an unverified ceremony into a verified one.
+    let mut unverified = s.claims();
+    unverified["pk:uv"] = json!(false);
+    for (claims, claim, second) in [
+        (&unverified, "pk:uv", json!(true)),
+        (&s.claims(), "a:id", json!("auth-2")),
+        (&s.claims(), "sub", json!("user-2")),
+        (&s.claims(), "aud", json!(s.fake.tenancy_id().as_str())),
+        (&s.claims(), "exp", json!(s.clock.now_secs() + 60)),
+    ] {
+        let payload = duplicate_claim_payload(claims, claim, &second);
+        let t = IdToken::new(key.sign_json_text(&header, &payload).unwrap());
+        assert_eq!(s.rejection(&t).await, Rejection::Malformed, "two {claim}");
+    }
+    // The same text without the duplicate verifies: only the key is at fault.
+    let payload = serde_json::to_string(&s.claims()).unwrap();
+    let t = IdToken::new(key.sign_json_text(&header, &payload).unwrap());
+    s.verifier.verify(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn duplicate_header_keys_are_refused() {
+    let s = setup().await;
+    let key = s.key();
+    let header = serde_json::to_string(&key.header()).unwrap();
+    // A field jsonwebtoken does not read, so only passlock's check sees it.
+    let header = format!(
+        "{},\"x-note\":\"a\",\"x-note\":\"b\"}}",
+        header.trim_end_matches('}')
+    );
+    let payload = serde_json::to_string(&s.claims()).unwrap();
+    let t = IdToken::new(key.sign_json_text(&header, &payload).unwrap());
+    assert_eq!(s.rejection(&t).await, Rejection::Malformed);
+}
+
+#[tokio::test]
+async fn embedded_duplicate_claims_are_refused() {
+    let ec = TestKey::ec_p256("e1").unwrap();
+    let iss = "http://localhost:3000/passkey";
+    let (_, clock, v) = static_verifier(
+        VerifierConfig::embedded(iss, TenancyId::new("t1").unwrap()),
+        keys::jwk_set([&ec]),
+    );
+    let header = serde_json::to_string(&ec.header()).unwrap();
+    let c = claims_for("t1", iss, clock.now_secs());
+    let payload = duplicate_claim_payload(&c, "a:id", &json!("a2"));
+    assert!(matches!(
+        v.verify(&IdToken::new(ec.sign_json_text(&header, &payload).unwrap()))
+            .await,
+        Err(ProviderError::Rejected(Rejection::Malformed))
+    ));
+}
+
 #[tokio::test]
 async fn missing_audience_is_refused() {
     let s = setup().await;

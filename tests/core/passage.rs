@@ -445,3 +445,27 @@ async fn provider_timeout_is_bounded() {
     );
     assert!(start.elapsed() < Duration::from_millis(1500));
 }
+
+/// A nonce does not say whether the user was verified: the principal says
+/// what the app states about its Passage app, unverified by default (which
+/// the default policy refuses).
+#[tokio::test]
+async fn user_verified_is_what_the_config_states() {
+    let fake = FakePassage::start().await.unwrap();
+    fake.add_device("ext-uv", "phone");
+    for (enforced, expected) in [(false, false), (true, true)] {
+        let config = fake
+            .config()
+            .with_service_enforced_user_verification(enforced);
+        let p = PassageFlex::new(config, fake.clock()).unwrap();
+        let tx = p
+            .client()
+            .create_authenticate_transaction(&user("ext-uv"))
+            .await
+            .unwrap();
+        let nonce = fake.complete(tx.expose_secret()).unwrap();
+        let principal = p.verify(&Proof::Nonce(nonce)).await.unwrap();
+        assert_eq!(principal.user_verified, expected);
+    }
+    assert!(!fake.config().service_enforced_user_verification);
+}

@@ -1,5 +1,6 @@
 //! The throttle counters: Redis shared by two instances, windows timed by
-//! Redis, and the memory throttle through a whole `Passlock`.
+//! Redis, and the memory throttle through a whole `Passlock`; and the Redis
+//! id_token replay cache.
 
 use std::time::Duration;
 
@@ -67,6 +68,49 @@ async fn redis_throttle_down_refuses_with_a_store_error() {
         l.local_addr().unwrap().port()
     };
     let err = RedisThrottle::connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 503);
+}
+
+/// The Redis replay cache keeps the replay-cache contract (single use
+/// until expiry on the app's clock, one winner of concurrent first uses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_replay_cache_conformance() {
+    use passlock_core::provider::jwt::RedisReplayCache;
+    use passlock_core::testing::conformance;
+    let conn = redis::aio::ConnectionManager::new(redis::Client::open(REDIS).unwrap())
+        .await
+        .unwrap();
+    let prefix = format!("{}:", passlock_tests::unique_name("test-jti"));
+    let cache = RedisReplayCache::new(conn.clone(), prefix.clone());
+    conformance::replay_cache(std::sync::Arc::new(cache))
+        .await
+        .unwrap();
+    // Clean up this run's keys.
+    let mut conn = conn;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn redis_replay_cache_down_is_a_store_error() {
+    use passlock_core::provider::jwt::RedisReplayCache;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = RedisReplayCache::connect(&format!("redis://127.0.0.1:{port}"))
         .await
         .unwrap_err();
     assert_eq!(err.status().as_u16(), 503);

@@ -102,6 +102,7 @@ macro_rules! hosted_scenarios {
             step_up_rejects_another_users_passkey,
             registration_code_cannot_be_replayed,
             malformed_requests_are_refused_as_json,
+            one_ceremony_redeems_once,
         );
     };
 }
@@ -330,4 +331,447 @@ async fn upstream_latency_beyond_the_timeout_is_a_504() {
 #[tokio::test]
 async fn upstream_dropping_the_connection_is_a_503() {
     login_with_failing_upstream(Fault::DropConnection, 503, "upstream_unavailable").await;
+}
+
+// ---------------------------------------------------------------------------
+// User verification (policy `require_user_verification`), on both adapters,
+// with the code and with the id_token.
+// ---------------------------------------------------------------------------
+
+/// An app of either adapter, sending the code or the id_token.
+pub(crate) struct WithProof<A> {
+    app: A,
+    proof: ProofKind,
+}
+
+impl<A: TestApp> TestApp for WithProof<A> {
+    async fn send(&self, req: TestRequest) -> Reply {
+        self.app.send(req).await
+    }
+
+    fn proof_kind(&self) -> ProofKind {
+        self.proof
+    }
+}
+
+/// A hosted passlock on a fresh fake (sign-up on, memory links), with the
+/// user-verification policy `require_uv`.
+async fn uv_passlock(require_uv: bool) -> (ManualClock, FakePasslock, Passlock<i64>) {
+    let clock = ManualClock::starting_now();
+    let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let provider = PasslockHosted::new(
+        fake.client_config(),
+        "localhost",
+        "passlock tests",
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let mut policy = passlock_core::config::Policy::default();
+    policy.require_user_verification = require_uv;
+    let passlock = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .policy(policy)
+    .clock(Arc::new(clock.clone()))
+    .origins([ORIGIN])
+    .build()
+    .unwrap();
+    (clock, fake, passlock)
+}
+
+async fn axum_uv_world(
+    proof: ProofKind,
+    require_uv: bool,
+) -> (World<WithProof<AxumApp>>, FakePasslock) {
+    let (clock, fake, passlock) = uv_passlock(require_uv).await;
+    let app = AxumApp(app(passlock.clone(), MemoryStore::default()));
+    let w = World {
+        app: WithProof { app, proof },
+        passlock,
+        clock,
+    };
+    (w, fake)
+}
+
+async fn actix_uv_world(
+    proof: ProofKind,
+    require_uv: bool,
+) -> (World<WithProof<crate::actix::ActixApp>>, FakePasslock) {
+    let (clock, fake, passlock) = uv_passlock(require_uv).await;
+    let for_app = passlock.clone();
+    let app = crate::actix::ActixApp::start(move || async move {
+        let sessions = passlock_actix::SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+        sessions.migrate().await.unwrap();
+        crate::actix::app(for_app, sessions, actix_web::cookie::Key::generate())
+    });
+    let w = World {
+        app: WithProof { app, proof },
+        passlock,
+        clock,
+    };
+    (w, fake)
+}
+
+/// A ceremony the authenticator did not verify the user in (`passkey.
+/// userVerified: false`, `pk:uv: false`) is refused with `401
+/// user_not_verified` at login, step-up and registration (sign-up and an
+/// added passkey): no session, no step-up, no user, no link, and the new
+/// passkey is deleted from the vault.
+async fn unverified_ceremonies_are_refused<A: TestApp>(w: World<A>, fake: FakePasslock) {
+    let mut auth = authenticator();
+    let (user, aid) = w.client().sign_up(&mut auth, "alice").await;
+    let mut lazy = auth.share();
+    lazy.set_user_verification(false);
+
+    // Login.
+    let mut c = w.client();
+    let r = c.login(&mut lazy).await;
+    r.assert_error(401, "user_not_verified");
+    assert!(r.header("set-cookie").is_none(), "no session: {r:?}");
+    assert_eq!(c.session_user().await, None);
+
+    // Step-up: the session keeps its old verification time.
+    let r = c.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    w.clock.advance_secs(61);
+    c.post("/app/sensitive", json!({}))
+        .await
+        .assert_error(401, "step_up_required");
+    c.step_up(&mut lazy)
+        .await
+        .assert_error(401, "user_not_verified");
+    c.post("/app/sensitive", json!({}))
+        .await
+        .assert_error(401, "step_up_required");
+    assert_eq!(c.session_user().await, Some(user));
+
+    // Adding a passkey (after a verified step-up) with an unverified one.
+    let r = c.step_up(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut other = authenticator();
+    other.set_user_verification(false);
+    let (proof, new_aid) = c.registration_ceremony(&mut other, json!({})).await;
+    assert!(fake.has_passkey(&new_aid));
+    c.post("/passkey/register", c.proof(&proof))
+        .await
+        .assert_error(401, "user_not_verified");
+    assert_eq!(w.links(user).await, vec![aid.clone()]);
+    assert!(!fake.has_passkey(&new_aid), "deleted from the vault");
+
+    // Sign-up.
+    let mut s = w.client();
+    let mut stranger = authenticator();
+    stranger.set_user_verification(false);
+    let (proof, new_aid) = s
+        .registration_ceremony(&mut stranger, json!({ "username": "bob" }))
+        .await;
+    let r = s.post("/passkey/register", s.proof(&proof)).await;
+    r.assert_error(401, "user_not_verified");
+    assert!(!r.text.contains(&proof), "{r:?}");
+    assert_eq!(s.session_user().await, None);
+    assert_eq!(w.owner(&new_aid).await, None);
+    assert!(!fake.has_passkey(&new_aid), "deleted from the vault");
+}
+
+/// With the policy off the same unverified ceremonies pass.
+async fn unverified_ceremonies_pass_with_the_policy_off<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    let (user, _) = w.client().sign_up(&mut auth, "alice").await;
+    let mut lazy = auth.share();
+    lazy.set_user_verification(false);
+    let mut c = w.client();
+    let r = c.login(&mut lazy).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(c.session_user().await, Some(user));
+    w.clock.advance_secs(61);
+    let r = c.step_up(&mut lazy).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.post("/app/sensitive", json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut stranger = authenticator();
+    stranger.set_user_verification(false);
+    let (_, aid) = w.client().sign_up(&mut stranger, "bob").await;
+    assert!(w.owner(&aid).await.is_some());
+}
+
+/// The embedded provider with UV optional in its ceremonies: the policy
+/// alone refuses an unverified login and sign-up (and with it off they
+/// pass).
+async fn embedded_uv_world(require_uv: bool) -> World<AxumApp> {
+    use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+    let clock = ManualClock::starting_now();
+    let provider = EmbeddedProvider::in_memory(
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+            .with_user_verification_required(false),
+    )
+    .await
+    .unwrap();
+    let mut policy = passlock_core::config::Policy::default();
+    policy.require_user_verification = require_uv;
+    let passlock = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .policy(policy)
+    .clock(Arc::new(clock.clone()))
+    .origins([ORIGIN])
+    .build()
+    .unwrap();
+    World {
+        app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+        passlock,
+        clock,
+    }
+}
+
+mod user_verification {
+    use super::*;
+
+    /// (webauthn-rs requires UV of a passkey registered with it, so the
+    /// unverified passkey here is one registered without.)
+    #[tokio::test]
+    async fn embedded_unverified_is_refused_by_the_policy() {
+        let w = embedded_uv_world(true).await;
+        let mut lazy = authenticator();
+        lazy.set_user_verification(false);
+        let mut s = w.client();
+        let (proof, aid) = s
+            .registration_ceremony(&mut lazy, json!({ "username": "bob" }))
+            .await;
+        s.post("/passkey/register", s.proof(&proof))
+            .await
+            .assert_error(401, "user_not_verified");
+        assert_eq!(s.session_user().await, None);
+        assert_eq!(w.owner(&aid).await, None);
+        // The passkey is gone from the provider too: its ceremony fails.
+        let answer = s
+            .post(
+                "/passkey/authentication/authorize",
+                json!({ "purpose": "login" }),
+            )
+            .await;
+        let base = crate::harness::service_base(&answer.json);
+        let options = s
+            .post(
+                &format!("{base}/authentication/options"),
+                json!({ "authenticationToken": answer.json["authenticationToken"] }),
+            )
+            .await;
+        let response = lazy.get(&options.json["optionsJSON"]).await.unwrap();
+        let r = s
+            .post(
+                &format!("{base}/authentication/verification"),
+                json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{r:?}");
+        assert_eq!(r.json["_tag"], "@error/PasskeyNotFound");
+    }
+
+    #[tokio::test]
+    async fn embedded_unverified_passes_with_the_policy_off() {
+        let w = embedded_uv_world(false).await;
+        let mut lazy = authenticator();
+        lazy.set_user_verification(false);
+        let (user, _) = w.client().sign_up(&mut lazy, "bob").await;
+        let mut c = w.client();
+        let r = c.login(&mut lazy).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        w.clock.advance_secs(61);
+        let r = c.step_up(&mut lazy).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(c.session_user().await, Some(user));
+    }
+
+    #[tokio::test]
+    async fn axum_code_unverified_is_refused() {
+        let (w, fake) = axum_uv_world(ProofKind::Code, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test]
+    async fn axum_id_token_unverified_is_refused() {
+        let (w, fake) = axum_uv_world(ProofKind::IdToken, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn actix_code_unverified_is_refused() {
+        let (w, fake) = actix_uv_world(ProofKind::Code, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn actix_id_token_unverified_is_refused() {
+        let (w, fake) = actix_uv_world(ProofKind::IdToken, true).await;
+        unverified_ceremonies_are_refused(w, fake).await;
+    }
+
+    #[tokio::test]
+    async fn axum_unverified_passes_with_the_policy_off() {
+        for proof in [ProofKind::Code, ProofKind::IdToken] {
+            let (w, _fake) = axum_uv_world(proof, false).await;
+            unverified_ceremonies_pass_with_the_policy_off(w).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn actix_unverified_passes_with_the_policy_off() {
+        for proof in [ProofKind::Code, ProofKind::IdToken] {
+            let (w, _fake) = actix_uv_world(proof, false).await;
+            unverified_ceremonies_pass_with_the_policy_off(w).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Two app instances sharing one replay cache.
+// ---------------------------------------------------------------------------
+
+/// Two app instances (two `Passlock` values, two apps) on one fake (kept
+/// alive by the caller), sharing their links and `replay` (`None`: each
+/// keeps its own in-memory cache).
+type Instance = World<WithProof<AxumApp>>;
+
+async fn two_instances(
+    replay: Option<Arc<dyn passlock_core::provider::jwt::ReplayCache>>,
+) -> (Instance, Instance, FakePasslock) {
+    let clock = ManualClock::starting_now();
+    let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let links = Arc::new(MemoryAuthenticatorStore::<i64>::new());
+    let users = Arc::new(MemoryUsers::default());
+    let instance = || {
+        let mut provider = PasslockHosted::new(
+            fake.client_config(),
+            "localhost",
+            "passlock tests",
+            Arc::new(clock.clone()),
+        )
+        .unwrap();
+        if let Some(replay) = &replay {
+            provider = provider.with_replay_cache(replay.clone());
+        }
+        let passlock = Passlock::builder(Arc::new(provider), links.clone())
+            .sign_up(users.clone())
+            .clock(Arc::new(clock.clone()))
+            .origins([ORIGIN])
+            .build()
+            .unwrap();
+        World {
+            app: WithProof {
+                app: AxumApp(app(passlock.clone(), MemoryStore::default())),
+                proof: ProofKind::IdToken,
+            },
+            passlock,
+            clock: clock.clone(),
+        }
+    };
+    let (a, b) = (instance(), instance());
+    (a, b, fake)
+}
+
+/// An id_token accepted by instance A is refused by instance B (`401
+/// replayed`) at login and step-up, and so is the code of the same
+/// ceremony; with per-process caches (`shared == false`) B accepts it.
+async fn id_token_replayed_across_instances(a: Instance, b: Instance, shared: bool) {
+    let mut auth = authenticator();
+    let (user, _) = a.client().sign_up(&mut auth, "alice").await;
+    let mut on_a = a.client();
+    let v = on_a.authentication_verified(&mut auth, "login").await;
+    let r = on_a
+        .post("/passkey/login", json!({ "id_token": v.json["id_token"] }))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let mut on_b = b.client();
+    let r = on_b
+        .post("/passkey/login", json!({ "id_token": v.json["id_token"] }))
+        .await;
+    if !shared {
+        assert_eq!(r.status, 200, "per-process caches let B accept it: {r:?}");
+        return;
+    }
+    r.assert_error(401, "replayed");
+    assert_eq!(on_b.session_user().await, None);
+    // The twin code, exchanged on B, is refused too.
+    let r = on_b
+        .post("/passkey/login", json!({ "code": v.json["code"] }))
+        .await;
+    r.assert_error(401, "replayed");
+    assert_eq!(on_b.session_user().await, None);
+    // Nor does the id_token step up a session on B.
+    let r = on_b.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(on_b.session_user().await, Some(user));
+    let before = on_b.session_view().await;
+    let r = on_b
+        .post(
+            "/passkey/step-up",
+            json!({ "id_token": v.json["id_token"] }),
+        )
+        .await;
+    r.assert_error(401, "replayed");
+    assert_eq!(on_b.session_view().await, before);
+}
+
+mod shared_replay_cache {
+    use super::*;
+
+    #[tokio::test]
+    async fn per_process_caches_accept_a_replay_on_another_instance() {
+        let (a, b, _fake) = two_instances(None).await;
+        id_token_replayed_across_instances(a, b, false).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_replay_cache_refuses_a_replay_on_another_instance() {
+        let pool = passlock_tests::sqlite_pool().await;
+        passlock_core::store::sqlite::migrate(&pool).await.unwrap();
+        let cache = Arc::new(passlock_core::store::sqlite::SqliteReplayCache::new(pool));
+        let (a, b, _fake) = two_instances(Some(cache)).await;
+        id_token_replayed_across_instances(a, b, true).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_replay_cache_refuses_a_replay_on_another_instance() {
+        let (pool, _guard) = passlock_tests::pg_database().await;
+        passlock_core::store::postgres::migrate(&pool)
+            .await
+            .unwrap();
+        let cache = Arc::new(passlock_core::store::postgres::PgReplayCache::new(pool));
+        let (a, b, _fake) = two_instances(Some(cache)).await;
+        id_token_replayed_across_instances(a, b, true).await;
+    }
+
+    #[tokio::test]
+    async fn redis_replay_cache_refuses_a_replay_on_another_instance() {
+        use passlock_core::provider::jwt::RedisReplayCache;
+        let url = std::env::var("PASSLOCK_TEST_REDIS")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let mut conn = redis::aio::ConnectionManager::new(redis::Client::open(url).unwrap())
+            .await
+            .unwrap();
+        let prefix = format!("{}:", passlock_tests::unique_name("test-jti"));
+        let cache = Arc::new(RedisReplayCache::new(conn.clone(), prefix.clone()));
+        let (a, b, _fake) = two_instances(Some(cache)).await;
+        id_token_replayed_across_instances(a, b, true).await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "the jtis were recorded under the prefix");
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
 }

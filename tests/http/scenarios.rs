@@ -277,6 +277,55 @@ pub(crate) async fn registration_code_cannot_be_replayed<A: TestApp>(w: World<A>
     assert_eq!(w.owner(&aid).await, Some(user));
 }
 
+/// The code and the id_token of one ceremony are one proof: a login with
+/// the code leaves its twin id_token no step-up, and a login with the
+/// id_token leaves its twin code none. The refused step-up changes nothing.
+pub(crate) async fn one_ceremony_redeems_once<A: TestApp>(w: World<A>) {
+    let mut auth = authenticator();
+    w.client().sign_up(&mut auth, "alice").await;
+    // The embedded provider drops a code with its id_token; the hosted
+    // service still exchanges it, and the app's replay cache refuses it.
+    let twin_code_error = match w.passlock.provider().name() {
+        "embedded" => "invalid_token",
+        _ => "replayed",
+    };
+    for (first, twin, twin_error) in [
+        ("code", "id_token", "replayed"),
+        ("id_token", "code", twin_code_error),
+    ] {
+        let mut c = w.client();
+        let v = c.authentication_verified(&mut auth, "login").await;
+        let r = c
+            .post("/passkey/login", json!({ first: v.json[first] }))
+            .await;
+        assert_eq!(r.status, 200, "{first}: {r:?}");
+        let before = c.session_view().await;
+        let cookies = c.cookies();
+        let r = c
+            .post("/passkey/step-up", json!({ twin: v.json[twin] }))
+            .await;
+        r.assert_error(401, twin_error);
+        assert!(r.header("set-cookie").is_none(), "{r:?}");
+        assert_eq!(c.cookies(), cookies);
+        assert_eq!(c.session_view().await, before);
+        // Nor does the twin sign in another browser (a code is spent by
+        // its first exchange, refused or not).
+        let mut other = w.client();
+        let r = other
+            .post("/passkey/login", json!({ twin: v.json[twin] }))
+            .await;
+        r.assert_error(
+            401,
+            if twin == "code" {
+                "invalid_token"
+            } else {
+                "replayed"
+            },
+        );
+        assert_eq!(other.session_user().await, None);
+    }
+}
+
 /// Request hygiene: content type, origin, size, JSON, unknown routes.
 pub(crate) async fn malformed_requests_are_refused_as_json<A: TestApp>(w: World<A>) {
     let mut auth = authenticator();
@@ -390,6 +439,7 @@ macro_rules! http_scenarios {
             registration_code_cannot_be_replayed,
             malformed_requests_are_refused_as_json,
             client_js_is_served,
+            one_ceremony_redeems_once,
         );
     };
     (@each $world:path; $($name:ident),* $(,)?) => {

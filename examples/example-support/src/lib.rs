@@ -18,13 +18,15 @@ use passlock_core::provider::PasskeyProvider;
 use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
 };
+use passlock_core::provider::jwt::ReplayCache;
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
 use passlock_core::secret::ApiKey;
 use passlock_core::store::postgres::{
-    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore,
+    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgReplayCache,
 };
 use passlock_core::store::sqlite::{
-    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteReplayCache,
+    migrate,
 };
 use passlock_core::{AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, TenancyId};
 use sqlx::postgres::PgPoolOptions;
@@ -132,6 +134,10 @@ pub struct Stores {
     pub ceremonies: Arc<dyn CeremonyStore>,
     /// Which authenticator belongs to which user.
     pub authenticators: Arc<dyn AuthenticatorStore<i64>>,
+    /// The hosted provider's id_token replay cache, in the shared database:
+    /// every instance on this database refuses an id_token (or the code of
+    /// its ceremony) another one already accepted.
+    pub replay: Arc<dyn ReplayCache>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -149,6 +155,7 @@ impl Stores {
             users: Db::Sqlite(pool.clone()),
             credentials: Arc::new(SqliteCredentialStore::new(pool.clone())),
             ceremonies: Arc::new(SqliteCeremonyStore::new(pool.clone())),
+            replay: Arc::new(SqliteReplayCache::new(pool.clone())),
             authenticators: Arc::new(SqliteAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -159,6 +166,7 @@ impl Stores {
             users: Db::Postgres(pool.clone()),
             credentials: Arc::new(PgCredentialStore::new(pool.clone())),
             ceremonies: Arc::new(PgCeremonyStore::new(pool.clone())),
+            replay: Arc::new(PgReplayCache::new(pool.clone())),
             authenticators: Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -237,8 +245,9 @@ pub async fn open_database(url: &str) -> Result<SqlitePool, BoxError> {
 }
 
 /// Builds the provider (embedded on `stores`, or hosted Passlock when
-/// `hosted` is set) and the [`Passlock`] for `origin`, with [`Users`] as its
-/// sign-up hook and `policy`.
+/// `hosted` is set, with the database's shared replay cache) and the
+/// [`Passlock`] for `origin`, with [`Users`] as its sign-up hook and
+/// `policy`.
 pub async fn build_passlock(
     stores: &Stores,
     origin: &str,
@@ -262,12 +271,12 @@ pub async fn build_passlock(
                 settings = settings.with_endpoint(endpoint.clone());
             }
             tracing::info!(tenancy_id = %hosted.tenancy_id, "using hosted Passlock");
-            Arc::new(PasslockHosted::new(
-                settings,
-                rp_id,
-                RP_NAME,
-                clock::system(),
-            )?)
+            // The instances share the database, so they share the replay
+            // cache: an id_token is accepted once across all of them.
+            Arc::new(
+                PasslockHosted::new(settings, rp_id, RP_NAME, clock::system())?
+                    .with_replay_cache(stores.replay.clone()),
+            )
         }
     };
     let passlock = Passlock::builder(provider, stores.authenticators.clone())

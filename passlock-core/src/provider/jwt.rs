@@ -13,8 +13,16 @@
 //!    JWK that names its own `alg` must name the header's;
 //! 4. the signature is verified (jsonwebtoken, with its own time checks off);
 //! 5. the claims are checked against the injected [`Clock`](crate::clock::Clock):
-//!    `iss` exactly, `aud` the tenancy, `sub`, `exp`, `iat`, `a:id`, `jti`;
+//!    `iss` exactly, `aud` exactly the tenancy (the string, or an array of
+//!    that one value), `sub`, `exp`, `iat`, `a:id`, `jti`; a header or
+//!    payload naming any key twice is refused as malformed;
 //! 6. last, the `jti` is recorded in the replay cache: a second use fails.
+//!
+//! The replay cache is per process by default ([`MemoryReplayCache`]).
+//! Several app instances must share one ([`IdTokenVerifier::with_replay_cache`]):
+//! `SqliteReplayCache`, `PgReplayCache` (features `sqlite`, `postgres`) or
+//! `RedisReplayCache` (feature `redis`); otherwise an id_token used on one
+//! instance is accepted again by the others until it expires.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -130,13 +138,109 @@ impl ReplayCache for MemoryReplayCache {
     }
 }
 
+#[cfg(feature = "redis")]
+pub use redis_replay::RedisReplayCache;
+
+#[cfg(feature = "redis")]
+mod redis_replay {
+    use super::{ReplayCache, StoreError};
+
+    /// Records `jti` unless a live record exists, in one step. The record
+    /// holds its expiry (epoch seconds, on the app's clock, like every
+    /// other replay cache): a record is live while `expiry >= now`. Redis's
+    /// own TTL (the expiry plus a margin, on Redis's clock) only removes
+    /// records no one can need any more.
+    const FIRST_USE: &str = "local v = redis.call('GET', KEYS[1]) \
+        if v and tonumber(v) >= tonumber(ARGV[2]) then return 0 end \
+        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) \
+        return 1";
+
+    /// How long (s) Redis keeps a record past its expiry, for clock skew
+    /// between the app instances and Redis.
+    const TTL_MARGIN_SECS: i64 = 60;
+
+    /// A [`ReplayCache`] in Redis (feature `redis`), shared by every app
+    /// instance using the same Redis and prefix: each `jti` is accepted
+    /// once across all of them until it expires. Check and record are one
+    /// Lua script, so of concurrent first uses exactly one wins. Keys are
+    /// `{prefix}{jti}`.
+    #[derive(Clone)]
+    pub struct RedisReplayCache {
+        conn: redis::aio::ConnectionManager,
+        prefix: String,
+    }
+
+    impl std::fmt::Debug for RedisReplayCache {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RedisReplayCache")
+                .field("prefix", &self.prefix)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl RedisReplayCache {
+        /// Connects to `url` (`redis://host:port`); keys are named
+        /// `passlock:jti:{jti}`. Connecting and each command are bounded
+        /// (2 s, two retries), so a Redis outage answers `503` quickly
+        /// instead of holding requests.
+        pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            let client = redis::Client::open(url).map_err(StoreError::backend)?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(std::time::Duration::from_secs(2))
+                .set_response_timeout(std::time::Duration::from_secs(2))
+                .set_number_of_retries(2)
+                .set_max_delay(500);
+            let conn = redis::aio::ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(Self::new(conn, "passlock:jti:"))
+        }
+
+        /// A cache over an existing connection, keys prefixed by `prefix`.
+        pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
+            Self {
+                conn,
+                prefix: prefix.into(),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ReplayCache for RedisReplayCache {
+        async fn first_use(
+            &self,
+            jti: &str,
+            expires_at_secs: i64,
+            now_secs: i64,
+        ) -> Result<bool, StoreError> {
+            let ttl = expires_at_secs
+                .saturating_sub(now_secs)
+                .max(0)
+                .saturating_add(TTL_MARGIN_SECS);
+            let mut conn = self.conn.clone();
+            let first: i64 = redis::cmd("EVAL")
+                .arg(FIRST_USE)
+                .arg(1)
+                .arg(format!("{}{jti}", self.prefix))
+                .arg(expires_at_secs)
+                .arg(now_secs)
+                .arg(ttl)
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(first == 1)
+        }
+    }
+}
+
 /// What an id_token must satisfy.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VerifierConfig {
     /// Required `iss` (exactly).
     pub issuer: String,
-    /// Required `aud`: the tenancy id.
+    /// Required `aud`: the tenancy id, exactly (the string, or an array of
+    /// only that value; an array naming other audiences too is refused).
     pub audience: TenancyId,
     /// Allowed algorithms. `none` and HMAC are refused whatever this says.
     pub algorithms: Vec<Algorithm>,
@@ -265,7 +369,9 @@ impl IdTokenVerifier {
         }
     }
 
-    /// Uses a shared replay cache (several instances).
+    /// Uses a shared replay cache. **Needed when several app instances
+    /// verify id_tokens**: the default in-memory cache is per process, so an
+    /// id_token used on one instance would verify again on another.
     #[must_use]
     pub fn with_replay_cache(mut self, cache: Arc<dyn ReplayCache>) -> Self {
         self.replay = Some(cache);
@@ -296,7 +402,7 @@ impl IdTokenVerifier {
             return Err(Rejection::Malformed.into());
         }
         let parts: Vec<&str> = raw.split('.').collect();
-        let [header_b64, _payload_b64, _sig_b64] = parts.as_slice() else {
+        let [header_b64, payload_b64, _sig_b64] = parts.as_slice() else {
             return Err(Rejection::Malformed.into());
         };
 
@@ -324,7 +430,10 @@ impl IdTokenVerifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key.key, &validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
 
-        // 4. The claims.
+        // 4. The claims. jsonwebtoken keeps the last of duplicate keys, so
+        // the signed payload is first read by us and refused if any object
+        // in it names a key twice.
+        refuse_duplicate_keys_b64(payload_b64)?;
         let claims = self.check_claims(&data.claims)?;
 
         // 5. Single use, once everything else has passed.
@@ -336,6 +445,29 @@ impl IdTokenVerifier {
             }
         }
         Ok(claims.principal)
+    }
+
+    /// Records that the ceremony whose id_token carries `jti` was redeemed
+    /// another way (its code was exchanged), until `expires_at_secs`: the
+    /// twin id_token is then refused as `replayed`. `Ok(false)` when `jti`
+    /// was already recorded (the twin id_token, or the code, came first).
+    /// Without a replay cache (see
+    /// [`danger_without_replay_cache`](Self::danger_without_replay_cache))
+    /// nothing is recorded and the answer is `Ok(true)`.
+    pub async fn consume_jti(&self, jti: &str, expires_at_secs: i64) -> Result<bool, StoreError> {
+        match &self.replay {
+            Some(replay) => {
+                replay
+                    .first_use(jti, expires_at_secs, self.clock.now_secs())
+                    .await
+            }
+            None => Ok(true),
+        }
+    }
+
+    /// The leeway applied to `exp`, in seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        leeway_secs(&self.config)
     }
 
     fn check_algorithm(&self, alg: &str) -> Result<Algorithm, Rejection> {
@@ -361,13 +493,15 @@ impl IdTokenVerifier {
             Some(Value::String(_)) => return Err(Rejection::WrongIssuer),
             Some(_) => return Err(Rejection::MissingClaim),
         }
+        // Exactly this audience: the string, or an array holding only it. A
+        // token that also names other audiences is valid for each of them,
+        // so any of those relying parties could replay it here.
         let audience = self.config.audience.as_str();
         match c.get("aud") {
             None => return Err(Rejection::MissingClaim),
             Some(Value::String(aud)) if aud == audience => {}
-            Some(Value::Array(auds))
-                if auds.iter().all(Value::is_string)
-                    && auds.iter().any(|a| a.as_str() == Some(audience)) => {}
+            Some(Value::Array(auds)) if matches!(auds.as_slice(), [Value::String(aud)] if aud == audience) =>
+                {}
             Some(Value::String(_) | Value::Array(_)) => return Err(Rejection::WrongAudience),
             Some(_) => return Err(Rejection::MissingClaim),
         }
@@ -515,12 +649,90 @@ fn parse_header(b64: &str) -> Result<RawHeader, Rejection> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(b64)
         .map_err(|_| Rejection::Malformed)?;
+    refuse_duplicate_keys(&bytes)?;
     let header: RawHeader = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
     // No critical extension is understood, so any is refused (RFC 7515 4.1.11).
     if header.crit.is_some() {
         return Err(Rejection::Malformed);
     }
     Ok(header)
+}
+
+/// Refuses a base64url JSON part in which any object names a key twice.
+fn refuse_duplicate_keys_b64(b64: &str) -> Result<(), Rejection> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|_| Rejection::Malformed)?;
+    refuse_duplicate_keys(&bytes)
+}
+
+/// Refuses JSON in which any object, at any depth, names a key twice
+/// (`serde_json` and jsonwebtoken keep the last value, another parser may
+/// keep the first: two readers of one token must not see two claims sets).
+fn refuse_duplicate_keys(json: &[u8]) -> Result<(), Rejection> {
+    serde_json::from_slice::<UniqueKeys>(json)
+        .map(|_| ())
+        .map_err(|_| Rejection::Malformed)
+}
+
+/// Any JSON value whose objects all have distinct keys; deserialising one
+/// fails on the first duplicate.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without duplicate object keys")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
 }
 
 fn map_jwt_error(kind: &ErrorKind) -> Rejection {
@@ -689,12 +901,32 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        assert_eq!(refuse_duplicate_keys(br#"{"a":1,"b":[{"c":1}]}"#), Ok(()));
+        assert_eq!(
+            refuse_duplicate_keys(br#"{"sub":"a","sub":"b"}"#),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(
+            refuse_duplicate_keys(br#"{"x":[{"k":1,"k":2}]}"#),
+            Err(Rejection::Malformed)
+        );
+        // An escaped spelling of the same key is the same key.
+        assert_eq!(
+            refuse_duplicate_keys(br#"{"sub":"a","s\u0075b":"b"}"#),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(refuse_duplicate_keys(b"{"), Err(Rejection::Malformed));
+    }
+
+    #[test]
     fn header_parse_refuses_garbage_and_crit() {
         let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         assert!(parse_header("!!!").is_err());
         assert!(parse_header(&enc("[]")).is_err());
         assert!(parse_header(&enc(r#"{"alg":"RS256","crit":["x"]}"#)).is_err());
         assert!(parse_header(&enc(r#"{"alg":"none"}"#)).is_ok());
+        assert!(parse_header(&enc(r#"{"alg":"RS256","typ":"JWT","typ":"x"}"#)).is_err());
     }
 
     #[tokio::test]

@@ -70,8 +70,10 @@
 //! already proof of a ceremony by that external id, and a lookup failing
 //! after Passage consumed the nonce would lose a valid sign-in.
 //!
-//! The principal's `user_verified` is `false`: the nonce does not say
-//! whether the authenticator verified the user.
+//! The nonce does not say whether the authenticator verified the user: the
+//! principal's `user_verified` is what the app states about its Passage app
+//! ([`PassageConfig::with_service_enforced_user_verification`], default
+//! `false`, which the default policy refuses).
 //!
 //! Nothing here logs or returns the API key, a transaction id or a nonce
 //! (their `Debug` is redacted).
@@ -127,6 +129,15 @@ pub struct PassageConfig {
     pub endpoint: String,
     /// Timeouts and limits.
     pub http: HttpConfig,
+    /// Whether the Passage app requires user verification in its
+    /// ceremonies (default `false`). A verified nonce does not say whether
+    /// the authenticator verified the user, so principals report
+    /// `user_verified` as this value: with the default, and
+    /// [`Policy::require_user_verification`](crate::config::Policy::require_user_verification)
+    /// on (its default), every Passage proof is refused with `401
+    /// user_not_verified`. Set it only when the Passage app is configured to
+    /// require user verification.
+    pub service_enforced_user_verification: bool,
 }
 
 impl std::fmt::Debug for PassageConfig {
@@ -136,6 +147,10 @@ impl std::fmt::Debug for PassageConfig {
             .field("api_key", &self.api_key) // redacted by ApiKey's Debug
             .field("endpoint", &self.endpoint)
             .field("http", &self.http)
+            .field(
+                "service_enforced_user_verification",
+                &self.service_enforced_user_verification,
+            )
             .finish()
     }
 }
@@ -148,7 +163,17 @@ impl PassageConfig {
             api_key,
             endpoint: DEFAULT_ENDPOINT.to_owned(),
             http: HttpConfig::default(),
+            service_enforced_user_verification: false,
         }
+    }
+
+    /// States that the Passage app requires user verification, so verified
+    /// nonces count as user-verified (see
+    /// [`service_enforced_user_verification`](Self::service_enforced_user_verification)).
+    #[must_use]
+    pub fn with_service_enforced_user_verification(mut self, enforced: bool) -> Self {
+        self.service_enforced_user_verification = enforced;
+        self
     }
 
     /// Another endpoint (a compatible deployment, a fake).
@@ -659,15 +684,18 @@ pub fn fuzz_decode_response(status: u16, content_type: Option<&str>, body: &[u8]
 pub struct PassageFlex {
     client: PassageClient,
     clock: SharedClock,
+    user_verified: bool,
 }
 
 impl PassageFlex {
     /// The provider for `config`, on `clock` (for `expires_at` and the time
     /// of verified ceremonies).
     pub fn new(config: PassageConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+        let user_verified = config.service_enforced_user_verification;
         Ok(Self {
             client: PassageClient::new(config)?,
             clock,
+            user_verified,
         })
     }
 
@@ -746,7 +774,7 @@ impl PasskeyProvider for PassageFlex {
         Ok(Principal::new(
             authenticator_id_of(&external_id)?,
             external_id,
-            false,
+            self.user_verified,
             self.now(),
         ))
     }

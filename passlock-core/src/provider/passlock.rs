@@ -8,6 +8,13 @@
 //! client, codes are exchanged (never retried), id_tokens are verified locally
 //! against the service's JWKS.
 //!
+//! Each ceremony yields two proofs, a code and an id_token; either one is
+//! redeemed at most once, and redeeming one consumes the other: the
+//! principal id of an exchanged code is the `jti` of its id_token, and both
+//! are recorded in one replay cache. That cache is in memory by default;
+//! several app instances need a shared one
+//! ([`PasslockHosted::with_replay_cache`]).
+//!
 //! Every call goes through the one [`HttpClient`]: timeouts, no redirects, a
 //! body cap. Nothing here logs or returns the API key, a code or a token.
 
@@ -23,7 +30,7 @@ use crate::http::{HttpClient, HttpConfig, HttpResponse, Method, Retry};
 use crate::id::{AuthenticatorId, ChallengeId, PasskeyId, TenancyId, UserHandle};
 use crate::principal::{ExtendedPrincipal, Principal};
 use crate::proof::Proof;
-use crate::provider::jwt::{HttpJwks, IdTokenVerifier, VerifierConfig};
+use crate::provider::jwt::{HttpJwks, IdTokenVerifier, ReplayCache, VerifierConfig};
 use crate::provider::{
     AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
 };
@@ -1157,6 +1164,23 @@ impl PasslockHosted {
         self
     }
 
+    /// Uses `cache` as the replay cache of both proofs of a ceremony: the
+    /// `jti` of every verified id_token and the principal id of every
+    /// exchanged code (the same value: the principal id is the `jti` of the
+    /// ceremony's id_token) are recorded in it, so each ceremony is redeemed
+    /// once, by its code or by its id_token.
+    ///
+    /// The default cache is in memory and per process. **A deployment of
+    /// several app instances must give every instance one shared cache**
+    /// (`SqliteReplayCache`, `PgReplayCache`, or `RedisReplayCache` with
+    /// the `redis` feature): with per-process caches an id_token redeemed on
+    /// one instance is accepted again by another until it expires.
+    #[must_use]
+    pub fn with_replay_cache(mut self, cache: Arc<dyn ReplayCache>) -> Self {
+        self.verifier = self.verifier.with_replay_cache(cache);
+        self
+    }
+
     /// Asks for user verification (`required`, `preferred`, `discouraged`).
     #[must_use]
     pub fn with_user_verification(mut self, uv: impl Into<String>) -> Self {
@@ -1251,6 +1275,14 @@ impl PasskeyProvider for PasslockHosted {
                 if principal.expires_at <= self.clock.now_millis() {
                     return Err(Rejection::Expired.into());
                 }
+                // The principal id is the `jti` of the ceremony's id_token:
+                // recording it makes the twin id_token a replay, and finding
+                // it means the twin id_token was redeemed first.
+                let until =
+                    twin_id_token_expiry(&principal).saturating_add(self.verifier.leeway_secs());
+                if !self.verifier.consume_jti(&principal.id, until).await? {
+                    return Err(Rejection::Replayed.into());
+                }
                 Ok(principal.to_principal())
             }
             Proof::IdToken(token) => self.verifier.verify(token).await,
@@ -1273,6 +1305,23 @@ impl PasskeyProvider for PasslockHosted {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// How long after its ceremony the twin id_token of an exchanged code is
+/// assumed to stay valid, at least (the service issues them for five
+/// minutes; the margin covers a longer lifetime announced later).
+const TWIN_ID_TOKEN_LIFETIME_SECS: i64 = 3600;
+
+/// Until when (epoch seconds) the principal id of an exchanged code is kept
+/// in the replay cache: its twin id_token's `exp` is not known here, so the
+/// later of the principal's own expiry and its ceremony time plus
+/// [`TWIN_ID_TOKEN_LIFETIME_SECS`].
+fn twin_id_token_expiry(principal: &ExtendedPrincipal) -> i64 {
+    let ceremony = principal.created_at.div_euclid(1000);
+    principal
+        .expires_at
+        .div_euclid(1000)
+        .max(ceremony.saturating_add(TWIN_ID_TOKEN_LIFETIME_SECS))
 }
 
 /// Decodes one response of the hosted service as every answer type the

@@ -314,14 +314,18 @@ impl SoftAuthenticator {
             return;
         }
         if let Some(obj) = options.as_object_mut() {
-            if obj.contains_key("userVerification") {
+            // Creation options (they name the `rp`) carry the requirement in
+            // `authenticatorSelection`, request options at the top; absent,
+            // it defaults to `preferred`, which the client would ask for.
+            if obj.contains_key("rp") {
+                let sel = obj
+                    .entry("authenticatorSelection")
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                if let Some(sel) = sel.as_object_mut() {
+                    sel.insert("userVerification".to_owned(), "discouraged".into());
+                }
+            } else {
                 obj.insert("userVerification".to_owned(), "discouraged".into());
-            }
-            if let Some(sel) = obj
-                .get_mut("authenticatorSelection")
-                .and_then(Value::as_object_mut)
-            {
-                sel.insert("userVerification".to_owned(), "discouraged".into());
             }
         }
     }

@@ -223,9 +223,16 @@ impl FakePassage {
         PassageConfig::new(self.app_id(), self.api_key()).with_endpoint(self.endpoint())
     }
 
-    /// A [`PassageFlex`] provider on this fake, on the fake's clock.
+    /// A [`PassageFlex`] provider on this fake, on the fake's clock. Its
+    /// simulated ceremonies stand for a Passage app that requires user
+    /// verification, so the provider states so
+    /// ([`PassageConfig::with_service_enforced_user_verification`]);
+    /// [`config`](Self::config) does not.
     pub fn provider(&self) -> Result<PassageFlex, ConfigError> {
-        PassageFlex::new(self.config(), self.clock())
+        PassageFlex::new(
+            self.config().with_service_enforced_user_verification(true),
+            self.clock(),
+        )
     }
 
     /// Injects `fault` on every route (`Fault::None` clears it).

@@ -11,7 +11,11 @@
 //!   five minutes on the fake's clock) and an RS256 id_token.
 //! * The browser-facing `options` / `verification` routes run a *simulated*
 //!   ceremony: the fake trusts `response.id` as the credential id (it does
-//!   not check WebAuthn signatures; the embedded provider does that).
+//!   not check WebAuthn signatures; the embedded provider does that) and
+//!   reports the UV flag of `response.response.authenticatorData` as
+//!   `passkey.userVerified` and `pk:uv`.
+//! * The code and the id_token of one ceremony are twins: the principal id
+//!   the code exchanges to is the id_token's `jti`.
 //! * `GET /.well-known/jwks.json` (at the root) serves every key;
 //!   [`rotate_key`](FakePasslock::rotate_key) adds a key that signs from then
 //!   on, [`remove_old_keys`](FakePasslock::remove_old_keys) drops the others.
@@ -337,9 +341,19 @@ impl FakePasslock {
         authenticator_id: &str,
         user_verified: bool,
     ) -> Result<(Code, IdToken), KeyError> {
-        let token = self.sign(&self.claims(user_id, authenticator_id, user_verified))?;
-        let code = issue_code(&self.inner, user_id, authenticator_id, user_verified, None)
-            .ok_or(KeyError::Generate)?;
+        let claims = self.claims(user_id, authenticator_id, user_verified);
+        let token = self.sign(&claims)?;
+        // One ceremony: the code's principal id is the id_token's jti.
+        let jti = claims["jti"].as_str().unwrap_or_default();
+        let code = issue_code(
+            &self.inner,
+            user_id,
+            authenticator_id,
+            user_verified,
+            None,
+            jti,
+        )
+        .ok_or(KeyError::Generate)?;
         Ok((Code::new(code), token))
     }
 
@@ -351,7 +365,16 @@ impl FakePasslock {
         authenticator_id: &str,
         user_verified: bool,
     ) -> Option<Code> {
-        issue_code(&self.inner, user_id, authenticator_id, user_verified, None).map(Code::new)
+        let principal_id = random_token(16);
+        issue_code(
+            &self.inner,
+            user_id,
+            authenticator_id,
+            user_verified,
+            None,
+            &principal_id,
+        )
+        .map(Code::new)
     }
 
     /// Puts a passkey into the vault.
@@ -394,13 +417,17 @@ fn issue_code(
     authenticator_id: &str,
     user_verified: bool,
     username: Option<&str>,
+    principal_id: &str,
 ) -> Option<String> {
     let now = inner.now();
     let authenticator = crate::id::AuthenticatorId::new(authenticator_id).ok()?;
     let code = random_token(24);
+    if principal_id.is_empty() {
+        return None;
+    }
     let principal = ExtendedPrincipal {
         tag: ExtendedPrincipal::TAG.to_owned(),
-        id: random_token(12),
+        id: principal_id.to_owned(),
         user_id: user_id.clone(),
         authenticator_id: authenticator,
         authenticator_type: "passkey".to_owned(),
@@ -753,7 +780,21 @@ fn authentication_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
     ))
 }
 
-/// The simulated verification: trusts `response.id` as the credential id.
+/// The UV flag (bit 2 of the flags byte after the 32-byte RP id hash) of
+/// the `response.response.authenticatorData` (base64url) the browser sent,
+/// as the service reports it in `passkey.userVerified` and `pk:uv`. A
+/// response without readable authenticator data did not verify the user.
+fn uv_flag(body: &Value) -> bool {
+    body.get("response")
+        .and_then(|r| r.get("response"))
+        .and_then(|r| str_field(r, "authenticatorData"))
+        .and_then(|d| URL_SAFE_NO_PAD.decode(d.trim_end_matches('=')).ok())
+        .and_then(|data| data.get(32).copied())
+        .is_some_and(|flags| flags & 0x04 != 0)
+}
+
+/// The simulated verification: trusts `response.id` as the credential id
+/// and reads the UV flag from the authenticator data (see [`uv_flag`]).
 fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
     let v: Value = parse(body)?;
     let session = str_field(&v, "sessionToken").ok_or_else(|| err(400, "BadRequest"))?;
@@ -788,13 +829,23 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         }
         _ => return Err(err(400, "BadRequest")),
     };
-    let code = issue_code(inner, &user_id, &cred, true, username.as_deref())
-        .ok_or_else(|| err(400, "BadRequest"))?;
+    let user_verified = uv_flag(&v);
+    // One ceremony: the code's principal id is the id_token's jti.
+    let jti = random_token(16);
+    let code = issue_code(
+        inner,
+        &user_id,
+        &cred,
+        user_verified,
+        username.as_deref(),
+        &jti,
+    )
+    .ok_or_else(|| err(400, "BadRequest"))?;
     let now_s = now.div_euclid(1000);
     let claims = json!({
         "iss": "passlock.dev", "aud": inner.id.as_str(), "sub": user_id.as_str(),
-        "jti": random_token(16), "iat": now_s, "exp": now_s + TTL_MS / 1000,
-        "a:id": cred, "a:typ": "passkey", "pk:uv": true,
+        "jti": jti, "iat": now_s, "exp": now_s + TTL_MS / 1000,
+        "a:id": cred, "a:typ": "passkey", "pk:uv": user_verified,
     });
     let key = inner.state().keys.last().cloned();
     let id_token = key

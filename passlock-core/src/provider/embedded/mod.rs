@@ -90,7 +90,13 @@ pub struct EmbeddedConfig {
     pub tenancy_id: TenancyId,
     /// The `iss` of id_tokens. Default `"passlock-embedded"`.
     pub issuer: String,
-    /// Require user verification (default true).
+    /// Require user verification in the ceremony itself (default true): the
+    /// browser is asked for it (`required`, else `preferred`) and a response
+    /// without the UV flag is refused here. Principals carry the flag as the
+    /// authenticator reported it either way, so with this off
+    /// [`Policy::require_user_verification`](crate::config::Policy::require_user_verification)
+    /// (on by default) still refuses unverified ceremonies at login,
+    /// registration and step-up; turn both off to accept them.
     pub user_verification_required: bool,
     /// Lifetime of tokens, ceremonies and codes (default 5 minutes).
     pub ceremony_timeout: Duration,
@@ -537,7 +543,9 @@ impl EmbeddedProvider {
     }
 
     /// Exchanges a code for its principal, exactly in the hosted wire form.
-    /// Single use: the code is taken out of the store first.
+    /// Single use: the code is taken out of the store first, then the
+    /// ceremony's redemption record (its id_token's `jti`, the principal
+    /// id): a code whose twin id_token was redeemed is `replayed`.
     pub async fn exchange_code(&self, code: &Code) -> Result<ExtendedPrincipal, ProviderError> {
         let raw = code.expose_secret();
         if raw.is_empty() || raw.len() > MAX_CODE_LEN {
@@ -549,8 +557,15 @@ impl EmbeddedProvider {
             .take(&store_key(CODE, raw), self.now())
             .await?
             .ok_or(Rejection::InvalidToken)?;
-        serde_json::from_str(&stored)
-            .map_err(|e| StoreError::backend(format!("stored principal: {e}")).into())
+        let principal: ExtendedPrincipal = serde_json::from_str(&stored)
+            .map_err(|e| StoreError::backend(format!("stored principal: {e}")))?;
+        // The twin id_token's record: gone when the id_token was redeemed.
+        self.inner
+            .ceremonies
+            .take(&store_key(ID_TOKEN, &principal.id), self.now())
+            .await?
+            .ok_or(Rejection::Replayed)?;
+        Ok(principal)
     }
 
     fn now(&self) -> UnixMillis {
@@ -895,9 +910,14 @@ impl EmbeddedProvider {
         let now = self.now();
         let expires_at = self.expiry();
         let code = Self::fresh_token()?;
+        let issued =
+            self.inner
+                .issuer
+                .issue(user, authenticator, user_verified, now.div_euclid(1000))?;
         let principal = ExtendedPrincipal {
             tag: ExtendedPrincipal::TAG.to_owned(),
-            id: crate::secret::random_token(16),
+            // As on the hosted service: the principal id is the jti.
+            id: issued.jti.clone(),
             user_id: user.clone(),
             authenticator_id: authenticator.clone(),
             authenticator_type: "passkey".to_owned(),
@@ -911,19 +931,22 @@ impl EmbeddedProvider {
             metadata: PrincipalMetadata::default(),
         };
         let json = serde_json::to_string(&principal).map_err(internal("principal"))?;
-        let issued =
-            self.inner
-                .issuer
-                .issue(user, authenticator, user_verified, now.div_euclid(1000))?;
+        // The ceremony's one redemption record, under the jti: whichever
+        // proof takes it first wins, the other is then refused. It names
+        // the code, so an id_token redeemed first also removes its code.
         self.inner
             .ceremonies
             .put(
                 &store_key(ID_TOKEN, &issued.jti),
-                "1",
+                &code,
                 // Outlives `exp` by the verifier's leeway and then some, so
                 // an id_token late within the leeway reads as expired, not
-                // replayed.
-                issued.exp_secs.saturating_add(60).saturating_mul(1000),
+                // replayed; and outlives the code, which needs it.
+                issued
+                    .exp_secs
+                    .saturating_add(60)
+                    .saturating_mul(1000)
+                    .max(expires_at),
             )
             .await?;
         self.inner
@@ -1013,12 +1036,19 @@ impl PasskeyProvider for EmbeddedProvider {
             Proof::IdToken(token) => {
                 let principal = self.inner.verifier.verify(token).await?;
                 let jti = jti_of_verified(token).ok_or(Rejection::MissingClaim)?;
-                // Single use across instances: the jti record is taken.
-                self.inner
+                // Single use across instances: the jti record is taken (it
+                // is gone when the twin code was exchanged first)...
+                let code = self
+                    .inner
                     .ceremonies
                     .take(&store_key(ID_TOKEN, &jti), self.now())
                     .await?
                     .ok_or(Rejection::Replayed)?;
+                // ...and the twin code goes with it.
+                self.inner
+                    .ceremonies
+                    .take(&store_key(CODE, &code), self.now())
+                    .await?;
                 Ok(principal)
             }
             Proof::Nonce(_) => Err(Rejection::Malformed.into()),
