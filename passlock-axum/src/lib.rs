@@ -84,6 +84,12 @@
 //! and `GET /.well-known/jwks.json`.
 
 pub use passlock_core;
+/// The tower-sessions this crate is built on (0.14). Use this re-export
+/// (`passlock_axum::tower_sessions::SessionManagerLayer`) rather than a
+/// `tower-sessions` dependency of your own: another version (`cargo add
+/// tower-sessions` picks the newest) has a `Session` type these extractors
+/// cannot see, and every route answers `500 misconfigured`.
+pub use tower_sessions;
 
 mod extract;
 mod layer;

@@ -11,8 +11,9 @@ use tower_sessions::session::Error as SessionError;
 
 use crate::rejection::PasslockRejection;
 
-const NO_SESSION_LAYER: &str =
-    "no session layer: add tower_sessions::SessionManagerLayer around the passlock routes";
+const NO_SESSION_LAYER: &str = "no session layer of tower-sessions 0.14: add \
+     passlock_axum::tower_sessions::SessionManagerLayer around the passlock routes (a \
+     SessionManagerLayer of another tower-sessions version is invisible to passlock)";
 
 /// The session of a request with the passlock record loaded from it.
 ///
