@@ -596,10 +596,16 @@ impl PassageClient {
     }
 }
 
-/// The typed error of a non-2xx answer. A body that is not `{"code"}` JSON
-/// is an [`UpstreamError::BadResponse`].
+/// The typed error of a non-2xx answer. A `429` is
+/// [`UpstreamError::Busy`] with its `Retry-After`, whatever its body; a body
+/// that is not `{"code"}` JSON is an [`UpstreamError::BadResponse`].
 fn error_of(resp: &HttpResponse) -> PassageError {
     let status = resp.status;
+    if status == 429 {
+        return PassageError::Upstream(UpstreamError::Busy {
+            retry_after: resp.retry_after,
+        });
+    }
     if resp.is_json()
         && let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&resp.body)
         && let Some(error) = PassageApiError::from_body(&body)
@@ -664,7 +670,8 @@ pub struct PassageFlex {
 impl PassageFlex {
     /// The provider for `config`, on `clock` (for `expires_at` and the time
     /// of verified ceremonies).
-    pub fn new(config: PassageConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+    pub fn new(mut config: PassageConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+        config.http.clock = clock.clone();
         Ok(Self {
             client: PassageClient::new(config)?,
             clock,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, UnixMillis};
-use crate::error::{ConfigError, ProviderError, Rejection, UpstreamError};
+use crate::error::{ConfigError, MAX_RETRY_AFTER_SECS, ProviderError, Rejection, UpstreamError};
 use crate::http::{HttpClient, HttpConfig, HttpResponse, Method, Retry};
 use crate::id::{AuthenticatorId, ChallengeId, PasskeyId, TenancyId, UserHandle};
 use crate::principal::{ExtendedPrincipal, Principal};
@@ -268,6 +268,11 @@ impl From<PasslockError> for ProviderError {
                 | PasslockApiError::InvalidChallengeCode => Rejection::InvalidToken.into(),
                 PasslockApiError::ChallengeExpired => Rejection::Expired.into(),
                 PasslockApiError::PasskeyNotFound { .. } => Rejection::UnknownCredential.into(),
+                PasslockApiError::ChallengeRateLimited {
+                    retry_after_seconds,
+                } => Self::Upstream(UpstreamError::Busy {
+                    retry_after: Some(retry_after_seconds.min(MAX_RETRY_AFTER_SECS)),
+                }),
                 other => Self::Refused {
                     code: other.name().to_owned(),
                     status,
@@ -1024,15 +1029,27 @@ fn decode_untagged<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, Passlo
     Err(error_of(resp))
 }
 
-/// The typed error of a non-2xx answer. A body that is not a tagged error
-/// is an [`UpstreamError::BadResponse`].
+/// The typed error of a non-2xx answer. A `429` without a known error tag
+/// (the service's rate limit rather than a challenge's) is
+/// [`UpstreamError::Busy`] with its `Retry-After`; a body that is not a
+/// tagged error is an [`UpstreamError::BadResponse`].
 fn error_of(resp: &HttpResponse) -> PasslockError {
     let status = resp.status;
-    if resp.is_json()
+    let typed = if resp.is_json()
         && let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&resp.body)
-        && let Some(error) = PasslockApiError::from_body(&body)
     {
-        return PasslockError::Api { error, status };
+        PasslockApiError::from_body(&body)
+    } else {
+        None
+    };
+    match typed {
+        None | Some(PasslockApiError::Other(_)) if status == 429 => {
+            return PasslockError::Upstream(UpstreamError::Busy {
+                retry_after: resp.retry_after,
+            });
+        }
+        Some(error) => return PasslockError::Api { error, status },
+        None => {}
     }
     if status >= 500 {
         bad("server error", status)
@@ -1133,6 +1150,8 @@ impl PasslockHosted {
             return Err(ConfigError::new("rp_name", "is empty"));
         }
         let tenancy = config.tenancy_id.clone();
+        let mut config = config;
+        config.http.clock = clock.clone();
         let client = PasslockClient::new(config)?;
         let jwks = HttpJwks::new(client.http().clone(), &client.endpoint());
         let verifier = IdTokenVerifier::new(

@@ -82,6 +82,9 @@ pub enum Fault {
     JwksDown,
     /// Answer `302 Found` to this location (clients must not follow it).
     Redirect(String),
+    /// Answer `429 Too Many Requests` (a `text/plain` body), with this
+    /// `Retry-After` value when given (seconds or an HTTP date, sent as is).
+    TooManyRequests(Option<String>),
     /// Answer this typed error: `{"_tag":"@error/<tag>","message"}` (with
     /// `retryAfterSeconds: 30` for `ChallengeRateLimited` and
     /// `credentialId`/`rpId` for `PasskeyNotFound`).
@@ -462,6 +465,9 @@ fn plan(fault: Fault) -> Plan {
         Fault::None => Plan::None,
         Fault::Latency(d) => Plan::Latency(d),
         Fault::DropConnection => Plan::DropConnection,
+        Fault::TooManyRequests(retry_after) => {
+            Plan::Answer(server::too_many_requests(retry_after.as_deref()))
+        }
         Fault::ApiError { status, tag } => Plan::Answer(injected_error(status, tag)),
         Fault::Redirect(location) => {
             let mut r = respond(302, "text/plain", Vec::new());
