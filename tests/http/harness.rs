@@ -246,7 +246,17 @@ impl<A: TestApp> Client<'_, A> {
                 .join("; ");
             req.headers.push(("cookie".to_owned(), cookie));
         }
+        let path = req.path.clone();
         let reply = self.app.send(req).await;
+        // Every answer of the passlock routes, success or error, is
+        // `Cache-Control: no-store`; `client.js` keeps its own header.
+        if path.starts_with("/passkey/") && path != "/passkey/client.js" {
+            assert_eq!(
+                reply.header("cache-control"),
+                Some("no-store"),
+                "{path}: {reply:?}"
+            );
+        }
         for (name, value) in &reply.headers {
             if name.eq_ignore_ascii_case("set-cookie") {
                 self.keep_cookie(value);

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestApp, TestRequest, World, authenticator, service_base};
+use crate::harness::{Reply, TestApp, TestRequest, World, authenticator, service_base};
 
 /// Sign-up authorizes a pending registration, links the passkey, creates
 /// the user and issues a session under a new session id.
@@ -373,6 +373,61 @@ pub(crate) async fn client_js_is_served<A: TestApp>(w: World<A>) {
     assert!(jwks.json["keys"].is_array());
 }
 
+/// Every passlock answer, success and error, on both adapters, is
+/// `Cache-Control: no-store` (the harness asserts it on every
+/// `/passkey/...` answer; this walks each route and error class once), the
+/// app's own step-up rejection too; `client.js` keeps `no-cache`.
+pub(crate) async fn passlock_answers_are_never_stored<A: TestApp>(w: World<A>) {
+    fn no_store(r: &Reply) {
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{r:?}");
+    }
+    let mut c = w.client();
+    no_store(&c.get("/passkey/session").await);
+    no_store(&c.get("/passkey/passkeys").await);
+    let mut auth = authenticator();
+    c.sign_up(&mut auth, "alice").await;
+    let r = c.get("/passkey/session").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    let r = c.get("/passkey/passkeys").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    let r = c.step_up(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    w.clock.advance_secs(301);
+    let r = c.post("/app/sensitive", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    no_store(&r);
+    let r = c.post("/passkey/registration/authorize", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    no_store(&r);
+    let r = c.post("/passkey/logout", json!({})).await;
+    assert_eq!(r.status, 204, "{r:?}");
+    no_store(&r);
+    let r = c.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    for r in [
+        c.post("/passkey/login", json!({ "code": "nope" })).await,
+        c.post_raw("/passkey/login", "text/plain", b"x".to_vec())
+            .await,
+        c.get("/passkey/login").await,
+        c.get("/passkey/nope").await,
+        c.post(
+            "/passkey/register",
+            json!({ "code": "a".repeat(17 * 1024) }),
+        )
+        .await,
+    ] {
+        assert!(r.status >= 400, "{r:?}");
+        assert!(r.json["error"].is_string(), "{r:?}");
+        no_store(&r);
+    }
+    let js = c.get("/passkey/client.js").await;
+    assert_eq!(js.header("cache-control"), Some("no-cache"), "{js:?}");
+}
+
 /// Instantiates every scenario for one adapter: `$world` is an async
 /// function returning a fresh `World<impl TestApp>`.
 #[macro_export]
@@ -390,6 +445,7 @@ macro_rules! http_scenarios {
             registration_code_cannot_be_replayed,
             malformed_requests_are_refused_as_json,
             client_js_is_served,
+            passlock_answers_are_never_stored,
         );
     };
     (@each $world:path; $($name:ident),* $(,)?) => {
