@@ -273,14 +273,24 @@ impl BrowserOp {
 }
 
 /// A framework-free HTTP answer of a browser-facing operation: the adapter
-/// writes `status` and `body` as JSON, nothing else.
-#[derive(Debug, Clone)]
+/// writes `status` and `body` as JSON, nothing else. `Debug` hides the body
+/// (it holds session tokens, codes and id_tokens).
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct BrowserResponse {
     /// HTTP status.
     pub status: u16,
     /// JSON body (`@error/...` tagged on failure, as the hosted service).
     pub body: serde_json::Value,
+}
+
+impl std::fmt::Debug for BrowserResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserResponse")
+            .field("status", &self.status)
+            .field("body", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Why a browser-facing operation failed.
