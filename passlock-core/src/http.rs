@@ -426,6 +426,19 @@ impl Attempt {
     }
 }
 
+/// Whether `id` may be placed in an outbound URL path as one segment: 1 to
+/// 1024 characters of `[A-Za-z0-9_-]` (what the hosted services' ids,
+/// codes and tokens are made of). Dot segments, `/`, `%`, whitespace and
+/// empty values are refused, so no value can fold the URL into another
+/// upstream path. The hosted clients check every id before any call.
+pub fn is_url_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A `Retry-After` value in seconds from now: delta-seconds, or an
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) read against `now_secs`
 /// (a date in the past is `0`). Capped at
@@ -543,6 +556,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn url_safe_ids_are_allow_listed() {
+        for ok in ["a", "A-z_09", "tenancy-abc", &"x".repeat(1024)] {
+            assert!(is_url_safe_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "%2e%2e",
+            "a/b",
+            "  ",
+            "a b",
+            "a.b",
+            "a\\b",
+            "a?b",
+            "a#b",
+            "é",
+            &"x".repeat(1025),
+        ] {
+            assert!(!is_url_safe_id(bad), "{bad:?}");
+        }
     }
 
     #[test]

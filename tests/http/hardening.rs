@@ -814,6 +814,34 @@ pub(crate) async fn upstream_faults_answer_json_within_the_timeout<A: TestApp>(
     assert_eq!(r.status, 200, "the rotated key is picked up: {r:?}");
 }
 
+/// Codes that would leave their URL path segment (dot segments fold
+/// `/principal/{code}` into another path that gets the API key) or that
+/// cannot be codes (whitespace) are refused as an unknown code, `401
+/// invalid_token`, without any request to the service.
+pub(crate) async fn unsafe_codes_never_reach_the_service<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    let before = fake.total_hits();
+    for code in [
+        ".",
+        "..",
+        "%2e%2e",
+        "a/b",
+        "  ",
+        "a b",
+        "../principal",
+        "a?b",
+        "a#b",
+    ] {
+        let mut c = w.client();
+        let r = c.post("/passkey/login", json!({ "code": code })).await;
+        r.assert_error(401, "invalid_token");
+        assert_eq!(c.session_user().await, None, "{code:?}");
+    }
+    assert_eq!(fake.total_hits(), before, "no request reached the service");
+}
+
 /// The `Retry-After` values [`upstream_429_answers_503_with_its_retry_after`]
 /// sends and what the app must answer, on a clock set to
 /// 2026-12-04T00:00:00Z: seconds as sent, an HTTP date converted with the

@@ -86,8 +86,15 @@ impl PasslockConfig {
     }
 
     /// Checks the endpoint: an absolute `https` URL (or `http` on a loopback
-    /// host), without query, fragment or credentials.
+    /// host), without query, fragment or credentials; and the tenancy id
+    /// (`[A-Za-z0-9_-]`, it goes in every URL).
     pub fn validate(&self) -> Result<url::Url, ConfigError> {
+        if !crate::http::is_url_safe_id(self.tenancy_id.as_str()) {
+            return Err(ConfigError::new(
+                "tenancy_id",
+                "may only hold letters, digits, '-' and '_'",
+            ));
+        }
         crate::http::validate_endpoint(&self.endpoint, &self.api_key)
     }
 }
@@ -822,8 +829,22 @@ impl PasslockClient {
         &self.http
     }
 
-    /// `{endpoint}/v2/{tenancyId}/{segments...}`, each segment percent-encoded.
+    /// `{endpoint}/v2/{tenancyId}/{segments...}`. Every segment must pass
+    /// [`is_url_safe_id`](crate::http::is_url_safe_id) (a value that cannot
+    /// be an id of the service is `NotFound`, before any call); an empty
+    /// last segment makes a trailing slash.
     fn url(&self, segments: &[&str]) -> Result<url::Url, PasslockError> {
+        let (last, ids) = segments.split_last().unwrap_or((&"", &[]));
+        let safe = |s: &&str| crate::http::is_url_safe_id(s);
+        if !crate::http::is_url_safe_id(self.tenancy_id.as_str())
+            || !ids.iter().all(safe)
+            || !(last.is_empty() || safe(last))
+        {
+            return Err(PasslockError::Api {
+                error: PasslockApiError::NotFound,
+                status: 404,
+            });
+        }
         let mut url = self.base.clone();
         {
             let mut path = url
@@ -864,7 +885,9 @@ impl PasslockClient {
     /// Exchanges a code for its principal (`GET /principal/{code}`). Sent at
     /// most once: never retried, whatever fails.
     pub async fn exchange_code(&self, code: &Code) -> Result<ExtendedPrincipal, PasslockError> {
-        if code.is_empty() {
+        // An empty code, or one that could leave its path segment (`..`,
+        // `a/b`, whitespace), is refused before any call.
+        if !crate::http::is_url_safe_id(code.expose_secret()) {
             return Err(PasslockError::Api {
                 error: PasslockApiError::InvalidCode,
                 status: 404,
@@ -1438,17 +1461,29 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_percent_encoded() {
+    fn url_segments_are_allow_listed() {
         let t = TenancyId::new("t1").unwrap();
         let client = PasslockClient::new(
             PasslockConfig::new(t, ApiKey::new("k")).with_endpoint("https://api.example.com/"),
         )
         .unwrap();
-        let u = client.url(&["principal", "a/b?c"]).unwrap();
-        assert_eq!(
-            u.as_str(),
-            "https://api.example.com/v2/t1/principal/a%2Fb%3Fc"
-        );
+        let u = client.url(&["principal", "a-B_9"]).unwrap();
+        assert_eq!(u.as_str(), "https://api.example.com/v2/t1/principal/a-B_9");
+        for bad in ["a/b?c", ".", "..", "%2e%2e", "", " ", "a b"] {
+            assert!(
+                matches!(
+                    client.url(&["principal", bad, "x"]),
+                    Err(PasslockError::Api {
+                        error: PasslockApiError::NotFound,
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        let dotted = PasslockConfig::new(TenancyId::new("..").unwrap(), ApiKey::new("k"))
+            .with_endpoint("https://api.example.com/");
+        assert_eq!(dotted.validate().unwrap_err().field, "tenancy_id");
         let u = client.url(&["passkeys", ""]).unwrap();
         assert_eq!(u.as_str(), "https://api.example.com/v2/t1/passkeys/");
     }

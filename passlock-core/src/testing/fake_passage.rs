@@ -241,6 +241,11 @@ impl FakePassage {
         self.inner.hits(name)
     }
 
+    /// Requests received on every route together (unknown paths included).
+    pub fn total_hits(&self) -> u64 {
+        self.inner.total_hits()
+    }
+
     /// Completes a pending transaction as the browser would (the WebAuthn
     /// ceremony is simulated) and returns the nonce Passage hands the
     /// browser. Each transaction completes once.

@@ -269,6 +269,11 @@ impl FakePasslock {
         self.inner.hits(name)
     }
 
+    /// Requests received on every route together (unknown paths included).
+    pub fn total_hits(&self) -> u64 {
+        self.inner.total_hits()
+    }
+
     /// Requests received on the JWKS.
     pub fn jwks_fetches(&self) -> u64 {
         self.hits("jwks")

@@ -216,6 +216,11 @@ impl<S> Shared<S> {
         lock(&self.hits).get(name).copied().unwrap_or(0)
     }
 
+    /// Requests counted on every route together.
+    pub(crate) fn total_hits(&self) -> u64 {
+        lock(&self.hits).values().sum()
+    }
+
     /// Whether `bearer` is the API key (compared in constant time).
     pub(crate) fn key_ok(&self, bearer: Option<&str>) -> bool {
         bearer.is_some_and(|b| ApiKey::new(b).ct_eq(&self.api_key))
