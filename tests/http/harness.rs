@@ -139,15 +139,21 @@ pub(crate) async fn passlock(clock: &ManualClock) -> Passlock<i64> {
     passlock_on(Arc::new(MemoryAuthenticatorStore::<i64>::new()), clock).await
 }
 
+/// The embedded provider's configuration for the tests, on `clock` (the
+/// clock of the Passlock too: ceremony times and session freshness are
+/// read on one clock, as in an app).
+fn embedded_config(clock: &ManualClock) -> EmbeddedConfig {
+    EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]).with_clock(Arc::new(clock.clone()))
+}
+
 /// A passlock over the embedded provider (memory) and `store`, on a manual clock.
 pub(crate) async fn passlock_on(
     store: Arc<dyn AuthenticatorStore<i64>>,
     clock: &ManualClock,
 ) -> Passlock<i64> {
-    let provider =
-        EmbeddedProvider::in_memory(EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]))
-            .await
-            .unwrap();
+    let provider = EmbeddedProvider::in_memory(embedded_config(clock))
+        .await
+        .unwrap();
     Passlock::builder(Arc::new(provider), store)
         .sign_up(Arc::new(MemoryUsers::default()))
         .clock(Arc::new(clock.clone()))
@@ -166,13 +172,9 @@ pub(crate) async fn passlock_with(
     ceremonies: Arc<dyn CeremonyStore>,
     clock: &ManualClock,
 ) -> Passlock<i64> {
-    let provider = EmbeddedProvider::new(
-        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]),
-        credentials,
-        ceremonies,
-    )
-    .await
-    .unwrap();
+    let provider = EmbeddedProvider::new(embedded_config(clock), credentials, ceremonies)
+        .await
+        .unwrap();
     Passlock::builder(Arc::new(provider), store)
         .sign_up(Arc::new(MemoryUsers::default()))
         .clock(Arc::new(clock.clone()))
