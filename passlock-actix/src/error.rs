@@ -3,7 +3,7 @@
 use std::fmt;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use passlock_core::FlowError;
 use passlock_core::error::log_error;
@@ -40,7 +40,10 @@ impl ResponseError for PasslockError {
 
     fn error_response(&self) -> HttpResponse {
         log_error(&self.0);
-        let mut response = HttpResponse::build(self.status_code()).json(self.0.body());
+        let mut response = HttpResponse::build(self.status_code())
+            // Also on the app's own routes (extractor rejections).
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(self.0.body());
         for (name, value) in self.0.headers() {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),

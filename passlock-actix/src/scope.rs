@@ -2,11 +2,11 @@
 //! makes one call into a `passlock_core::flow` function, applies the
 //! session change and renders; none decides anything about authentication.
 
+use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web::Bytes;
-use actix_web::{
-    HttpRequest, HttpResponse, Resource, ResponseError as _, Route, Scope, guard, web,
-};
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _, Route, Scope, guard, web};
 use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 use passlock_core::provider::embedded::BrowserOp;
 use passlock_core::throttle::ClientInfo;
@@ -90,7 +90,9 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
 }
 
 /// One resource; other methods get a JSON `405` with `Allow: {allow}`.
-fn at(path: &str, allow: &'static str, route: Route) -> Resource {
+/// Every answer is `Cache-Control: no-store` (session views, one-time
+/// tokens, errors) unless the handler set its own (`client.js`).
+fn at(path: &str, allow: &'static str, route: Route) -> impl HttpServiceFactory + 'static {
     let refuse = move || async move {
         let mut response = PasslockError(FlowError::MethodNotAllowed).error_response();
         let allow = HeaderValue::from_static(allow);
@@ -100,6 +102,7 @@ fn at(path: &str, allow: &'static str, route: Route) -> Resource {
     web::resource(path)
         .route(route)
         .default_service(web::to(refuse))
+        .wrap(DefaultHeaders::new().add((CACHE_CONTROL, "no-store")))
 }
 
 /// `GET`, and `HEAD` as axum's `get` does.

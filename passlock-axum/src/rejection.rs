@@ -1,6 +1,7 @@
 //! The one place where errors become HTTP responses.
 
 use axum::Json;
+use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use passlock_core::FlowError;
@@ -37,6 +38,10 @@ impl IntoResponse for PasslockRejection {
         let status = StatusCode::from_u16(self.0.status().as_u16())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(self.0.body())).into_response();
+        // Also on the app's own routes (extractor rejections).
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for (name, value) in self.0.headers() {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),

@@ -60,7 +60,19 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(not_found)
+        .layer(middleware::map_response(no_store))
         .with_state(passlock)
+}
+
+/// Every answer of the passlock routes (session views, one-time tokens,
+/// errors) is `Cache-Control: no-store`, unless the route set its own
+/// (`client.js`).
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The passlock routes nested at [`Passlock::prefix`], ready to

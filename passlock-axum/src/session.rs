@@ -41,10 +41,19 @@ const NO_SESSION_LAYER: &str = "no session layer of tower-sessions 0.14: add \
 ///     })
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PasslockSession<U> {
     session: Session,
     record: SessionRecord<U>,
+}
+
+/// Prints the record, never the session (its id is the cookie's secret).
+impl<U: std::fmt::Debug> std::fmt::Debug for PasslockSession<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasslockSession")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
 }
 
 fn unavailable(e: SessionError) -> FlowError {

@@ -184,14 +184,28 @@ pub enum UpstreamError {
     /// A circuit breaker is open after repeated failures.
     #[error("the passkey service is failing; requests are paused")]
     CircuitOpen,
+    /// The service answered `429 Too Many Requests` (its rate limit, for
+    /// example the tenancy's quota). Answered as `503 upstream_unavailable`
+    /// with the service's `Retry-After`; not a failure for the circuit
+    /// breaker (the service is up and said when to come back).
+    #[error("the passkey service is busy; try again later")]
+    Busy {
+        /// Seconds until a retry may succeed, from the service's
+        /// `Retry-After` (capped at [`MAX_RETRY_AFTER_SECS`]), when it sent
+        /// a usable one.
+        retry_after: Option<u64>,
+    },
 }
+
+/// The largest `Retry-After` (seconds) passed on from a hosted service.
+pub const MAX_RETRY_AFTER_SECS: u64 = 3600;
 
 impl UpstreamError {
     /// The stable machine code.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Timeout => "upstream_timeout",
-            Self::Unavailable(_) | Self::CircuitOpen => "upstream_unavailable",
+            Self::Unavailable(_) | Self::CircuitOpen | Self::Busy { .. } => "upstream_unavailable",
             Self::BadResponse { .. } => "upstream_bad_response",
         }
     }
@@ -200,7 +214,7 @@ impl UpstreamError {
     pub fn status(&self) -> Status {
         match self {
             Self::Timeout => Status::GatewayTimeout,
-            Self::Unavailable(_) | Self::CircuitOpen => Status::Unavailable,
+            Self::Unavailable(_) | Self::CircuitOpen | Self::Busy { .. } => Status::Unavailable,
             Self::BadResponse { .. } => Status::BadGateway,
         }
     }
@@ -481,7 +495,7 @@ impl FlowError {
     }
 
     /// Extra headers the adapters add: `WWW-Authenticate` for step-up and
-    /// `Retry-After` for throttling.
+    /// `Retry-After` for throttling and for a hosted service's `429`.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             Self::StepUpRequired { max_age } => vec![(
@@ -494,6 +508,9 @@ impl FlowError {
                 vec![("www-authenticate", "Passkey realm=\"passlock\"".to_owned())]
             }
             Self::Throttled { retry_after } => vec![("retry-after", retry_after.to_string())],
+            Self::Provider(ProviderError::Upstream(UpstreamError::Busy {
+                retry_after: Some(secs),
+            })) => vec![("retry-after", secs.to_string())],
             _ => Vec::new(),
         }
     }

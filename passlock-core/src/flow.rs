@@ -331,6 +331,18 @@ async fn register_unthrottled<U: UserId>(
         Some(p) if p.expires_at > now => p.clone(),
         _ => return Err(FlowError::NoPendingRegistration),
     };
+    // Adding a passkey: the step-up `/registration/authorize` required must
+    // still be fresh now, checked before the proof is spent.
+    if let Some(user) = &pending.for_user {
+        match &record.auth {
+            Some(a) if &a.user_id == user => {
+                if a.has_passkey() || !pl.store().authenticators_of(user).await?.is_empty() {
+                    a.require_fresh(now, pl.policy().manage_step_up_secs)?;
+                }
+            }
+            _ => return Err(FlowError::NoPendingRegistration),
+        }
+    }
     let principal = pl.provider().verify(proof).await?;
     if principal.user_handle != pending.user_handle {
         // A passkey registered for another browser's pending sign-up: it
@@ -343,6 +355,7 @@ async fn register_unthrottled<U: UserId>(
         discard_passkey(pl, &principal.authenticator_id).await;
         return Err(e);
     }
+    let at = ceremony_time(principal.authenticated_at, now);
     let aid = principal.authenticator_id.clone();
     let auth = match &pending.for_user {
         Some(user) => {
@@ -352,7 +365,7 @@ async fn register_unthrottled<U: UserId>(
             };
             pl.store().link(&aid, user, now).await?;
             current
-                .verified(aid.clone(), now)
+                .verified(aid.clone(), at)
                 .with_user_handle(principal.user_handle.clone())
         }
         None => {
@@ -376,7 +389,9 @@ async fn register_unthrottled<U: UserId>(
                 discard_passkey(pl, &aid).await;
                 return Err(e.into());
             }
-            AuthState::passkey(user, aid.clone(), now).with_user_handle(pending.user_handle.clone())
+            AuthState::passkey(user, aid.clone(), now)
+                .verified(aid.clone(), at)
+                .with_user_handle(pending.user_handle.clone())
         }
     };
     let user_id = auth.user_id.to_string();
@@ -406,6 +421,17 @@ fn check_user_verified<U: UserId>(
         return Err(crate::error::Rejection::UserNotVerified.into());
     }
     Ok(())
+}
+
+/// When the ceremony ran (`Principal::authenticated_at`, the provider's report: the
+/// hosted `createdAt`, the id_token's `iat`, the embedded verification),
+/// never later than `now`. A session's freshness (`verified_at`) starts
+/// there, not when the proof was redeemed, so a late redemption does not
+/// stretch a step-up window. A principal dated in the future (clock skew)
+/// is clamped to `now`: a freshness never starts after the request that
+/// records it.
+fn ceremony_time(authenticated_at: i64, now: i64) -> i64 {
+    authenticated_at.min(now)
 }
 
 async fn discard_passkey<U: UserId>(pl: &Passlock<U>, aid: &AuthenticatorId) {
@@ -476,10 +502,12 @@ async fn login_unthrottled<U: UserId>(
         .await?
         .ok_or(FlowError::UnknownAuthenticator)?;
     let now = pl.now();
+    let at = ceremony_time(principal.authenticated_at, now);
     touch(pl, &aid, now).await;
     let next = SessionRecord {
         auth: Some(
             AuthState::passkey(user.clone(), aid.clone(), now)
+                .verified(aid.clone(), at)
                 .with_user_handle(principal.user_handle),
         ),
         pending: None,
@@ -522,6 +550,7 @@ async fn step_up_unthrottled<U: UserId>(
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let principal = pl.provider().verify(proof).await?;
     check_user_verified(pl, &principal)?;
+    let at = ceremony_time(principal.authenticated_at, pl.now());
     let aid = principal.authenticator_id;
     let owner = pl
         .store()
@@ -536,7 +565,7 @@ async fn step_up_unthrottled<U: UserId>(
     let user_id = auth.user_id.to_string();
     let next = SessionRecord {
         auth: Some(
-            auth.verified(aid.clone(), now)
+            auth.verified(aid.clone(), at)
                 .with_user_handle(principal.user_handle),
         ),
         pending: record.pending.clone(),
@@ -640,4 +669,17 @@ pub async fn unlink<U: UserId>(
         pl.store().touch(&aid, used).await?;
     }
     Err(refusal)
+}
+
+#[cfg(test)]
+mod ceremony_time_tests {
+    use super::ceremony_time;
+
+    #[test]
+    fn freshness_starts_at_the_ceremony_and_never_after_now() {
+        assert_eq!(ceremony_time(1_000, 300_000), 1_000);
+        assert_eq!(ceremony_time(300_000, 300_000), 300_000);
+        // A principal dated in the future (clock skew) is clamped to now.
+        assert_eq!(ceremony_time(900_000, 300_000), 300_000);
+    }
 }

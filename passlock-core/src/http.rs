@@ -32,10 +32,14 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// An optional circuit breaker (off by default).
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// The clock an HTTP-date `Retry-After` is converted to seconds with
+    /// (the system clock by default; the hosted providers set theirs).
+    pub clock: crate::clock::SharedClock,
 }
 
 /// After `failures` consecutive outages (timeouts, connection failures,
-/// 5xx), calls fail at once with [`UpstreamError::CircuitOpen`] for
+/// 5xx; not a `429`, which says the service is up and when to come back),
+/// calls fail at once with [`UpstreamError::CircuitOpen`] for
 /// `open_for`; then one call is let through to probe the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitBreaker {
@@ -69,6 +73,7 @@ impl Default for HttpConfig {
             max_body: 64 * 1024,
             user_agent: concat!("passlock-core/", env!("CARGO_PKG_VERSION")).to_owned(),
             circuit_breaker: None,
+            clock: crate::clock::system(),
         }
     }
 }
@@ -92,6 +97,13 @@ impl HttpConfig {
     #[must_use]
     pub fn with_circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
         self.circuit_breaker = Some(breaker);
+        self
+    }
+
+    /// Sets the clock an HTTP-date `Retry-After` is read with.
+    #[must_use]
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -147,7 +159,10 @@ pub struct HttpResponse {
     pub content_type: Option<String>,
     /// The body (at most the configured cap).
     pub body: Vec<u8>,
-    /// The `Retry-After` header in seconds, when present and numeric.
+    /// The `Retry-After` header in seconds (an HTTP date is converted with
+    /// the configured clock), capped at
+    /// [`MAX_RETRY_AFTER_SECS`](crate::error::MAX_RETRY_AFTER_SECS); `None`
+    /// when absent or unparsable.
     pub retry_after: Option<u64>,
 }
 
@@ -362,7 +377,8 @@ impl HttpClient {
                 .map(str::to_owned)
         };
         let content_type = header(reqwest::header::CONTENT_TYPE);
-        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .and_then(|v| parse_retry_after(&v, self.config.clock.now_secs()));
         if (300..400).contains(&status) {
             // Redirects are never followed: a redirect from an API is an error.
             return Err(Attempt::Failed(bad("redirect", Some(status), None)));
@@ -408,6 +424,75 @@ impl Attempt {
             Self::ConnectFailed(e) | Self::Failed(e) => e,
         }
     }
+}
+
+/// Whether `id` may be placed in an outbound URL path as one segment: 1 to
+/// 1024 characters of `[A-Za-z0-9_-]` (what the hosted services' ids,
+/// codes and tokens are made of). Dot segments, `/`, `%`, whitespace and
+/// empty values are refused, so no value can fold the URL into another
+/// upstream path. The hosted clients check every id before any call.
+pub fn is_url_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A `Retry-After` value in seconds from now: delta-seconds, or an
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) read against `now_secs`
+/// (a date in the past is `0`). Capped at
+/// [`MAX_RETRY_AFTER_SECS`](crate::error::MAX_RETRY_AFTER_SECS); anything
+/// else is `None`.
+pub fn parse_retry_after(value: &str, now_secs: i64) -> Option<u64> {
+    let cap = crate::error::MAX_RETRY_AFTER_SECS;
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // An overlong number of digits is a huge delay: the cap.
+        return Some(value.parse::<u64>().map_or(cap, |s| s.min(cap)));
+    }
+    let at = parse_imf_fixdate(value)?;
+    let delta = at.saturating_sub(now_secs).max(0);
+    Some(u64::try_from(delta).map_or(cap, |d| d.min(cap)))
+}
+
+/// Seconds since the epoch of an IMF-fixdate (RFC 9110, section 5.6.7).
+fn parse_imf_fixdate(value: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts: Vec<&str> = value.split(' ').collect();
+    let [weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let digits = |s: &str, n: usize| -> Option<i64> {
+        (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    if weekday.len() != 4 || !weekday.ends_with(',') {
+        return None;
+    }
+    let day = digits(day, 2)?;
+    let month = i64::try_from(MONTHS.iter().position(|m| m == month)?).ok()? + 1;
+    let year = digits(year, 4)?;
+    let hms: Vec<&str> = time.split(':').collect();
+    let [h, m, s] = hms.as_slice() else {
+        return None;
+    };
+    let (h, m, s) = (digits(h, 2)?, digits(m, 2)?, digits(s, 2)?);
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
 }
 
 fn classify(e: reqwest::Error) -> Attempt {
@@ -471,6 +556,63 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn url_safe_ids_are_allow_listed() {
+        for ok in ["a", "A-z_09", "tenancy-abc", &"x".repeat(1024)] {
+            assert!(is_url_safe_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "%2e%2e",
+            "a/b",
+            "  ",
+            "a b",
+            "a.b",
+            "a\\b",
+            "a?b",
+            "a#b",
+            "é",
+            &"x".repeat(1025),
+        ] {
+            assert!(!is_url_safe_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date_is_capped() {
+        // 1994-11-06T08:49:37Z
+        let at = 784_111_777;
+        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"), Some(at));
+        assert_eq!(parse_retry_after("120", at), Some(120));
+        assert_eq!(parse_retry_after(" 7 ", at), Some(7));
+        assert_eq!(parse_retry_after("99999", at), Some(3600));
+        assert_eq!(parse_retry_after("99999999999999999999999", at), Some(3600));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at - 90),
+            Some(90)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at + 90),
+            Some(0)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at - 86_400),
+            Some(3600)
+        );
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+        ] {
+            assert_eq!(parse_retry_after(bad, at), None, "{bad}");
+        }
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub struct AuthorizeRegistrationBody {
     pub username: Option<String>,
 }
 
-/// The answer of an authorize route.
-#[derive(Debug, Clone, Serialize)]
+/// The answer of an authorize route. `Debug` hides the one-time tokens.
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizeAnswer {
     /// For registrations.
@@ -44,6 +44,22 @@ pub struct AuthorizeAnswer {
     pub endpoint: String,
     /// The tenancy.
     pub tenancy_id: TenancyId,
+}
+
+impl std::fmt::Debug for AuthorizeAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |t: &Option<String>| t.as_ref().map(|_| "[redacted]");
+        f.debug_struct("AuthorizeAnswer")
+            .field("registration_token", &redacted(&self.registration_token))
+            .field(
+                "authentication_token",
+                &redacted(&self.authentication_token),
+            )
+            .field("expires_at", &self.expires_at)
+            .field("endpoint", &self.endpoint)
+            .field("tenancy_id", &self.tenancy_id)
+            .finish()
+    }
 }
 
 /// `201` of `/register`, `200` of `/login` and `/step-up`.

@@ -1468,3 +1468,64 @@ async fn explicit_signing_key() {
     assert!(SigningKey::from_pkcs8_der(b"garbage").is_err());
     assert!(!format!("{a:?}").contains(&URL_SAFE_NO_PAD.encode(&der)));
 }
+
+/// Client data of a ceremony run in a cross-origin iframe (`crossOrigin:
+/// true`, a `topOrigin`) is refused as `origin_mismatch` at registration
+/// and at sign-in, changing nothing, unless the app opted in with
+/// `with_cross_origin_iframes(true)` (sign-in only: webauthn-rs refuses a
+/// cross-origin registration either way). Same-origin ceremonies pass.
+#[tokio::test]
+async fn cross_origin_iframes_are_refused_unless_allowed() {
+    let iframes = [
+        json!({ "crossOrigin": true }),
+        json!({ "topOrigin": "https://evil.example" }),
+        json!({ "crossOrigin": true, "topOrigin": "https://evil.example" }),
+    ];
+    let (stores, _guard) = memory_stores();
+    let h = Harness::new(stores).await;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    let user = UserHandle::random();
+    for extra in &iframes {
+        auth.set_extra_client_data(Some(extra.clone()));
+        let (session, options) = h.registration_options(&user, "alice").await;
+        let response = auth.create(&options).await.unwrap();
+        let res = h
+            .call(
+                BrowserOp::RegistrationVerification,
+                &json!({ "response": response, "sessionToken": session }),
+            )
+            .await;
+        assert_refused(&res, 403, "origin_mismatch");
+        assert_eq!(h.stored_count(&user).await, 0, "{extra}");
+        auth.clear();
+    }
+    auth.set_extra_client_data(None);
+    let reg = h.register(&mut auth, &user).await;
+    let id = reg["principal"]["authenticatorId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = h.sign_count(&id).await;
+    for extra in &iframes {
+        auth.set_extra_client_data(Some(extra.clone()));
+        let res = h.login(&mut auth).await;
+        assert_refused(&res, 403, "origin_mismatch");
+        assert_eq!(h.sign_count(&id).await, before, "{extra}");
+    }
+    auth.set_extra_client_data(Some(json!({ "crossOrigin": false })));
+    let res = h.login(&mut auth).await;
+    assert_eq!(res.status, 200, "same origin passes: {}", res.body);
+
+    // Opted in: an iframe sign-in passes.
+    let (stores, _guard) = memory_stores();
+    let clock = ManualClock::starting_now();
+    let allowed = config(&clock).with_cross_origin_iframes(true);
+    let h = Harness::with_config(stores, allowed, clock).await;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    h.register(&mut auth, &UserHandle::random()).await;
+    for extra in &iframes {
+        auth.set_extra_client_data(Some(extra.clone()));
+        let res = h.login(&mut auth).await;
+        assert_eq!(res.status, 200, "{extra}: {}", res.body);
+    }
+}

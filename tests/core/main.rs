@@ -5,5 +5,6 @@ mod embedded;
 mod hosted;
 mod jwt;
 mod passage;
+mod redaction;
 mod stores;
 mod throttle;

@@ -426,6 +426,18 @@ async fn upstream_faults_answer_json_within_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unsafe_codes_never_reach_the_service() {
+    let (w, fake) = hosted_world(false).await;
+    crate::hardening::unsafe_codes_never_reach_the_service(w, fake).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upstream_429_answers_503_with_its_retry_after() {
+    let (w, fake) = hosted_world(false).await;
+    crate::hardening::upstream_429_answers_503_with_its_retry_after(w, fake).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn open_circuit_answers_at_once_and_recovers() {
     let (w, fake) = hosted_world(true).await;
     crate::hardening::open_circuit_answers_at_once_and_recovers(w, fake).await;

@@ -814,6 +814,85 @@ pub(crate) async fn upstream_faults_answer_json_within_the_timeout<A: TestApp>(
     assert_eq!(r.status, 200, "the rotated key is picked up: {r:?}");
 }
 
+/// Codes that would leave their URL path segment (dot segments fold
+/// `/principal/{code}` into another path that gets the API key) or that
+/// cannot be codes (whitespace) are refused as an unknown code, `401
+/// invalid_token`, without any request to the service.
+pub(crate) async fn unsafe_codes_never_reach_the_service<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    let before = fake.total_hits();
+    for code in [
+        ".",
+        "..",
+        "%2e%2e",
+        "a/b",
+        "  ",
+        "a b",
+        "../principal",
+        "a?b",
+        "a#b",
+    ] {
+        let mut c = w.client();
+        let r = c.post("/passkey/login", json!({ "code": code })).await;
+        r.assert_error(401, "invalid_token");
+        assert_eq!(c.session_user().await, None, "{code:?}");
+    }
+    assert_eq!(fake.total_hits(), before, "no request reached the service");
+}
+
+/// The `Retry-After` values [`upstream_429_answers_503_with_its_retry_after`]
+/// sends and what the app must answer, on a clock set to
+/// 2026-12-04T00:00:00Z: seconds as sent, an HTTP date converted with the
+/// clock, a past date as `0`, a huge delay capped at one hour, garbage or
+/// none left out.
+pub(crate) const RETRY_AFTER_CASES: [(Option<&str>, Option<&str>); 6] = [
+    (Some("120"), Some("120")),
+    (Some("Fri, 04 Dec 2026 00:01:30 GMT"), Some("90")),
+    (Some("Thu, 03 Dec 2026 23:00:00 GMT"), Some("0")),
+    (Some("86400"), Some("3600")),
+    (Some("soon"), None),
+    (None, None),
+];
+
+/// 2026-12-04T00:00:00Z in epoch milliseconds.
+pub(crate) const RETRY_AFTER_NOW_MS: i64 = 1_796_342_400_000;
+
+/// An upstream `429` (the tenancy's rate limit) answers `503
+/// upstream_unavailable` JSON with the service's `Retry-After` (see
+/// [`RETRY_AFTER_CASES`]) on a log-in and on an authorize route, issues no
+/// session and does not spend the code.
+pub(crate) async fn upstream_429_answers_503_with_its_retry_after<A: TestApp>(
+    w: World<A>,
+    fake: passlock_core::testing::fake_passlock::FakePasslock,
+) {
+    use passlock_core::UserHandle;
+    use passlock_core::testing::fake_passlock::Fault;
+    w.clock.set_millis(RETRY_AFTER_NOW_MS);
+    let handle = UserHandle::new("1").unwrap();
+    for (sent, expected) in RETRY_AFTER_CASES {
+        fake.set_fault(Fault::TooManyRequests(sent.map(str::to_owned)));
+        let (code, _) = fake.issue(&handle, "auth-1", true).unwrap();
+        let mut c = w.client();
+        let r = c
+            .post("/passkey/login", json!({ "code": code.expose_secret() }))
+            .await;
+        r.assert_error(503, "upstream_unavailable");
+        assert_eq!(r.header("retry-after"), expected, "{sent:?}: {r:?}");
+        let r = c
+            .post(
+                "/passkey/authentication/authorize",
+                json!({ "purpose": "login" }),
+            )
+            .await;
+        r.assert_error(503, "upstream_unavailable");
+        assert_eq!(r.header("retry-after"), expected, "{sent:?}: {r:?}");
+        fake.set_fault(Fault::None);
+        assert_eq!(c.session_user().await, None, "{sent:?} issued a session");
+    }
+}
+
 /// With the circuit breaker on ([`breaker_config`]): three upstream 5xx
 /// open it; then a log-in is answered `503 upstream_unavailable` JSON
 /// without reaching the service and without spending the code; after the

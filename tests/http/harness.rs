@@ -139,17 +139,21 @@ pub(crate) async fn passlock(clock: &ManualClock) -> Passlock<i64> {
     passlock_on(Arc::new(MemoryAuthenticatorStore::<i64>::new()), clock).await
 }
 
+/// The embedded provider's configuration for the tests, on `clock` (the
+/// clock of the Passlock too: ceremony times and session freshness are
+/// read on one clock, as in an app).
+fn embedded_config(clock: &ManualClock) -> EmbeddedConfig {
+    EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]).with_clock(Arc::new(clock.clone()))
+}
+
 /// A passlock over the embedded provider (memory) and `store`, on a manual clock.
 pub(crate) async fn passlock_on(
     store: Arc<dyn AuthenticatorStore<i64>>,
     clock: &ManualClock,
 ) -> Passlock<i64> {
-    let provider = EmbeddedProvider::in_memory(
-        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
-            .with_clock(Arc::new(clock.clone())),
-    )
-    .await
-    .unwrap();
+    let provider = EmbeddedProvider::in_memory(embedded_config(clock))
+        .await
+        .unwrap();
     Passlock::builder(Arc::new(provider), store)
         .sign_up(Arc::new(MemoryUsers::default()))
         .clock(Arc::new(clock.clone()))
@@ -168,14 +172,9 @@ pub(crate) async fn passlock_with(
     ceremonies: Arc<dyn CeremonyStore>,
     clock: &ManualClock,
 ) -> Passlock<i64> {
-    let provider = EmbeddedProvider::new(
-        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
-            .with_clock(Arc::new(clock.clone())),
-        credentials,
-        ceremonies,
-    )
-    .await
-    .unwrap();
+    let provider = EmbeddedProvider::new(embedded_config(clock), credentials, ceremonies)
+        .await
+        .unwrap();
     Passlock::builder(Arc::new(provider), store)
         .sign_up(Arc::new(MemoryUsers::default()))
         .clock(Arc::new(clock.clone()))
@@ -249,7 +248,17 @@ impl<A: TestApp> Client<'_, A> {
                 .join("; ");
             req.headers.push(("cookie".to_owned(), cookie));
         }
+        let path = req.path.clone();
         let reply = self.app.send(req).await;
+        // Every answer of the passlock routes, success or error, is
+        // `Cache-Control: no-store`; `client.js` keeps its own header.
+        if path.starts_with("/passkey/") && path != "/passkey/client.js" {
+            assert_eq!(
+                reply.header("cache-control"),
+                Some("no-store"),
+                "{path}: {reply:?}"
+            );
+        }
         for (name, value) in &reply.headers {
             if name.eq_ignore_ascii_case("set-cookie") {
                 self.keep_cookie(value);

@@ -62,10 +62,12 @@ impl AuthenticatorStore<i64> for Flaky {
 /// A passlock on memory stores ([`Flaky`] for links) with
 /// `passkey_required_as_second_factor` set to `required`.
 async fn passlock(clock: &ManualClock, required: bool) -> Passlock<i64> {
-    let provider =
-        EmbeddedProvider::in_memory(EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]))
-            .await
-            .unwrap();
+    let provider = EmbeddedProvider::in_memory(
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
+    )
+    .await
+    .unwrap();
     let mut policy = Policy::default();
     policy.passkey_required_as_second_factor = required;
     Passlock::builder(Arc::new(provider), Arc::new(Flaky::default()))

@@ -191,6 +191,7 @@ macro_rules! passage_scenarios {
         $crate::passage_scenarios!(@each $world;
             passkey_sign_up_then_step_up_with_nonces,
             mfa_first_factor_then_passage_passkey,
+            passage_429_answers_503_with_its_retry_after,
         );
     };
     (@each $world:path; $($name:ident),* $(,)?) => {
@@ -228,6 +229,33 @@ async fn step_up_nonce<A: TestApp>(w: &World<A>, c: &mut Client<'_, A>) -> Strin
     assert_eq!(answer.status, 200, "{answer:?}");
     let tx = answer.json["authenticationToken"].as_str().unwrap();
     w.fake.complete(tx).unwrap().expose_secret().to_owned()
+}
+
+/// A Passage `429` answers `503 upstream_unavailable` JSON with its
+/// `Retry-After` (the cases of the hosted Passlock test), on an authorize
+/// route and on `/register`, and signs nobody up.
+pub(crate) async fn passage_429_answers_503_with_its_retry_after<A: TestApp>(w: World<A>) {
+    use passlock_core::testing::fake_passage::Fault;
+    w.w.clock.set_millis(crate::hardening::RETRY_AFTER_NOW_MS);
+    for (sent, expected) in crate::hardening::RETRY_AFTER_CASES {
+        let mut c = w.client();
+        let nonce = registration_nonce(&w, &mut c, json!({ "username": "bob" })).await;
+        w.fake
+            .set_fault(Fault::TooManyRequests(sent.map(str::to_owned)));
+        let r = c.post("/passkey/register", json!({ "nonce": nonce })).await;
+        r.assert_error(503, "upstream_unavailable");
+        assert_eq!(r.header("retry-after"), expected, "{sent:?}: {r:?}");
+        let r = c
+            .post(
+                "/passkey/registration/authorize",
+                json!({ "username": "bob" }),
+            )
+            .await;
+        r.assert_error(503, "upstream_unavailable");
+        assert_eq!(r.header("retry-after"), expected, "{sent:?}: {r:?}");
+        w.fake.set_fault(Fault::None);
+        assert_eq!(c.session_user().await, None, "{sent:?} signed up");
+    }
 }
 
 /// A Passage passkey sign-up, then a step-up; replays, codes and

@@ -257,7 +257,8 @@ impl TestApp for Instances {
 /// One instance's passlock: embedded provider and stores on `pool`.
 async fn pg_passlock(pool: PgPool, clock: &ManualClock, users: Arc<MemoryUsers>) -> Passlock<i64> {
     let provider = EmbeddedProvider::new(
-        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]),
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
         Arc::new(PgCredentialStore::new(pool.clone())),
         Arc::new(PgCeremonyStore::new(pool.clone())),
     )

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestApp, TestRequest, World, authenticator, service_base};
+use crate::harness::{Reply, TestApp, TestRequest, World, authenticator, service_base};
 
 /// Sign-up authorizes a pending registration, links the passkey, creates
 /// the user and issues a session under a new session id.
@@ -422,6 +422,102 @@ pub(crate) async fn client_js_is_served<A: TestApp>(w: World<A>) {
     assert!(jwks.json["keys"].is_array());
 }
 
+/// Every passlock answer, success and error, on both adapters, is
+/// `Cache-Control: no-store` (the harness asserts it on every
+/// `/passkey/...` answer; this walks each route and error class once), the
+/// app's own step-up rejection too; `client.js` keeps `no-cache`.
+pub(crate) async fn passlock_answers_are_never_stored<A: TestApp>(w: World<A>) {
+    fn no_store(r: &Reply) {
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{r:?}");
+    }
+    let mut c = w.client();
+    no_store(&c.get("/passkey/session").await);
+    no_store(&c.get("/passkey/passkeys").await);
+    let mut auth = authenticator();
+    c.sign_up(&mut auth, "alice").await;
+    let r = c.get("/passkey/session").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    let r = c.get("/passkey/passkeys").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    let r = c.step_up(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    w.clock.advance_secs(301);
+    let r = c.post("/app/sensitive", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    no_store(&r);
+    let r = c.post("/passkey/registration/authorize", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    no_store(&r);
+    let r = c.post("/passkey/logout", json!({})).await;
+    assert_eq!(r.status, 204, "{r:?}");
+    no_store(&r);
+    let r = c.login(&mut auth).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    no_store(&r);
+    for r in [
+        c.post("/passkey/login", json!({ "code": "nope" })).await,
+        c.post_raw("/passkey/login", "text/plain", b"x".to_vec())
+            .await,
+        c.get("/passkey/login").await,
+        c.get("/passkey/nope").await,
+        c.post(
+            "/passkey/register",
+            json!({ "code": "a".repeat(17 * 1024) }),
+        )
+        .await,
+    ] {
+        assert!(r.status >= 400, "{r:?}");
+        assert!(r.json["error"].is_string(), "{r:?}");
+        no_store(&r);
+    }
+    let js = c.get("/passkey/client.js").await;
+    assert_eq!(js.header("cache-control"), Some("no-cache"), "{js:?}");
+}
+
+/// A step-up proof redeemed 299 s after its ceremony is as old as the
+/// ceremony: the app's `StepUp<60>` refuses it at once, and the 300 s
+/// window of adding a passkey closes 300 s after the ceremony, not after
+/// the redemption.
+pub(crate) async fn step_up_freshness_starts_at_the_ceremony<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut auth = authenticator();
+    c.sign_up(&mut auth, "alice").await;
+    w.clock.advance_secs(301);
+    let proof = c.authentication_ceremony(&mut auth, "step_up").await;
+    w.clock.advance_secs(299);
+    let r = c.post("/passkey/step-up", c.proof(&proof)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.post("/app/sensitive", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(r.json["max_age"], 60);
+    let r = c.post("/passkey/registration/authorize", json!({})).await;
+    assert_eq!(r.status, 200, "300 s window still open: {r:?}");
+    w.clock.advance_secs(2);
+    let r = c.post("/passkey/registration/authorize", json!({})).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(r.json["max_age"], 300);
+}
+
+/// Adding a passkey: a step-up that was fresh at
+/// `/registration/authorize` but is older than 300 s at `/register` is
+/// `401 step_up_required`, and nothing is linked.
+pub(crate) async fn adding_a_passkey_rechecks_the_step_up_at_register<A: TestApp>(w: World<A>) {
+    let mut c = w.client();
+    let mut first = authenticator();
+    let (user, aid1) = c.sign_up(&mut first, "alice").await;
+    w.clock.advance_secs(200);
+    let mut second = authenticator();
+    let (proof, _) = c.registration_ceremony(&mut second, json!({})).await;
+    w.clock.advance_secs(101);
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    r.assert_error(401, "step_up_required");
+    assert_eq!(r.json["max_age"], 300);
+    assert_eq!(w.links(user).await, vec![aid1], "nothing linked");
+}
+
 /// Instantiates every scenario for one adapter: `$world` is an async
 /// function returning a fresh `World<impl TestApp>`.
 #[macro_export]
@@ -440,6 +536,9 @@ macro_rules! http_scenarios {
             malformed_requests_are_refused_as_json,
             client_js_is_served,
             one_ceremony_redeems_once,
+            passlock_answers_are_never_stored,
+            step_up_freshness_starts_at_the_ceremony,
+            adding_a_passkey_rechecks_the_step_up_at_register,
         );
     };
     (@each $world:path; $($name:ident),* $(,)?) => {

@@ -191,8 +191,15 @@ impl PassageConfig {
     }
 
     /// Checks the endpoint (an absolute `https` URL, or `http` on a
-    /// loopback host, without query, fragment or credentials) and the key.
+    /// loopback host, without query, fragment or credentials), the key and
+    /// the app id (`[A-Za-z0-9_-]`, it goes in every URL).
     pub fn validate(&self) -> Result<url::Url, ConfigError> {
+        if !crate::http::is_url_safe_id(self.app_id.as_str()) {
+            return Err(ConfigError::new(
+                "app_id",
+                "may only hold letters, digits, '-' and '_'",
+            ));
+        }
         crate::http::validate_endpoint(&self.endpoint, &self.api_key)
     }
 }
@@ -466,8 +473,18 @@ impl PassageClient {
         &self.app_id
     }
 
-    /// `{endpoint}/v1/apps/{appId}/{segments...}`, each segment percent-encoded.
+    /// `{endpoint}/v1/apps/{appId}/{segments...}`. Every segment must pass
+    /// [`is_url_safe_id`](crate::http::is_url_safe_id) (a value that cannot
+    /// be a Passage id is `user_not_found`, before any call).
     fn url(&self, segments: &[&str]) -> Result<url::Url, PassageError> {
+        if !crate::http::is_url_safe_id(self.app_id.as_str())
+            || !segments.iter().all(|s| crate::http::is_url_safe_id(s))
+        {
+            return Err(PassageError::Api {
+                error: PassageApiError::UserNotFound,
+                status: 404,
+            });
+        }
         let mut url = self.base.clone();
         {
             let mut path = url
@@ -621,10 +638,16 @@ impl PassageClient {
     }
 }
 
-/// The typed error of a non-2xx answer. A body that is not `{"code"}` JSON
-/// is an [`UpstreamError::BadResponse`].
+/// The typed error of a non-2xx answer. A `429` is
+/// [`UpstreamError::Busy`] with its `Retry-After`, whatever its body; a body
+/// that is not `{"code"}` JSON is an [`UpstreamError::BadResponse`].
 fn error_of(resp: &HttpResponse) -> PassageError {
     let status = resp.status;
+    if status == 429 {
+        return PassageError::Upstream(UpstreamError::Busy {
+            retry_after: resp.retry_after,
+        });
+    }
     if resp.is_json()
         && let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&resp.body)
         && let Some(error) = PassageApiError::from_body(&body)
@@ -690,7 +713,8 @@ pub struct PassageFlex {
 impl PassageFlex {
     /// The provider for `config`, on `clock` (for `expires_at` and the time
     /// of verified ceremonies).
-    pub fn new(config: PassageConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+    pub fn new(mut config: PassageConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+        config.http.clock = clock.clone();
         let user_verified = config.service_enforced_user_verification;
         Ok(Self {
             client: PassageClient::new(config)?,
@@ -916,11 +940,16 @@ mod tests {
                 .with_endpoint("https://example.com/base/"),
         )
         .unwrap();
-        let url = client.url(&["users", "a/b"]).unwrap();
+        let url = client.url(&["users", "a-B_9"]).unwrap();
         assert_eq!(
             url.as_str(),
-            "https://example.com/base/v1/apps/app1/users/a%2Fb"
+            "https://example.com/base/v1/apps/app1/users/a-B_9"
         );
+        for bad in ["a/b", ".", "..", "%2e%2e", "", " ", "a b"] {
+            assert!(client.url(&["users", bad]).is_err(), "{bad:?}");
+        }
+        let dotted = PassageConfig::new(TenancyId::new(".").unwrap(), ApiKey::new("k"));
+        assert_eq!(dotted.validate().unwrap_err().field, "app_id");
         let ext = UserHandle::new("ext-1").unwrap();
         let aid = authenticator_id_of(&ext).unwrap();
         assert_eq!(aid.as_str(), "passage:ext-1");

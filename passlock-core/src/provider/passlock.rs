@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, UnixMillis};
-use crate::error::{ConfigError, ProviderError, Rejection, UpstreamError};
+use crate::error::{ConfigError, MAX_RETRY_AFTER_SECS, ProviderError, Rejection, UpstreamError};
 use crate::http::{HttpClient, HttpConfig, HttpResponse, Method, Retry};
 use crate::id::{AuthenticatorId, ChallengeId, PasskeyId, TenancyId, UserHandle};
 use crate::principal::{ExtendedPrincipal, Principal};
@@ -93,8 +93,15 @@ impl PasslockConfig {
     }
 
     /// Checks the endpoint: an absolute `https` URL (or `http` on a loopback
-    /// host), without query, fragment or credentials.
+    /// host), without query, fragment or credentials; and the tenancy id
+    /// (`[A-Za-z0-9_-]`, it goes in every URL).
     pub fn validate(&self) -> Result<url::Url, ConfigError> {
+        if !crate::http::is_url_safe_id(self.tenancy_id.as_str()) {
+            return Err(ConfigError::new(
+                "tenancy_id",
+                "may only hold letters, digits, '-' and '_'",
+            ));
+        }
         crate::http::validate_endpoint(&self.endpoint, &self.api_key)
     }
 }
@@ -275,6 +282,11 @@ impl From<PasslockError> for ProviderError {
                 | PasslockApiError::InvalidChallengeCode => Rejection::InvalidToken.into(),
                 PasslockApiError::ChallengeExpired => Rejection::Expired.into(),
                 PasslockApiError::PasskeyNotFound { .. } => Rejection::UnknownCredential.into(),
+                PasslockApiError::ChallengeRateLimited {
+                    retry_after_seconds,
+                } => Self::Upstream(UpstreamError::Busy {
+                    retry_after: Some(retry_after_seconds.min(MAX_RETRY_AFTER_SECS)),
+                }),
                 other => Self::Refused {
                     code: other.name().to_owned(),
                     status,
@@ -824,8 +836,22 @@ impl PasslockClient {
         &self.http
     }
 
-    /// `{endpoint}/v2/{tenancyId}/{segments...}`, each segment percent-encoded.
+    /// `{endpoint}/v2/{tenancyId}/{segments...}`. Every segment must pass
+    /// [`is_url_safe_id`](crate::http::is_url_safe_id) (a value that cannot
+    /// be an id of the service is `NotFound`, before any call); an empty
+    /// last segment makes a trailing slash.
     fn url(&self, segments: &[&str]) -> Result<url::Url, PasslockError> {
+        let (last, ids) = segments.split_last().unwrap_or((&"", &[]));
+        let safe = |s: &&str| crate::http::is_url_safe_id(s);
+        if !crate::http::is_url_safe_id(self.tenancy_id.as_str())
+            || !ids.iter().all(safe)
+            || !(last.is_empty() || safe(last))
+        {
+            return Err(PasslockError::Api {
+                error: PasslockApiError::NotFound,
+                status: 404,
+            });
+        }
         let mut url = self.base.clone();
         {
             let mut path = url
@@ -866,7 +892,9 @@ impl PasslockClient {
     /// Exchanges a code for its principal (`GET /principal/{code}`). Sent at
     /// most once: never retried, whatever fails.
     pub async fn exchange_code(&self, code: &Code) -> Result<ExtendedPrincipal, PasslockError> {
-        if code.is_empty() {
+        // An empty code, or one that could leave its path segment (`..`,
+        // `a/b`, whitespace), is refused before any call.
+        if !crate::http::is_url_safe_id(code.expose_secret()) {
             return Err(PasslockError::Api {
                 error: PasslockApiError::InvalidCode,
                 status: 404,
@@ -1031,15 +1059,27 @@ fn decode_untagged<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, Passlo
     Err(error_of(resp))
 }
 
-/// The typed error of a non-2xx answer. A body that is not a tagged error
-/// is an [`UpstreamError::BadResponse`].
+/// The typed error of a non-2xx answer. A `429` without a known error tag
+/// (the service's rate limit rather than a challenge's) is
+/// [`UpstreamError::Busy`] with its `Retry-After`; a body that is not a
+/// tagged error is an [`UpstreamError::BadResponse`].
 fn error_of(resp: &HttpResponse) -> PasslockError {
     let status = resp.status;
-    if resp.is_json()
+    let typed = if resp.is_json()
         && let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&resp.body)
-        && let Some(error) = PasslockApiError::from_body(&body)
     {
-        return PasslockError::Api { error, status };
+        PasslockApiError::from_body(&body)
+    } else {
+        None
+    };
+    match typed {
+        None | Some(PasslockApiError::Other(_)) if status == 429 => {
+            return PasslockError::Upstream(UpstreamError::Busy {
+                retry_after: resp.retry_after,
+            });
+        }
+        Some(error) => return PasslockError::Api { error, status },
+        None => {}
     }
     if status >= 500 {
         bad("server error", status)
@@ -1140,6 +1180,8 @@ impl PasslockHosted {
             return Err(ConfigError::new("rp_name", "is empty"));
         }
         let tenancy = config.tenancy_id.clone();
+        let mut config = config;
+        config.http.clock = clock.clone();
         let client = PasslockClient::new(config)?;
         let jwks = HttpJwks::new(client.http().clone(), &client.endpoint());
         let verifier = IdTokenVerifier::new(
@@ -1476,17 +1518,29 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_percent_encoded() {
+    fn url_segments_are_allow_listed() {
         let t = TenancyId::new("t1").unwrap();
         let client = PasslockClient::new(
             PasslockConfig::new(t, ApiKey::new("k")).with_endpoint("https://api.example.com/"),
         )
         .unwrap();
-        let u = client.url(&["principal", "a/b?c"]).unwrap();
-        assert_eq!(
-            u.as_str(),
-            "https://api.example.com/v2/t1/principal/a%2Fb%3Fc"
-        );
+        let u = client.url(&["principal", "a-B_9"]).unwrap();
+        assert_eq!(u.as_str(), "https://api.example.com/v2/t1/principal/a-B_9");
+        for bad in ["a/b?c", ".", "..", "%2e%2e", "", " ", "a b"] {
+            assert!(
+                matches!(
+                    client.url(&["principal", bad, "x"]),
+                    Err(PasslockError::Api {
+                        error: PasslockApiError::NotFound,
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        let dotted = PasslockConfig::new(TenancyId::new("..").unwrap(), ApiKey::new("k"))
+            .with_endpoint("https://api.example.com/");
+        assert_eq!(dotted.validate().unwrap_err().field, "tenancy_id");
         let u = client.url(&["passkeys", ""]).unwrap();
         assert_eq!(u.as_str(), "https://api.example.com/v2/t1/passkeys/");
     }

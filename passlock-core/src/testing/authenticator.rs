@@ -171,6 +171,7 @@ pub struct SoftAuthenticator {
     user_verification: bool,
     signature_counter: bool,
     credentials: Credentials,
+    extra_client_data: Option<Value>,
 }
 
 impl std::fmt::Debug for SoftAuthenticator {
@@ -195,8 +196,44 @@ impl Clone for SoftAuthenticator {
             user_verification: self.user_verification,
             signature_counter: self.signature_counter,
             credentials: Arc::new(Mutex::new(copy)),
+            extra_client_data: self.extra_client_data.clone(),
         }
     }
+}
+
+/// Client data built by [`SoftAuthenticator`] itself: the client signs its
+/// hash, and [`with_client_data`] puts the bytes in the response.
+struct Prebuilt(Vec<u8>);
+
+impl Prebuilt {
+    fn of(client_data_json: &[u8]) -> Self {
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_data_json);
+        Self(hash.as_ref().to_vec())
+    }
+}
+
+impl passkey_client::ClientData<()> for Prebuilt {
+    fn extra_client_data(&self) {}
+
+    fn client_data_hash(&self) -> Option<Vec<u8>> {
+        Some(self.0.clone())
+    }
+}
+
+/// `response` with `response.clientDataJSON` replaced by `custom` (base64url).
+fn with_client_data(mut response: Value, custom: Option<&[u8]>) -> Value {
+    use base64::Engine as _;
+    if let Some(data) = custom
+        && let Some(inner) = response.get_mut("response").and_then(Value::as_object_mut)
+    {
+        inner.insert(
+            "clientDataJSON".to_owned(),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(data)
+                .into(),
+        );
+    }
+    response
 }
 
 /// The options object, whether wrapped in `{publicKey: ...}` or not.
@@ -218,6 +255,7 @@ impl SoftAuthenticator {
             user_verification: true,
             signature_counter: true,
             credentials: Arc::new(Mutex::new(Vec::new())),
+            extra_client_data: None,
         }
     }
 
@@ -233,6 +271,14 @@ impl SoftAuthenticator {
         origin.clone_into(&mut self.origin);
     }
 
+    /// Members added to the client data (`clientDataJSON`) of the next
+    /// ceremonies, as a browser running them in a cross-origin iframe adds
+    /// `{"crossOrigin": true, "topOrigin": "https://top.example"}`; `None`
+    /// (the default) for a same-origin page.
+    pub fn set_extra_client_data(&mut self, extra: Option<Value>) {
+        self.extra_client_data = extra;
+    }
+
     /// Whether new credentials keep a signature counter (default true).
     pub fn set_signature_counter(&mut self, enabled: bool) {
         self.signature_counter = enabled;
@@ -245,6 +291,7 @@ impl SoftAuthenticator {
             user_verification: self.user_verification,
             signature_counter: self.signature_counter,
             credentials: Arc::clone(&self.credentials),
+            extra_client_data: self.extra_client_data.clone(),
         }
     }
 
@@ -330,6 +377,38 @@ impl SoftAuthenticator {
         }
     }
 
+    /// The client data of the next ceremony when extra members are set
+    /// (the standard members, then the extra ones over them, so
+    /// `crossOrigin` can be `true`); `None` for the client's own.
+    fn custom_client_data(
+        &self,
+        ty: &str,
+        inner: &Value,
+        origin: &Url,
+    ) -> Result<Option<Vec<u8>>, SoftAuthError> {
+        let Some(extra) = &self.extra_client_data else {
+            return Ok(None);
+        };
+        let challenge = inner
+            .get("challenge")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SoftAuthError::Options("no challenge".to_owned()))?;
+        let mut data = serde_json::Map::new();
+        data.insert("type".to_owned(), ty.into());
+        data.insert("challenge".to_owned(), challenge.into());
+        data.insert(
+            "origin".to_owned(),
+            origin.origin().ascii_serialization().into(),
+        );
+        data.insert("crossOrigin".to_owned(), false.into());
+        if let Some(extra) = extra.as_object() {
+            data.extend(extra.clone());
+        }
+        serde_json::to_vec(&data)
+            .map(Some)
+            .map_err(|e| SoftAuthError::Options(e.to_string()))
+    }
+
     fn origin_url(&self) -> Result<Url, SoftAuthError> {
         Url::parse(&self.origin).map_err(|_| SoftAuthError::Origin)
     }
@@ -344,12 +423,16 @@ impl SoftAuthenticator {
             serde_json::from_value(serde_json::json!({ "publicKey": inner }))
                 .map_err(|e| SoftAuthError::Options(e.to_string()))?;
         let origin = self.origin_url()?;
-        let created = Client::new(self.authenticator())
-            .allows_insecure_localhost(true)
-            .register(&origin, request, DefaultClientData)
-            .await
-            .map_err(|e| SoftAuthError::Refused(format!("{e:?}")))?;
-        serde_json::to_value(&created).map_err(|e| SoftAuthError::Options(e.to_string()))
+        let custom = self.custom_client_data("webauthn.create", &inner, &origin)?;
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let created = match &custom {
+            Some(data) => client.register(&origin, request, Prebuilt::of(data)).await,
+            None => client.register(&origin, request, DefaultClientData).await,
+        }
+        .map_err(|e| SoftAuthError::Refused(format!("{e:?}")))?;
+        let created =
+            serde_json::to_value(&created).map_err(|e| SoftAuthError::Options(e.to_string()))?;
+        Ok(with_client_data(created, custom.as_deref()))
     }
 
     /// Runs `navigator.credentials.get` on `options_json` (as the
@@ -363,11 +446,23 @@ impl SoftAuthenticator {
             serde_json::from_value(serde_json::json!({ "publicKey": inner }))
                 .map_err(|e| SoftAuthError::Options(e.to_string()))?;
         let origin = self.origin_url()?;
-        let asserted = Client::new(self.authenticator())
-            .allows_insecure_localhost(true)
-            .authenticate(&origin, request, DefaultClientData)
-            .await
-            .map_err(|e| SoftAuthError::Refused(format!("{e:?}")))?;
-        serde_json::to_value(&asserted).map_err(|e| SoftAuthError::Options(e.to_string()))
+        let custom = self.custom_client_data("webauthn.get", &inner, &origin)?;
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let asserted = match &custom {
+            Some(data) => {
+                client
+                    .authenticate(&origin, request, Prebuilt::of(data))
+                    .await
+            }
+            None => {
+                client
+                    .authenticate(&origin, request, DefaultClientData)
+                    .await
+            }
+        }
+        .map_err(|e| SoftAuthError::Refused(format!("{e:?}")))?;
+        let asserted =
+            serde_json::to_value(&asserted).map_err(|e| SoftAuthError::Options(e.to_string()))?;
+        Ok(with_client_data(asserted, custom.as_deref()))
     }
 }

@@ -66,6 +66,9 @@ pub enum Fault {
     WrongContentType,
     /// Close the connection without answering.
     DropConnection,
+    /// Answer `429 Too Many Requests` (a `text/plain` body), with this
+    /// `Retry-After` value when given (seconds or an HTTP date, sent as is).
+    TooManyRequests(Option<String>),
     /// Answer this typed error: `{"code","error"}`.
     ApiError {
         /// The HTTP status.
@@ -243,6 +246,11 @@ impl FakePassage {
     /// Requests received on route `name` (see the module docs for names).
     pub fn hits(&self, name: &str) -> u64 {
         self.inner.hits(name)
+    }
+
+    /// Requests received on every route together (unknown paths included).
+    pub fn total_hits(&self) -> u64 {
+        self.inner.total_hits()
     }
 
     /// Completes a pending transaction as the browser would (the WebAuthn
@@ -423,6 +431,9 @@ impl Fake for Inner {
             Fault::None => Plan::None,
             Fault::Latency(d) => Plan::Latency(d),
             Fault::DropConnection => Plan::DropConnection,
+            Fault::TooManyRequests(retry_after) => {
+                Plan::Answer(server::too_many_requests(retry_after.as_deref()))
+            }
             Fault::ApiError { status, code } => Plan::Answer(err(status, code)),
             Fault::Status500 => Plan::Answer(internal_error(500)),
             Fault::MalformedJson => Plan::MalformedJson(b"{\"transaction_id\":"),

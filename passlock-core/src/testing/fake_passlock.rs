@@ -86,6 +86,9 @@ pub enum Fault {
     JwksDown,
     /// Answer `302 Found` to this location (clients must not follow it).
     Redirect(String),
+    /// Answer `429 Too Many Requests` (a `text/plain` body), with this
+    /// `Retry-After` value when given (seconds or an HTTP date, sent as is).
+    TooManyRequests(Option<String>),
     /// Answer this typed error: `{"_tag":"@error/<tag>","message"}` (with
     /// `retryAfterSeconds: 30` for `ChallengeRateLimited` and
     /// `credentialId`/`rpId` for `PasskeyNotFound`).
@@ -268,6 +271,11 @@ impl FakePasslock {
     /// Requests received on route `name` (see the module docs for names).
     pub fn hits(&self, name: &str) -> u64 {
         self.inner.hits(name)
+    }
+
+    /// Requests received on every route together (unknown paths included).
+    pub fn total_hits(&self) -> u64 {
+        self.inner.total_hits()
     }
 
     /// Requests received on the JWKS.
@@ -489,6 +497,9 @@ fn plan(fault: Fault) -> Plan {
         Fault::None => Plan::None,
         Fault::Latency(d) => Plan::Latency(d),
         Fault::DropConnection => Plan::DropConnection,
+        Fault::TooManyRequests(retry_after) => {
+            Plan::Answer(server::too_many_requests(retry_after.as_deref()))
+        }
         Fault::ApiError { status, tag } => Plan::Answer(injected_error(status, tag)),
         Fault::Redirect(location) => {
             let mut r = respond(302, "text/plain", Vec::new());

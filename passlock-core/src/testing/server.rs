@@ -51,6 +51,16 @@ pub(crate) fn ok(status: u16, value: &Value) -> Resp {
 }
 
 /// The injected server failure: `status` with a `text/plain` body.
+/// `429 Too Many Requests` with a `text/plain` body and, when given, this
+/// `Retry-After` value.
+pub(crate) fn too_many_requests(retry_after: Option<&str>) -> Resp {
+    let mut r = respond(429, "text/plain", b"too many requests".to_vec());
+    if let Some(v) = retry_after.and_then(|v| hyper::header::HeaderValue::from_str(v).ok()) {
+        r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
+    r
+}
+
 pub(crate) fn internal_error(status: u16) -> Resp {
     respond(status, "text/plain", b"internal error".to_vec())
 }
@@ -204,6 +214,11 @@ impl<S> Shared<S> {
     /// Requests counted on route `name`.
     pub(crate) fn hits(&self, name: &str) -> u64 {
         lock(&self.hits).get(name).copied().unwrap_or(0)
+    }
+
+    /// Requests counted on every route together.
+    pub(crate) fn total_hits(&self) -> u64 {
+        lock(&self.hits).values().sum()
     }
 
     /// Whether `bearer` is the API key (compared in constant time).

@@ -35,7 +35,8 @@ impl TestApp for Instances {
 /// One instance's passlock: embedded provider and stores on `pool`.
 async fn passlock(pool: PgPool, clock: &ManualClock, users: Arc<MemoryUsers>) -> Passlock<i64> {
     let provider = EmbeddedProvider::new(
-        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]),
+        EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
         Arc::new(PgCredentialStore::new(pool.clone())),
         Arc::new(PgCeremonyStore::new(pool.clone())),
     )

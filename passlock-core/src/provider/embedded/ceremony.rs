@@ -84,7 +84,9 @@ pub(crate) fn relax_policy(state: &mut serde_json::Value) {
 /// Maps a webauthn-rs verification error to a typed rejection.
 pub(crate) fn rejection_of(e: &WebauthnError) -> Rejection {
     match e {
-        WebauthnError::InvalidRPOrigin => Rejection::OriginMismatch,
+        WebauthnError::InvalidRPOrigin | WebauthnError::CredentialCrossOrigin => {
+            Rejection::OriginMismatch
+        }
         WebauthnError::InvalidRPIDHash => Rejection::RpIdMismatch,
         WebauthnError::UserNotVerified => Rejection::UserNotVerified,
         WebauthnError::CredentialPossibleCompromise => Rejection::CounterRegressed,

@@ -105,6 +105,13 @@ pub struct EmbeddedConfig {
     /// The id_token signing key; `None` (the default) loads the key shared
     /// through the ceremony store, generating it on first use.
     pub signing_key: Option<SigningKey>,
+    /// Accept sign-ins run in a cross-origin iframe: client data with
+    /// `crossOrigin: true` or a `topOrigin` (default false: refused as
+    /// `origin_mismatch`, another site cannot frame the ceremony). Turn it on
+    /// only when the app is meant to be embedded by other sites. Registration
+    /// in a cross-origin iframe stays refused either way (webauthn-rs 0.6
+    /// refuses `crossOrigin: true` at registration).
+    pub allow_cross_origin_iframes: bool,
 }
 
 impl EmbeddedConfig {
@@ -125,6 +132,7 @@ impl EmbeddedConfig {
             ceremony_timeout: Duration::from_secs(300),
             clock: crate::clock::system(),
             signing_key: None,
+            allow_cross_origin_iframes: false,
         }
     }
 
@@ -154,6 +162,15 @@ impl EmbeddedConfig {
     #[must_use]
     pub fn with_user_verification_required(mut self, required: bool) -> Self {
         self.user_verification_required = required;
+        self
+    }
+
+    /// Accepts (`true`) or refuses (`false`, the default) ceremonies run in
+    /// a cross-origin iframe (see
+    /// [`allow_cross_origin_iframes`](Self::allow_cross_origin_iframes)).
+    #[must_use]
+    pub fn with_cross_origin_iframes(mut self, allow: bool) -> Self {
+        self.allow_cross_origin_iframes = allow;
         self
     }
 
@@ -279,14 +296,24 @@ impl BrowserOp {
 }
 
 /// A framework-free HTTP answer of a browser-facing operation: the adapter
-/// writes `status` and `body` as JSON, nothing else.
-#[derive(Debug, Clone)]
+/// writes `status` and `body` as JSON, nothing else. `Debug` hides the body
+/// (it holds session tokens, codes and id_tokens).
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct BrowserResponse {
     /// HTTP status.
     pub status: u16,
     /// JSON body (`@error/...` tagged on failure, as the hosted service).
     pub body: serde_json::Value,
+}
+
+impl std::fmt::Debug for BrowserResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserResponse")
+            .field("status", &self.status)
+            .field("body", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Why a browser-facing operation failed.
@@ -684,6 +711,28 @@ impl EmbeddedProvider {
         Ok(json!({ "sessionToken": session, "optionsJSON": options }))
     }
 
+    /// Refuses client data of a ceremony run in a cross-origin iframe
+    /// (`crossOrigin: true`, or any `topOrigin`) unless the app opted in.
+    /// Called after webauthn-rs verified the response, so the client data is
+    /// the signed one; webauthn-rs 0.6 checks neither member at
+    /// authentication.
+    fn check_same_origin(&self, client_data_json: &[u8]) -> Result<(), Failure> {
+        if self.inner.config.allow_cross_origin_iframes {
+            return Ok(());
+        }
+        let data: serde_json::Map<String, Value> =
+            serde_json::from_slice(client_data_json).map_err(|_| Rejection::Malformed)?;
+        let cross_origin = match data.get("crossOrigin") {
+            None | Some(Value::Null | Value::Bool(false)) => false,
+            Some(_) => true,
+        };
+        let top_origin = data.get("topOrigin").is_some_and(|v| !v.is_null());
+        if cross_origin || top_origin {
+            return Err(Rejection::OriginMismatch.into());
+        }
+        Ok(())
+    }
+
     async fn registration_verification(&self, mut body: Value) -> Result<Value, Failure> {
         // The token is checked first; the response is moved out, not cloned.
         token_field(&body, "sessionToken")?;
@@ -715,6 +764,7 @@ impl EmbeddedProvider {
             .webauthn
             .finish_passkey_registration(&credential, &state)
             .map_err(|e| rejection_of(&e))?;
+        self.check_same_origin(&credential.response.client_data_json)?;
         let passkey_value = serde_json::to_value(&passkey).map_err(internal("passkey"))?;
         let flag = |name: &str| {
             passkey_field(&passkey_value, name)
@@ -867,6 +917,7 @@ impl EmbeddedProvider {
             CeremonyState::Registration { .. } => return Err(Rejection::InvalidToken.into()),
         }
         .map_err(|e| rejection_of(&e))?;
+        self.check_same_origin(&credential.response.client_data_json)?;
         if self.inner.config.user_verification_required && !result.user_verified() {
             return Err(Rejection::UserNotVerified.into());
         }

@@ -206,13 +206,23 @@ impl CredentialStore for MemoryCredentialStore {
 /// Expired entries are swept when the map has doubled since the last sweep
 /// (and holds at least [`MemoryCeremonyStore::SWEEP_MIN`] entries), so a
 /// `put` costs O(1) amortised however many id_token records are live; an
-/// expired entry still in the map is never returned.
-#[derive(Debug, Default)]
+/// expired entry still in the map is never returned. `Debug` prints the
+/// entry count only: keys are one-time tokens and codes, values hold
+/// ceremonies and the id_token signing key.
+#[derive(Default)]
 pub struct MemoryCeremonyStore {
     inner: Mutex<MemoryCeremonies>,
 }
 
-#[derive(Debug, Default)]
+impl Debug for MemoryCeremonyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCeremonyStore")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+#[derive(Default)]
 struct MemoryCeremonies {
     map: HashMap<String, (String, Option<UnixMillis>)>,
     /// The map size at which the next sweep runs.
