@@ -104,12 +104,12 @@
 //! Errors render only the core's code and one safe sentence; causes (store
 //! messages, provider answers) go to the logs, never to a body.
 
-pub use passlock_core;
 /// The actix-session this crate is built on (0.11): the stores
 /// (`passlock_actix::actix_session::storage::RedisSessionStore`) and the
 /// `SessionMiddleware` that [`PasslockSessions`] wraps, in the version its
 /// extractors read.
 pub use actix_session;
+pub use passlock_core;
 
 mod error;
 mod extract;
