@@ -103,9 +103,11 @@ async fn check_origin<U: UserId>(
 
 async fn authorize_registration<U: UserId>(
     State(pl): State<Passlock<U>>,
+    Client(client): Client,
     s: PasslockSession<U>,
     OptionalJsonBody(body): OptionalJsonBody<AuthorizeRegistrationBody>,
 ) -> Answer {
+    flow::throttle_ceremony(&pl, &client).await?;
     let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
     s.apply(out.session).await?;
     Ok(Json(out.value).into_response())
@@ -113,9 +115,11 @@ async fn authorize_registration<U: UserId>(
 
 async fn authorize_authentication<U: UserId>(
     State(pl): State<Passlock<U>>,
+    Client(client): Client,
     s: PasslockSession<U>,
     OptionalJsonBody(body): OptionalJsonBody<AuthorizeAuthenticationBody>,
 ) -> Answer {
+    flow::throttle_ceremony(&pl, &client).await?;
     let out = flow::authorize_authentication(&pl, s.record(), body.purpose).await?;
     s.apply(out.session).await?;
     Ok(Json(out.value).into_response())
@@ -156,7 +160,8 @@ async fn step_up<U: UserId>(
 
 /// The client for throttling: the peer from `ConnectInfo` (serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()`) or the trusted
-/// proxy header.
+/// proxy header. Without either, the request counts in the shared
+/// unknown-address bucket (and passlock logs that once).
 struct Client(ClientInfo);
 
 impl<U: UserId> FromRequestParts<Passlock<U>> for Client {
@@ -214,8 +219,12 @@ async fn client_js() -> Response {
 fn browser_op<U: UserId>(op: BrowserOp) -> MethodRouter<Passlock<U>> {
     post(
         move |State(pl): State<Passlock<U>>,
+              Client(client): Client,
               Path(tenancy): Path<String>,
               RawJson(body): RawJson| async move {
+            if let Err(e) = flow::throttle_ceremony(&pl, &client).await {
+                return PasslockRejection(e).into_response();
+            }
             match pl.provider().embedded() {
                 Some(embedded) => {
                     let answer = embedded.handle(&tenancy, op, &body).await;
