@@ -64,7 +64,10 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
 }
 
 /// The passlock routes nested at [`Passlock::prefix`], ready to
-/// [`merge`](Router::merge) into the app:
+/// [`merge`](Router::merge) into the app. Serve the app with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so the routes know
+/// the client address they throttle by (or configure a trusted proxy
+/// header):
 ///
 /// ```no_run
 /// # async fn demo(passlock: passlock_axum::passlock_core::Passlock<i64>) {
@@ -78,6 +81,13 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
 /// let app: Router = Router::new()
 ///     .merge(passlock_axum::router(passlock.clone()))
 ///     .layer(sessions);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+/// axum::serve(
+///     listener,
+///     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+/// )
+/// .await
+/// .unwrap();
 /// # }
 /// ```
 pub fn router<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>) -> Router<S> {

@@ -13,3 +13,4 @@ mod mfa;
 mod passage;
 mod redis;
 mod scenarios;
+mod throttle_real;

@@ -37,9 +37,12 @@ async fn main() -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!("listening on {listen} for {}", config.origin);
     println!("passlock example: open {}", config.origin);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 
