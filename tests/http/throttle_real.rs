@@ -443,3 +443,47 @@ async fn trusted_proxy_hops_are_validated() {
     let info = pl.client_info(peer, |_| Some("6.6.6.6"));
     assert_eq!(info.address, peer);
 }
+
+#[tokio::test]
+async fn a_full_memory_ceremony_store_refuses_new_ceremonies_with_a_503() {
+    let clock = ManualClock::starting_now();
+    let ceremonies = MemoryCeremonyStore::new().with_clock(Arc::new(clock.clone()));
+    // The provider keeps its signing key in the store: room for two more.
+    let probe = Arc::new(MemoryCeremonyStore::new());
+    let _ = ceremony_passlock(probe.clone(), 100, &clock).await;
+    let ceremonies = Arc::new(ceremonies.with_capacity(probe.len() + 2));
+    let passlock = ceremony_passlock(ceremonies.clone(), 100, &clock).await;
+    let app = crate::axum::AxumApp(crate::axum::app(passlock, MemoryStore::default()));
+    for _ in 0..2 {
+        let r = app
+            .send(post_from(
+                "203.0.113.7",
+                "/passkey/authentication/authorize",
+                json!({}),
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let full = ceremonies.len();
+    // Another address: the cap is global, and the answer is a JSON 503
+    // that leaks nothing.
+    let r = app
+        .send(post_from(
+            "198.51.100.1",
+            "/passkey/authentication/authorize",
+            json!({}),
+        ))
+        .await;
+    r.assert_error(503, "store_unavailable");
+    assert_eq!(ceremonies.len(), full);
+    // Past the ceremonies' expiry (5 minutes), there is room again.
+    clock.advance_secs(301);
+    let r = app
+        .send(post_from(
+            "198.51.100.1",
+            "/passkey/authentication/authorize",
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
