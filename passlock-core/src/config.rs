@@ -223,7 +223,7 @@ impl<U: UserId> Passlock<U> {
             .inner
             .proxy_header
             .as_deref()
-            .and_then(|name| header(name))
+            .and_then(header)
             .and_then(|value| forwarded_address(value, self.inner.proxy_hops));
         let address = forwarded.or(peer);
         if address.is_none()
