@@ -487,3 +487,31 @@ async fn a_full_memory_ceremony_store_refuses_new_ceremonies_with_a_503() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
 }
+
+#[tokio::test]
+async fn actix_requests_without_a_peer_address_share_one_bucket() {
+    // actix test requests carry no peer address and no header here: the
+    // shared bucket still throttles the 11th bad log-in, from any browser.
+    let clock = ManualClock::starting_now();
+    let passlock = harness::passlock(&clock).await;
+    let app = crate::actix::ActixApp::start(move || async move {
+        let sessions = passlock_actix::SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+        sessions.migrate().await.unwrap();
+        crate::actix::app(passlock, sessions, actix_web::cookie::Key::generate())
+    });
+    let login = |i: usize| TestRequest {
+        method: "POST",
+        path: "/passkey/login".to_owned(),
+        headers: vec![
+            ("origin".to_owned(), ORIGIN.to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ],
+        body: bogus_code(i).to_string().into_bytes(),
+    };
+    for i in 0..10 {
+        app.send(login(i)).await.assert_error(401, "invalid_token");
+    }
+    let r = app.send(login(10)).await;
+    r.assert_error(429, "throttled");
+    assert_eq!(r.header("retry-after"), Some("300"));
+}
