@@ -43,9 +43,27 @@
 //!     .with_state(passlock)
 //!     .layer(sessions);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await?;
+//! // Connect info gives the routes the client address that failed proofs
+//! // and ceremony starts are throttled by.
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Client addresses and throttling
+//!
+//! The routes throttle per client address, read from
+//! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo): serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()` as above. Behind a
+//! reverse proxy, configure
+//! [`trusted_proxy_header`](passlock_core::PasslockBuilder::trusted_proxy_header)
+//! (and [`trusted_proxy_hops`](passlock_core::PasslockBuilder::trusted_proxy_hops)
+//! for more than one proxy). Without either, every request counts in one
+//! shared bucket (one client's failures throttle all) and passlock logs an
+//! error once.
 //!
 //! [`StepUp`] finds the [`Passlock`](passlock_core::Passlock) in the router
 //! state through [`FromRef`](axum::extract::FromRef); the other extractors

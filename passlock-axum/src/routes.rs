@@ -76,7 +76,10 @@ async fn no_store(mut response: Response) -> Response {
 }
 
 /// The passlock routes nested at [`Passlock::prefix`], ready to
-/// [`merge`](Router::merge) into the app:
+/// [`merge`](Router::merge) into the app. Serve the app with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so the routes know
+/// the client address they throttle by (or configure a trusted proxy
+/// header):
 ///
 /// ```no_run
 /// # async fn demo(passlock: passlock_axum::passlock_core::Passlock<i64>) {
@@ -90,6 +93,13 @@ async fn no_store(mut response: Response) -> Response {
 /// let app: Router = Router::new()
 ///     .merge(passlock_axum::router(passlock.clone()))
 ///     .layer(sessions);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+/// axum::serve(
+///     listener,
+///     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+/// )
+/// .await
+/// .unwrap();
 /// # }
 /// ```
 pub fn router<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>) -> Router<S> {
@@ -115,9 +125,11 @@ async fn check_origin<U: UserId>(
 
 async fn authorize_registration<U: UserId>(
     State(pl): State<Passlock<U>>,
+    Client(client): Client,
     s: PasslockSession<U>,
     OptionalJsonBody(body): OptionalJsonBody<AuthorizeRegistrationBody>,
 ) -> Answer {
+    flow::throttle_ceremony(&pl, &client).await?;
     let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
     s.apply(out.session).await?;
     Ok(with_cookie(Json(out.value), out.set_cookie))
@@ -125,9 +137,11 @@ async fn authorize_registration<U: UserId>(
 
 async fn authorize_authentication<U: UserId>(
     State(pl): State<Passlock<U>>,
+    Client(client): Client,
     s: PasslockSession<U>,
     OptionalJsonBody(body): OptionalJsonBody<AuthorizeAuthenticationBody>,
 ) -> Answer {
+    flow::throttle_ceremony(&pl, &client).await?;
     let out = flow::authorize_authentication(&pl, s.record(), body.purpose).await?;
     s.apply(out.session).await?;
     Ok(Json(out.value).into_response())
@@ -186,7 +200,8 @@ async fn step_up<U: UserId>(
 
 /// The client for throttling: the peer from `ConnectInfo` (serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()`) or the trusted
-/// proxy header.
+/// proxy header. Without either, the request counts in the shared
+/// unknown-address bucket (and passlock logs that once).
 struct Client(ClientInfo);
 
 impl<U: UserId> FromRequestParts<Passlock<U>> for Client {
@@ -244,8 +259,12 @@ async fn client_js() -> Response {
 fn browser_op<U: UserId>(op: BrowserOp) -> MethodRouter<Passlock<U>> {
     post(
         move |State(pl): State<Passlock<U>>,
+              Client(client): Client,
               Path(tenancy): Path<String>,
               RawJson(body): RawJson| async move {
+            if let Err(e) = flow::throttle_ceremony(&pl, &client).await {
+                return PasslockRejection(e).into_response();
+            }
             match pl.provider().embedded() {
                 Some(embedded) => {
                     let answer = embedded.handle(&tenancy, op, &body).await;

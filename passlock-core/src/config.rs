@@ -2,7 +2,9 @@
 //! builder, [`Policy`] and the app's [`SignUpHook`].
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::clock::{self, SharedClock};
 use crate::error::{BoxError, ConfigError, FlowError};
@@ -107,6 +109,9 @@ struct Inner<U: UserId> {
     throttle: Option<Arc<dyn Throttle>>,
     proxy_header: Option<String>,
     sealing_key: SealingKey,
+    proxy_hops: usize,
+    /// Set once the shared-bucket warning was logged.
+    warned_unknown_client: AtomicBool,
 }
 
 /// The configured passkey sign-in of an app: a provider, an
@@ -153,6 +158,7 @@ impl<U: UserId> Passlock<U> {
             throttle: Some(Throttling::Default),
             proxy_header: None,
             sealing_key: None,
+            proxy_hops: 1,
         }
     }
 
@@ -214,22 +220,48 @@ impl<U: UserId> Passlock<U> {
     }
 
     /// What the adapters know of a request's client: `peer` is the socket's
-    /// address; `header` looks a request header up by name. With a
-    /// [trusted proxy header](PasslockBuilder::trusted_proxy_header)
-    /// configured, its last (rightmost) address wins, as the proxy in front
-    /// of the app appends the address it saw; otherwise the header is
-    /// ignored, as a client could forge it.
+    /// address; `header` looks a request header up by name.
+    ///
+    /// With a [trusted proxy header](PasslockBuilder::trusted_proxy_header)
+    /// configured, the address [`trusted_proxy_hops`](PasslockBuilder::trusted_proxy_hops)
+    /// entries from the right of its comma-separated list wins (each proxy
+    /// appends the address it saw); otherwise the header is ignored, as a
+    /// client could forge it. When that entry is missing (fewer entries than
+    /// hops) or is not an IP address, the peer address is used: never an
+    /// entry further left, which the client chose.
+    ///
+    /// When no address is known at all, the request counts in the shared
+    /// [`UNKNOWN_ADDRESS`](crate::throttle::UNKNOWN_ADDRESS) bucket, and the
+    /// first such request logs a warning (once per `Passlock`).
     pub fn client_info<'a>(
         &self,
-        peer: Option<std::net::IpAddr>,
+        peer: Option<IpAddr>,
         header: impl FnOnce(&str) -> Option<&'a str>,
     ) -> ClientInfo {
-        let forwarded = self.inner.proxy_header.as_deref().and_then(|name| {
-            header(name)
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        });
-        ClientInfo::new(forwarded.or(peer))
+        let forwarded = self
+            .inner
+            .proxy_header
+            .as_deref()
+            .and_then(header)
+            .and_then(|value| forwarded_address(value, self.inner.proxy_hops));
+        let address = forwarded.or(peer);
+        if address.is_none()
+            && self.inner.throttle.is_some()
+            && !self
+                .inner
+                .warned_unknown_client
+                .swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                "passlock: a request came without a client address, so throttling falls back \
+                 to ONE bucket shared by every such client (one attacker can then lock out \
+                 all of them). Serve axum with \
+                 `into_make_service_with_connect_info::<SocketAddr>()`, or configure \
+                 `PasslockBuilder::trusted_proxy_header` behind a proxy that always sets it. \
+                 This is logged once."
+            );
+        }
+        ClientInfo::new(address)
     }
 
     /// Refuses a state-changing request whose `Origin` header is missing or
@@ -298,6 +330,18 @@ pub fn parse_proof(body: &[u8]) -> Result<crate::Proof, FlowError> {
     crate::Proof::from_json(body).map_err(|e| FlowError::BadRequest(e.to_string()))
 }
 
+/// The entry `hops` from the right of a forwarding header's list (`hops`
+/// is at least 1), as an IP address (`203.0.113.7`, `2001:db8::1`, or with
+/// a port: `203.0.113.7:443`, `[2001:db8::1]:443`); `None` when the list is
+/// shorter or that entry is not an address.
+fn forwarded_address(value: &str, hops: usize) -> Option<IpAddr> {
+    let entry = value.rsplit(',').nth(hops.checked_sub(1)?)?.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
 fn is_http_localhost(origin: &str) -> bool {
     origin == "http://localhost"
         || origin
@@ -342,6 +386,7 @@ pub struct PasslockBuilder<U: UserId> {
     throttle: Option<Throttling>,
     proxy_header: Option<String>,
     sealing_key: Option<SealingKey>,
+    proxy_hops: usize,
 }
 
 enum Throttling {
@@ -410,7 +455,8 @@ impl<U: UserId> PasslockBuilder<U> {
     }
 
     /// Takes the client address for throttling from this request header
-    /// (e.g. `x-forwarded-for`, last entry) instead of the peer address.
+    /// (e.g. `x-forwarded-for`) instead of the peer address: by default its
+    /// last entry, see [`trusted_proxy_hops`](Self::trusted_proxy_hops).
     /// Set it only behind a proxy that always sets the header, or clients
     /// can pick their own address.
     pub fn trusted_proxy_header(mut self, name: impl Into<String>) -> Self {
@@ -424,6 +470,20 @@ impl<U: UserId> PasslockBuilder<U> {
     /// instance of the app shares; set one when the provider has none.
     pub fn sealing_key(mut self, key: SealingKey) -> Self {
         self.sealing_key = Some(key);
+        self
+    }
+
+    /// How many proxies in front of the app append to the
+    /// [trusted proxy header](Self::trusted_proxy_header) (default 1). The
+    /// client address is the entry `hops` from the right: 1 behind a single
+    /// load balancer (the rightmost entry, appended by it), 2 behind a CDN
+    /// plus a load balancer (the CDN appended the client, the load balancer
+    /// the CDN). Entries further left were sent by the client and are never
+    /// used; when the header has fewer entries than `hops`, or that entry is
+    /// not an address, the peer address is used instead. `build` refuses 0,
+    /// and any value other than 1 without a trusted proxy header.
+    pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
+        self.proxy_hops = hops;
         self
     }
 
@@ -476,9 +536,19 @@ impl<U: UserId> PasslockBuilder<U> {
                 "must be at least 1",
             ));
         }
+        if self.proxy_hops == 0 {
+            return Err(ConfigError::new("trusted_proxy_hops", "must be at least 1"));
+        }
+        if self.proxy_hops != 1 && self.proxy_header.is_none() {
+            return Err(ConfigError::new(
+                "trusted_proxy_hops",
+                "needs a trusted_proxy_header to count hops in",
+            ));
+        }
         let limits = [
             self.policy.throttle.per_address,
             self.policy.throttle.per_subject,
+            self.policy.throttle.ceremonies_per_address,
         ];
         if limits
             .iter()
@@ -510,6 +580,8 @@ impl<U: UserId> PasslockBuilder<U> {
                 throttle,
                 proxy_header: self.proxy_header,
                 sealing_key,
+                proxy_hops: self.proxy_hops,
+                warned_unknown_client: AtomicBool::new(false),
             }),
         })
     }
@@ -525,6 +597,36 @@ mod tests {
         assert!(check_json_content_type(Some("application/json; charset=utf-8")).is_ok());
         assert!(check_json_content_type(Some("text/plain")).is_err());
         assert!(check_json_content_type(None).is_err());
+    }
+
+    #[test]
+    fn forwarded_address_takes_the_entry_hops_from_the_right() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let cases: &[(&str, usize, Option<IpAddr>)] = &[
+            ("203.0.113.7", 1, ip("203.0.113.7")),
+            ("198.51.100.1, 203.0.113.7", 1, ip("203.0.113.7")),
+            // CDN + load balancer: the client is second from the right.
+            ("198.51.100.1, 203.0.113.7", 2, ip("198.51.100.1")),
+            // A client-chosen entry left of the trusted ones is ignored.
+            ("6.6.6.6, 198.51.100.1, 203.0.113.7", 2, ip("198.51.100.1")),
+            // Fewer entries than hops: no address (the peer is used).
+            ("203.0.113.7", 2, None),
+            ("", 1, None),
+            // An entry that is not an address: none (never one to its left).
+            ("198.51.100.1, unknown", 1, None),
+            ("198.51.100.1, ", 1, None),
+            (" 2001:db8::1 ", 1, ip("2001:db8::1")),
+            ("203.0.113.7:443", 1, ip("203.0.113.7")),
+            ("[2001:db8::1]:443", 1, ip("2001:db8::1")),
+            ("203.0.113.7", 0, None),
+        ];
+        for (value, hops, want) in cases {
+            assert_eq!(
+                forwarded_address(value, *hops),
+                *want,
+                "{value:?} at {hops}"
+            );
+        }
     }
 
     #[test]

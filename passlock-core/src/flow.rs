@@ -12,7 +12,7 @@ use crate::proof::Proof;
 use crate::provider::{AuthenticationRequest, Authorization, Endpoint, RegistrationRequest};
 use crate::state::{AuthState, Outcome, PendingRegistration, SessionChange, SessionRecord};
 use crate::store::UserId;
-use crate::throttle::{ClientInfo, Guard};
+use crate::throttle::{ClientInfo, Guard, ThrottleKey};
 use crate::ticket;
 use crate::wire::{AuthorizeAnswer, PasskeyView, SessionView, SignedIn};
 
@@ -188,6 +188,28 @@ pub fn require_step_up<'a, U: UserId>(
     Ok(auth)
 }
 
+/// Counts one call of a route that starts a ceremony without any proof
+/// (`POST {prefix}/authentication/authorize`, `POST {prefix}/registration/authorize`
+/// and the embedded provider's browser routes) against the client's
+/// [`ceremonies_per_address`](crate::throttle::ThrottlePolicy::ceremonies_per_address)
+/// limit; at the limit, [`FlowError::Throttled`] (`429` with `Retry-After`).
+/// Every call counts, successful or not: each one stores a ceremony or
+/// spends the hosted tenancy's API quota. Adapters call it before the
+/// route's work; it does nothing when throttling is disabled.
+pub async fn throttle_ceremony<U: UserId>(
+    pl: &Passlock<U>,
+    client: &ClientInfo,
+) -> Result<(), FlowError> {
+    let Some(throttle) = pl.throttle() else {
+        return Ok(());
+    };
+    let limit = pl.policy().throttle.ceremonies_per_address;
+    let key = ThrottleKey::client(client, limit);
+    throttle
+        .try_acquire(&ThrottleKey::new(format!("ceremony:{}", key.name), limit))
+        .await
+}
+
 /// `POST {prefix}/registration/authorize`: approves a sign-up (no session)
 /// or a new passkey for the signed-in user (after a recent step-up).
 pub async fn authorize_registration<U: UserId>(
@@ -258,7 +280,8 @@ pub async fn authorize_registration<U: UserId>(
     ))
 }
 
-/// Runs `run` unless the throttle refuses `guard`, and records its outcome.
+/// Runs `run` unless the throttle refuses to reserve `guard`'s attempts,
+/// and settles them with its outcome.
 async fn guarded<T, U: UserId>(
     pl: &Passlock<U>,
     guard: Guard,
@@ -267,9 +290,9 @@ async fn guarded<T, U: UserId>(
     let Some(throttle) = pl.throttle() else {
         return run.await;
     };
-    guard.check(throttle).await?;
+    guard.acquire(throttle).await?;
     let result = run.await;
-    guard.record(throttle, &result).await;
+    guard.settle(throttle, &result).await;
     result
 }
 

@@ -2,13 +2,21 @@
 //! assertions).
 //!
 //! The flows [`login`](crate::flow::login), [`register`](crate::flow::register)
-//! and [`step_up`](crate::flow::step_up) check a [`Throttle`] *before* a
-//! proof is verified (so a throttled request consumes no code) and record the
-//! outcome after. Two counters apply, each a fixed window:
+//! and [`step_up`](crate::flow::step_up) reserve an attempt with a
+//! [`Throttle`] *before* a proof is verified (so a throttled request consumes
+//! no code) and settle it after: a refused proof keeps its reservation (it is
+//! counted as a failure), any other outcome gives it back. Reserving is one
+//! atomic step (count and compare together), so concurrent bad proofs cannot
+//! all pass a check that none of them has counted yet: at most the limit of
+//! them are ever verified per window. Two counters apply, each a fixed window:
 //!
 //! * **per client address** (default 10 failures per 5 minutes; IPv6
 //!   addresses count per /64), generous because many users may share an
-//!   address (NAT, a corporate proxy);
+//!   address (NAT, a corporate proxy). When the adapter cannot know the
+//!   address (an axum app served without connect info, no trusted proxy
+//!   header value), every such request shares one bucket,
+//!   [`UNKNOWN_ADDRESS`], with the same limit, and passlock logs a warning
+//!   once: throttling is never silently off;
 //! * **per subject** (default 5 failures per 5 minutes): the signed-in user
 //!   for a step-up, the reserved user handle for a registration.
 //!
@@ -25,6 +33,13 @@
 //! unknown passkey, a passkey of another user); outages of the provider or
 //! a store do not. When the throttle's own backend fails, the request is
 //! refused with a `503` (fail closed).
+//!
+//! The unauthenticated ceremony starts (`POST {prefix}/authentication/authorize`,
+//! `POST {prefix}/registration/authorize` and the embedded provider's
+//! browser routes) each store a ceremony or call the hosted service with the
+//! app's API key, so every call counts against its own per-address limit,
+//! [`ThrottlePolicy::ceremonies_per_address`], see
+//! [`flow::throttle_ceremony`](crate::flow::throttle_ceremony).
 //!
 //! [`MemoryThrottle`] (the default) counts per process; [`RedisThrottle`]
 //! (feature `redis`) shares the counters between app instances.
@@ -72,6 +87,16 @@ pub struct ThrottlePolicy {
     /// Per subject: the session's user on step-up, the pending registration
     /// on register (default 5 per 5 minutes).
     pub per_subject: Limit,
+    /// Calls per client address to the routes that start a ceremony without
+    /// any proof (both authorize routes and the embedded provider's options
+    /// and verification routes); here `max_failures` counts *every* call,
+    /// not only failures. Default 120 per minute: one sign-in costs up to
+    /// three calls (authorize, options, verification), so that is 40
+    /// ceremonies a minute from one address, room for many honest users
+    /// behind one NAT or corporate proxy, while a flood from one address can
+    /// no longer fill the ceremony store or spend the hosted tenancy's API
+    /// quota.
+    pub ceremonies_per_address: Limit,
 }
 
 impl Default for ThrottlePolicy {
@@ -79,9 +104,14 @@ impl Default for ThrottlePolicy {
         Self {
             per_address: Limit::new(10, Duration::from_secs(300)),
             per_subject: Limit::new(5, Duration::from_secs(300)),
+            ceremonies_per_address: Limit::new(120, Duration::from_secs(60)),
         }
     }
 }
+
+/// The name of the one shared counter of every request whose client address
+/// is unknown (see [`ThrottleKey::client`]).
+pub const UNKNOWN_ADDRESS: &str = "addr:unknown";
 
 /// One counter: a name (already scoped, e.g. `addr:203.0.113.7`) and its
 /// limit.
@@ -117,6 +147,16 @@ impl ThrottleKey {
         };
         Self::new(format!("addr:{addr}"), limit)
     }
+
+    /// The key of a client: its [address](Self::address), or the shared
+    /// [`UNKNOWN_ADDRESS`] bucket when the address is unknown (the same
+    /// limit applies to all such clients together).
+    pub fn client(client: &ClientInfo, limit: Limit) -> Self {
+        match client.address {
+            Some(addr) => Self::address(addr, limit),
+            None => Self::new(UNKNOWN_ADDRESS, limit),
+        }
+    }
 }
 
 /// What an adapter knows about the client of a request.
@@ -129,57 +169,98 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// A client at `address` (`None` when unknown: only the subject counter
-    /// then applies).
+    /// A client at `address` (`None` when unknown: the client then counts
+    /// in the shared [`UNKNOWN_ADDRESS`] bucket).
     pub fn new(address: Option<IpAddr>) -> Self {
         Self { address }
     }
 }
 
-/// Counts failed attempts per key and refuses keys over their limit.
+/// Counts attempts per key and refuses keys over their limit.
+///
+/// An attempt is *reserved* before a proof is verified, in one atomic step
+/// ([`try_acquire`](Self::try_acquire): count it, or refuse when the key is
+/// at its limit), and given back ([`release`](Self::release)) when the
+/// outcome was not a counted failure. Checking and counting in two steps
+/// would let concurrent requests all pass the check before any is counted.
 ///
 /// Object safe; [`Passlock`](crate::Passlock) holds one as `Arc<dyn Throttle>`.
-/// A complete in-memory implementation (ignoring windows, for brevity):
+/// A complete in-memory implementation (one fixed window that never ends,
+/// for brevity):
 ///
 /// ```
 /// use std::collections::HashMap;
 /// use std::sync::Mutex;
-/// use passlock_core::throttle::{Throttle, ThrottleKey};
+/// use passlock_core::throttle::{Limit, Throttle, ThrottleKey};
 /// use passlock_core::{FlowError, StoreError};
 ///
 /// #[derive(Debug, Default)]
 /// struct Counting(Mutex<HashMap<String, u32>>);
 ///
+/// impl Counting {
+///     fn counts(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, u32>>, StoreError> {
+///         self.0.lock().map_err(|_| StoreError::backend("poisoned"))
+///     }
+/// }
+///
 /// #[async_trait::async_trait]
 /// impl Throttle for Counting {
-///     async fn check(&self, key: &ThrottleKey) -> Result<(), FlowError> {
-///         let n = self.0.lock().unwrap().get(&key.name).copied().unwrap_or(0);
-///         if n >= key.limit.max_failures {
+///     async fn try_acquire(&self, key: &ThrottleKey) -> Result<(), FlowError> {
+///         // One lock for the comparison and the increment: atomic.
+///         let mut counts = self.counts()?;
+///         let n = counts.entry(key.name.clone()).or_default();
+///         if *n >= key.limit.max_failures {
 ///             return Err(FlowError::Throttled { retry_after: key.limit.window.as_secs() });
+///         }
+///         *n += 1;
+///         Ok(())
+///     }
+///     async fn release(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+///         if let Some(n) = self.counts()?.get_mut(&key.name) {
+///             *n = n.saturating_sub(1);
 ///         }
 ///         Ok(())
 ///     }
 ///     async fn record_failure(&self, key: &ThrottleKey) -> Result<(), StoreError> {
-///         *self.0.lock().unwrap().entry(key.name.clone()).or_default() += 1;
+///         *self.counts()?.entry(key.name.clone()).or_default() += 1;
 ///         Ok(())
 ///     }
-///     async fn record_success(&self, key: &ThrottleKey) -> Result<(), StoreError> {
-///         self.0.lock().unwrap().remove(&key.name);
+///     async fn reset(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+///         self.counts()?.remove(&key.name);
 ///         Ok(())
 ///     }
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let t = Counting::default();
+/// let key = ThrottleKey::new("addr:192.0.2.1", Limit::new(2, std::time::Duration::from_secs(60)));
+/// t.try_acquire(&key).await.unwrap();
+/// t.try_acquire(&key).await.unwrap();
+/// assert!(matches!(t.try_acquire(&key).await, Err(FlowError::Throttled { .. })));
+/// t.release(&key).await.unwrap(); // that attempt was not a failure
+/// t.try_acquire(&key).await.unwrap();
+/// # }
 /// ```
 #[async_trait::async_trait]
 pub trait Throttle: Send + Sync + fmt::Debug + 'static {
-    /// `Ok` when `key` may try again, else [`FlowError::Throttled`] with the
-    /// seconds until it may (or a store error, which refuses the request).
-    async fn check(&self, key: &ThrottleKey) -> Result<(), FlowError>;
+    /// Reserves one attempt against `key`, atomically: counts it and answers
+    /// `Ok`, or, when `key` already holds `limit.max_failures` attempts in
+    /// its window, counts nothing and answers [`FlowError::Throttled`] with
+    /// the seconds until the window ends (or a store error, which refuses
+    /// the request).
+    async fn try_acquire(&self, key: &ThrottleKey) -> Result<(), FlowError>;
 
-    /// Counts one failure against `key`.
+    /// Gives back one attempt reserved by [`try_acquire`](Self::try_acquire)
+    /// whose outcome was not a counted failure (a success, an outage).
+    async fn release(&self, key: &ThrottleKey) -> Result<(), StoreError>;
+
+    /// Counts one failure against `key` without refusing anything (the
+    /// address of a session that already proved itself).
     async fn record_failure(&self, key: &ThrottleKey) -> Result<(), StoreError>;
 
-    /// Forgets the failures of `key` (after a success).
-    async fn record_success(&self, key: &ThrottleKey) -> Result<(), StoreError>;
+    /// Forgets every attempt of `key` (a subject's, after a success).
+    async fn reset(&self, key: &ThrottleKey) -> Result<(), StoreError>;
 }
 
 fn retry_after_secs(millis: i64) -> u64 {
@@ -224,24 +305,10 @@ impl MemoryThrottle {
     }
 }
 
-#[async_trait::async_trait]
-impl Throttle for MemoryThrottle {
-    async fn check(&self, key: &ThrottleKey) -> Result<(), FlowError> {
-        let now = self.clock.now_millis();
-        let counters = self.lock().map_err(FlowError::Store)?;
-        match counters.get(&key.name) {
-            Some(&(count, reset_at)) if now < reset_at && count >= key.limit.max_failures => {
-                Err(FlowError::Throttled {
-                    retry_after: retry_after_secs(reset_at - now),
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    async fn record_failure(&self, key: &ThrottleKey) -> Result<(), StoreError> {
-        let now = self.clock.now_millis();
-        let mut counters = self.lock()?;
+impl MemoryThrottle {
+    /// The live entry of `key` (a new window when its window has passed),
+    /// sweeping expired counters first when the map is large.
+    fn entry<'a>(counters: &'a mut Counters, key: &ThrottleKey, now: i64) -> &'a mut (u32, i64) {
         if counters.len() > SWEEP_ABOVE {
             counters.retain(|_, (_, reset_at)| *reset_at > now);
         }
@@ -249,11 +316,46 @@ impl Throttle for MemoryThrottle {
         if now >= entry.1 {
             *entry = (0, now.saturating_add(key.limit.window_millis()));
         }
+        entry
+    }
+}
+
+#[async_trait::async_trait]
+impl Throttle for MemoryThrottle {
+    async fn try_acquire(&self, key: &ThrottleKey) -> Result<(), FlowError> {
+        let now = self.clock.now_millis();
+        // One lock for the comparison and the increment.
+        let mut counters = self.lock().map_err(FlowError::Store)?;
+        let entry = Self::entry(&mut counters, key, now);
+        if entry.0 >= key.limit.max_failures {
+            return Err(FlowError::Throttled {
+                retry_after: retry_after_secs(entry.1 - now),
+            });
+        }
         entry.0 = entry.0.saturating_add(1);
         Ok(())
     }
 
-    async fn record_success(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+    async fn release(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+        let now = self.clock.now_millis();
+        let mut counters = self.lock()?;
+        if let Some(entry) = counters.get_mut(&key.name)
+            && now < entry.1
+        {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+        let now = self.clock.now_millis();
+        let mut counters = self.lock()?;
+        let entry = Self::entry(&mut counters, key, now);
+        entry.0 = entry.0.saturating_add(1);
+        Ok(())
+    }
+
+    async fn reset(&self, key: &ThrottleKey) -> Result<(), StoreError> {
         self.lock()?.remove(&key.name);
         Ok(())
     }
@@ -268,12 +370,30 @@ mod redis_throttle {
 
     /// `INCR` and, on the first failure of a window, `PEXPIRE`, atomically.
     const RECORD: &str = "local n = redis.call('INCR', KEYS[1]) \
-        if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
         if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
         return n";
 
+    /// Compare and `INCR` in one script (Redis runs a script atomically):
+    /// at the limit `ARGV[2]`, answers the milliseconds left in the window
+    /// and counts nothing; otherwise counts and answers `0`.
+    const ACQUIRE: &str = "local n = tonumber(redis.call('GET', KEYS[1]) or '0') \
+        if n >= tonumber(ARGV[2]) then \
+          local ttl = redis.call('PTTL', KEYS[1]) \
+          if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end \
+          return ttl \
+        end \
+        redis.call('INCR', KEYS[1]) \
+        if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+        return 0";
+
+    /// `DECR` of a live counter above zero (keeps its expiry).
+    const RELEASE: &str = "local n = tonumber(redis.call('GET', KEYS[1]) or '0') \
+        if n > 0 then redis.call('DECR', KEYS[1]) end \
+        return 0";
+
     /// Counters in Redis, shared by every app instance: a fixed window per
-    /// key (`INCR` plus `PEXPIRE` in one Lua script), timed by Redis.
+    /// key (compare, `INCR` and `PEXPIRE` in one Lua script, so concurrent
+    /// attempts on several instances never pass the limit), timed by Redis.
     #[derive(Clone)]
     pub struct RedisThrottle {
         conn: redis::aio::ConnectionManager,
@@ -321,22 +441,35 @@ mod redis_throttle {
 
     #[async_trait::async_trait]
     impl Throttle for RedisThrottle {
-        async fn check(&self, key: &ThrottleKey) -> Result<(), FlowError> {
+        async fn try_acquire(&self, key: &ThrottleKey) -> Result<(), FlowError> {
             let mut conn = self.conn.clone();
-            let (count, pttl): (Option<u64>, i64) = redis::pipe()
-                .get(self.key(key))
-                .pttl(self.key(key))
+            let wait: i64 = redis::cmd("EVAL")
+                .arg(ACQUIRE)
+                .arg(1)
+                .arg(self.key(key))
+                .arg(key.limit.window_millis())
+                .arg(key.limit.max_failures)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| FlowError::Store(StoreError::backend(e)))?;
-            match count {
-                Some(n) if n >= u64::from(key.limit.max_failures) && pttl > 0 => {
-                    Err(FlowError::Throttled {
-                        retry_after: retry_after_secs(pttl),
-                    })
-                }
-                _ => Ok(()),
+            if wait > 0 {
+                return Err(FlowError::Throttled {
+                    retry_after: retry_after_secs(wait),
+                });
             }
+            Ok(())
+        }
+
+        async fn release(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+            let mut conn = self.conn.clone();
+            let _: i64 = redis::cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(self.key(key))
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(())
         }
 
         async fn record_failure(&self, key: &ThrottleKey) -> Result<(), StoreError> {
@@ -352,7 +485,7 @@ mod redis_throttle {
             Ok(())
         }
 
-        async fn record_success(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+        async fn reset(&self, key: &ThrottleKey) -> Result<(), StoreError> {
             let mut conn = self.conn.clone();
             let _: u64 = redis::cmd("DEL")
                 .arg(self.key(key))
@@ -367,17 +500,19 @@ mod redis_throttle {
 /// The counters one flow consults.
 #[derive(Debug, Default)]
 pub(crate) struct Guard {
-    /// Checked before, counted on failure.
-    checked: Vec<ThrottleKey>,
+    /// Reserved before (refusing at the limit), kept on a counted failure,
+    /// given back otherwise.
+    reserved: Vec<ThrottleKey>,
     /// Counted on failure only (the address of a proven session).
     counted_only: Vec<ThrottleKey>,
-    /// Reset on success.
+    /// Reset on success (instead of given back).
     reset: Vec<ThrottleKey>,
 }
 
 impl Guard {
-    /// The guard of a flow: `address` is checked unless `proven` (a
-    /// signed-in session), `subject` is always checked and reset on success.
+    /// The guard of a flow: the client's address (its own, or the shared
+    /// [`UNKNOWN_ADDRESS`] bucket) is reserved unless `proven` (a signed-in
+    /// session), `subject` is always reserved and reset on success.
     pub(crate) fn new(
         policy: &ThrottlePolicy,
         client: &ClientInfo,
@@ -385,51 +520,70 @@ impl Guard {
         proven: bool,
     ) -> Self {
         let mut g = Self::default();
-        if let Some(addr) = client.address {
-            let key = ThrottleKey::address(addr, policy.per_address);
-            if proven {
-                g.counted_only.push(key);
-            } else {
-                g.checked.push(key);
-            }
+        let key = ThrottleKey::client(client, policy.per_address);
+        if proven {
+            g.counted_only.push(key);
+        } else {
+            g.reserved.push(key);
         }
         if let Some(subject) = subject {
             let key = ThrottleKey::new(subject, policy.per_subject);
             g.reset.push(key.clone());
-            g.checked.push(key);
+            g.reserved.push(key);
         }
         g
     }
 
-    /// Refuses when any checked counter is over its limit.
-    pub(crate) async fn check(&self, throttle: &dyn Throttle) -> Result<(), FlowError> {
-        for key in &self.checked {
-            throttle.check(key).await?;
+    /// Reserves one attempt on every reserved counter, atomically per
+    /// counter; refuses (giving back what it took) when any is at its limit.
+    pub(crate) async fn acquire(&self, throttle: &dyn Throttle) -> Result<(), FlowError> {
+        for (i, key) in self.reserved.iter().enumerate() {
+            if let Err(e) = throttle.try_acquire(key).await {
+                for taken in &self.reserved[..i] {
+                    release(throttle, taken).await;
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
 
-    /// Records the outcome of the flow.
-    pub(crate) async fn record<T>(&self, throttle: &dyn Throttle, result: &Result<T, FlowError>) {
-        let outcome = match result {
-            Ok(_) => {
-                for key in &self.reset {
-                    if let Err(e) = throttle.record_success(key).await {
-                        tracing::warn!(error = %e, "throttle: could not reset a counter");
+    /// Settles the reservations with the outcome of the flow: a refused
+    /// proof keeps them (and counts on the proven session's address); a
+    /// success resets the subject and gives the address back; an outage
+    /// gives everything back.
+    pub(crate) async fn settle<T>(&self, throttle: &dyn Throttle, result: &Result<T, FlowError>) {
+        match result {
+            Err(e) if counts_as_failure(e) => {
+                for key in &self.counted_only {
+                    if let Err(e) = throttle.record_failure(key).await {
+                        tracing::warn!(error = %e, "throttle: could not count a failure");
                     }
                 }
-                return;
             }
-            Err(e) => e,
-        };
-        if !counts_as_failure(outcome) {
-            return;
-        }
-        for key in self.checked.iter().chain(&self.counted_only) {
-            if let Err(e) = throttle.record_failure(key).await {
-                tracing::warn!(error = %e, "throttle: could not count a failure");
+            Ok(_) => {
+                for key in &self.reserved {
+                    if self.reset.contains(key) {
+                        if let Err(e) = throttle.reset(key).await {
+                            tracing::warn!(error = %e, "throttle: could not reset a counter");
+                        }
+                    } else {
+                        release(throttle, key).await;
+                    }
+                }
+            }
+            Err(_) => {
+                for key in &self.reserved {
+                    release(throttle, key).await;
+                }
             }
         }
+    }
+}
+
+async fn release(throttle: &dyn Throttle, key: &ThrottleKey) {
+    if let Err(e) = throttle.release(key).await {
+        tracing::warn!(error = %e, "throttle: could not give an attempt back");
     }
 }
 
@@ -460,37 +614,103 @@ mod tests {
         let t = MemoryThrottle::new(Arc::new(clock.clone()));
         let k = key("addr:1.2.3.4");
         for _ in 0..3 {
-            t.check(&k).await.unwrap();
-            t.record_failure(&k).await.unwrap();
+            t.try_acquire(&k).await.unwrap();
         }
-        match t.check(&k).await {
+        match t.try_acquire(&k).await {
             Err(FlowError::Throttled { retry_after }) => assert_eq!(retry_after, 60),
             other => panic!("{other:?}"),
         }
         // Another key is not affected.
-        t.check(&key("addr:1.2.3.5")).await.unwrap();
+        t.try_acquire(&key("addr:1.2.3.5")).await.unwrap();
         clock.advance_secs(59);
         assert!(matches!(
-            t.check(&k).await,
+            t.try_acquire(&k).await,
             Err(FlowError::Throttled { retry_after: 1 })
         ));
         clock.advance_secs(1);
-        t.check(&k).await.unwrap();
-        // A new window starts from one failure.
-        t.record_failure(&k).await.unwrap();
-        t.check(&k).await.unwrap();
+        // A new window starts from this attempt.
+        t.try_acquire(&k).await.unwrap();
+        t.try_acquire(&k).await.unwrap();
+        t.try_acquire(&k).await.unwrap();
+        assert!(t.try_acquire(&k).await.is_err());
     }
 
     #[tokio::test]
-    async fn success_resets() {
+    async fn released_attempts_do_not_count_and_reset_forgets() {
         let t = MemoryThrottle::new(Arc::new(ManualClock::new(0)));
         let k = key("user:1");
         for _ in 0..3 {
-            t.record_failure(&k).await.unwrap();
+            t.try_acquire(&k).await.unwrap();
         }
-        assert!(t.check(&k).await.is_err());
-        t.record_success(&k).await.unwrap();
-        t.check(&k).await.unwrap();
+        assert!(t.try_acquire(&k).await.is_err());
+        t.release(&k).await.unwrap();
+        t.try_acquire(&k).await.unwrap();
+        assert!(t.try_acquire(&k).await.is_err());
+        t.reset(&k).await.unwrap();
+        t.try_acquire(&k).await.unwrap();
+        // A failure counted without a reservation also counts.
+        t.record_failure(&k).await.unwrap();
+        t.record_failure(&k).await.unwrap();
+        assert!(t.try_acquire(&k).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn concurrent_attempts_never_pass_the_limit() {
+        let t = Arc::new(MemoryThrottle::new(Arc::new(ManualClock::new(0))));
+        let k = key("addr:192.0.2.9");
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let (t, k) = (Arc::clone(&t), k.clone());
+                tokio::spawn(async move { t.try_acquire(&k).await.is_ok() })
+            })
+            .collect();
+        let mut passed = 0;
+        for task in tasks {
+            passed += usize::from(task.await.unwrap());
+        }
+        assert_eq!(passed, 3);
+    }
+
+    #[tokio::test]
+    async fn a_guard_refused_on_its_subject_gives_the_address_back() {
+        let t = MemoryThrottle::new(Arc::new(ManualClock::new(0)));
+        let policy = ThrottlePolicy {
+            per_address: Limit::new(2, Duration::from_secs(60)),
+            per_subject: Limit::new(1, Duration::from_secs(60)),
+            ..ThrottlePolicy::default()
+        };
+        let client = ClientInfo::new(Some("192.0.2.1".parse().unwrap()));
+        let guard = Guard::new(&policy, &client, Some("user:1".into()), false);
+        guard.acquire(&t).await.unwrap();
+        // The subject is at its limit: refused, and the address given back.
+        assert!(matches!(
+            guard.acquire(&t).await,
+            Err(FlowError::Throttled { .. })
+        ));
+        let address = ThrottleKey::client(&client, policy.per_address);
+        t.try_acquire(&address).await.unwrap();
+        assert!(t.try_acquire(&address).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn unknown_clients_share_one_bucket() {
+        let t = MemoryThrottle::new(Arc::new(ManualClock::new(0)));
+        let policy = ThrottlePolicy::default();
+        let guard = Guard::new(&policy, &ClientInfo::new(None), None, false);
+        for _ in 0..policy.per_address.max_failures {
+            guard.acquire(&t).await.unwrap();
+            guard
+                .settle(&t, &Err::<(), _>(FlowError::UnknownAuthenticator))
+                .await;
+        }
+        assert!(matches!(
+            guard.acquire(&t).await,
+            Err(FlowError::Throttled { retry_after: 300 })
+        ));
+        assert_eq!(
+            ThrottleKey::client(&ClientInfo::default(), policy.per_address).name,
+            UNKNOWN_ADDRESS
+        );
     }
 
     #[test]

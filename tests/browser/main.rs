@@ -50,7 +50,8 @@ impl Server {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let router = runtime.block_on(make(port));
-        runtime.spawn(axum::serve(listener, router).into_future());
+        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        runtime.spawn(axum::serve(listener, app).into_future());
         Self {
             _runtime: runtime,
             port,

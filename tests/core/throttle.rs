@@ -1,9 +1,10 @@
 //! The throttle counters: Redis shared by two instances, windows timed by
-//! Redis, and the memory throttle through a whole `Passlock`; and the Redis
-//! id_token replay cache.
+//! Redis, attempts reserved atomically, and a Redis outage; the memory
+//! throttle through a whole `Passlock`; and the Redis id_token replay cache.
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use passlock_core::FlowError;
 use passlock_core::throttle::{Limit, RedisThrottle, Throttle, ThrottleKey};
 
@@ -19,30 +20,57 @@ async fn redis_throttle_is_shared_by_instances() {
     let b = RedisThrottle::connect(REDIS).await.unwrap();
     let k = key(Limit::new(4, Duration::from_secs(60)));
     for t in [&a, &b, &a, &b] {
-        t.check(&k).await.unwrap();
-        t.record_failure(&k).await.unwrap();
+        t.try_acquire(&k).await.unwrap();
     }
     for t in [&a, &b] {
-        match t.check(&k).await {
+        match t.try_acquire(&k).await {
             Err(FlowError::Throttled { retry_after }) => {
                 assert!((1..=60).contains(&retry_after), "{retry_after}");
             }
             other => panic!("{other:?}"),
         }
     }
-    // Another key is untouched; a success on one instance resets both.
-    a.check(&key(Limit::new(4, Duration::from_secs(60))))
+    // Another key is untouched; a release on one instance frees one attempt
+    // for both; a reset on one instance resets both.
+    a.try_acquire(&key(Limit::new(4, Duration::from_secs(60))))
         .await
         .unwrap();
-    b.record_success(&k).await.unwrap();
-    a.check(&k).await.unwrap();
+    b.release(&k).await.unwrap();
+    a.try_acquire(&k).await.unwrap();
+    assert!(matches!(
+        b.try_acquire(&k).await,
+        Err(FlowError::Throttled { .. })
+    ));
+    b.reset(&k).await.unwrap();
+    a.try_acquire(&k).await.unwrap();
+    b.reset(&k).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_throttle_reserves_concurrent_attempts_atomically() {
+    // 30 attempts at once over two instances: exactly the limit pass.
+    let a = RedisThrottle::connect(REDIS).await.unwrap();
+    let b = RedisThrottle::connect(REDIS).await.unwrap();
+    let k = key(Limit::new(5, Duration::from_secs(60)));
+    let results = join_all((0..30).map(|i| {
+        let t = if i % 2 == 0 { &a } else { &b };
+        t.try_acquire(&k)
+    }))
+    .await;
+    let passed = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(FlowError::Throttled { .. })))
+        .count();
+    assert_eq!((passed, refused), (5, 25));
+    a.reset(&k).await.unwrap();
 }
 
 #[tokio::test]
 async fn redis_throttle_window_expires() {
     let t = RedisThrottle::connect(REDIS).await.unwrap();
     let k = key(Limit::new(2, Duration::from_millis(400)));
-    // Concurrent failures are all counted (INCR is atomic).
+    // Failures counted without a reservation are all counted (INCR is atomic).
     let (r1, r2, r3) = tokio::join!(
         t.record_failure(&k),
         t.record_failure(&k),
@@ -52,11 +80,12 @@ async fn redis_throttle_window_expires() {
     r2.unwrap();
     r3.unwrap();
     assert!(matches!(
-        t.check(&k).await,
+        t.try_acquire(&k).await,
         Err(FlowError::Throttled { retry_after: 1 })
     ));
     tokio::time::sleep(Duration::from_millis(600)).await;
-    t.check(&k).await.unwrap();
+    t.try_acquire(&k).await.unwrap();
+    t.reset(&k).await.unwrap();
 }
 
 #[tokio::test]

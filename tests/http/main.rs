@@ -14,3 +14,4 @@ mod mfa;
 mod passage;
 mod redis;
 mod scenarios;
+mod throttle_real;

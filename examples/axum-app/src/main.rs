@@ -7,7 +7,10 @@
 //! bind, default `127.0.0.1:3000`; several instances behind one origin
 //! listen on different ports), and `PASSLOCK_TENANCY_ID` +
 //! `PASSLOCK_API_KEY` for hosted Passlock, `PASSWORD_OR_PASSKEY=1` to turn
-//! the passkey-after-password requirement off.
+//! the passkey-after-password requirement off, and
+//! `PASSLOCK_TRUSTED_PROXY_HEADER` (e.g. `x-forwarded-for`) behind a proxy
+//! that always sets it. Served with connect info: throttling counts per
+//! client address.
 
 use axum_app::{AppConfig, BoxError, HostedSettings, build_app};
 use tracing_subscriber::EnvFilter;
@@ -37,9 +40,12 @@ async fn main() -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!("listening on {listen} for {}", config.origin);
     println!("passlock example: open {}", config.origin);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 

@@ -107,8 +107,11 @@ async fn serve() -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     support::announce(port, &cookie, record_bytes, session_bytes);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.notified().await })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.notified().await })
+    .await?;
     Ok(())
 }

@@ -247,7 +247,9 @@ pub async fn open_database(url: &str) -> Result<SqlitePool, BoxError> {
 /// Builds the provider (embedded on `stores`, or hosted Passlock when
 /// `hosted` is set, with the database's shared replay cache) and the
 /// [`Passlock`] for `origin`, with [`Users`] as its sign-up hook and
-/// `policy`.
+/// `policy`. With `PASSLOCK_TRUSTED_PROXY_HEADER` set (for example
+/// `x-forwarded-for`, behind a proxy that always sets it), the client
+/// address for throttling is taken from that header.
 pub async fn build_passlock(
     stores: &Stores,
     origin: &str,
@@ -279,11 +281,14 @@ pub async fn build_passlock(
             )
         }
     };
-    let passlock = Passlock::builder(provider, stores.authenticators.clone())
+    let mut builder = Passlock::builder(provider, stores.authenticators.clone())
         .origins([origin.to_owned()])
         .sign_up(Arc::new(Users(stores.users.clone())))
-        .policy(policy)
-        .build()?;
+        .policy(policy);
+    if let Ok(header) = std::env::var("PASSLOCK_TRUSTED_PROXY_HEADER") {
+        builder = builder.trusted_proxy_header(header);
+    }
+    let passlock = builder.build()?;
     Ok(passlock)
 }
 

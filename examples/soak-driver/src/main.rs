@@ -126,6 +126,9 @@ struct Browser {
     stats: Arc<Stats>,
     cookie: Option<String>,
     turn: usize,
+    /// The client address this browser poses as (`x-forwarded-for`: the
+    /// instances trust it, as behind a load balancer).
+    address: String,
 }
 
 impl Browser {
@@ -163,7 +166,8 @@ impl Browser {
             let mut req = self
                 .http
                 .request(method_, format!("{base}{path}"))
-                .header("origin", &self.args.origin);
+                .header("origin", &self.args.origin)
+                .header("x-forwarded-for", &self.address);
             if let Some(c) = &self.cookie {
                 req = req.header("cookie", c);
             }
@@ -547,6 +551,8 @@ async fn main() -> Result<(), BoxError> {
                 stats: task_stats.clone(),
                 cookie: None,
                 turn: n,
+                // One address per journey, in 10.0.0.0/8.
+                address: format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
             };
             let mut wrote = Expected::default();
             let outcome = journey(&mut browser, n, &mut wrote).await;

@@ -523,10 +523,11 @@ impl EmbeddedProvider {
 
     /// A provider over in-memory stores.
     pub async fn in_memory(config: EmbeddedConfig) -> Result<Self, ConfigError> {
+        let ceremonies = MemoryCeremonyStore::new().with_clock(config.clock.clone());
         Self::new(
             config,
             Arc::new(MemoryCredentialStore::new()),
-            Arc::new(MemoryCeremonyStore::new()),
+            Arc::new(ceremonies),
         )
         .await
     }

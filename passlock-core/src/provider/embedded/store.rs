@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Mutex;
 
-use crate::clock::UnixMillis;
+use crate::clock::{SharedClock, UnixMillis};
 use crate::error::StoreError;
 use crate::id::{AuthenticatorId, UserHandle};
 
@@ -209,9 +209,31 @@ impl CredentialStore for MemoryCredentialStore {
 /// expired entry still in the map is never returned. `Debug` prints the
 /// entry count only: keys are one-time tokens and codes, values hold
 /// ceremonies and the id_token signing key.
-#[derive(Default)]
+///
+/// The map holds at most a [capacity](Self::with_capacity) of entries
+/// (default [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)): a `put` of a new
+/// key into a full map first sweeps what has expired and, when nothing
+/// has, is refused with a [`StoreError::Backend`] ("the ceremony store is
+/// full", a `503` for the browser). Refusing was chosen over evicting:
+/// evicting live entries would let a flood of ceremony starts silently
+/// cancel the ceremonies of honest users in flight, while a refusal is
+/// visible, lasts only until entries expire, and the per-address ceremony
+/// limit ([`ThrottlePolicy::ceremonies_per_address`](crate::throttle::ThrottlePolicy::ceremonies_per_address))
+/// keeps one address from filling it alone.
 pub struct MemoryCeremonyStore {
     inner: Mutex<MemoryCeremonies>,
+    capacity: usize,
+    clock: Option<SharedClock>,
+}
+
+impl Default for MemoryCeremonyStore {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            capacity: Self::DEFAULT_CAPACITY,
+            clock: None,
+        }
+    }
 }
 
 impl Debug for MemoryCeremonyStore {
@@ -229,15 +251,48 @@ struct MemoryCeremonies {
     sweep_at: usize,
     /// The latest `now` a `take` was given: entries expired before it go.
     now: UnixMillis,
+    /// When full: no entry expires before this, so no sweep can free space.
+    full_until: UnixMillis,
+}
+
+impl MemoryCeremonies {
+    /// Drops the entries expired at `cutoff`.
+    fn sweep(&mut self, cutoff: UnixMillis) {
+        self.map
+            .retain(|_, (_, exp)| exp.is_none_or(|e| e > cutoff));
+    }
 }
 
 impl MemoryCeremonyStore {
     /// The fewest entries at which a sweep runs.
     pub const SWEEP_MIN: usize = 10_000;
 
-    /// An empty store.
+    /// The default capacity: 100 000 entries (a few tens of MB at most),
+    /// far above what honest users keep live at once (a ceremony lives
+    /// minutes and holds two or three entries).
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// An empty store of [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)
+    /// entries.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// At most `capacity` entries (at least 1).
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// Times the sweep of a full store by `clock` (the provider's clock;
+    /// [`EmbeddedProvider::in_memory`](super::EmbeddedProvider::in_memory)
+    /// sets it). Without a clock, an entry counts as expired when it expired
+    /// before the latest `take`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// How many entries the map holds, expired ones not yet swept included.
@@ -260,14 +315,40 @@ impl MemoryCeremonyStore {
 #[async_trait::async_trait]
 impl CeremonyStore for MemoryCeremonyStore {
     async fn put(&self, key: &str, value: &str, expires_at: UnixMillis) -> Result<(), StoreError> {
+        let now = self.clock.as_ref().map(|c| c.now_millis());
         let mut m = self.lock()?;
         if m.map.len() >= m.sweep_at.max(Self::SWEEP_MIN) {
             // No clock here: an entry has expired when it expired before the
             // latest `take`, or over an hour before this entry expires (no
             // ceremony record lives that long).
-            let cutoff = m.now.max(expires_at.saturating_sub(3_600_000));
-            m.map.retain(|_, (_, exp)| exp.is_none_or(|e| e > cutoff));
+            let cutoff = m
+                .now
+                .max(now.unwrap_or(0))
+                .max(expires_at.saturating_sub(3_600_000));
+            m.sweep(cutoff);
             m.sweep_at = m.map.len().saturating_mul(2);
+        }
+        if m.map.len() >= self.capacity && !m.map.contains_key(key) {
+            let now = now.unwrap_or(m.now).max(m.now);
+            if now >= m.full_until {
+                m.sweep(now);
+                // Until the earliest live entry expires, nothing can be freed.
+                m.full_until = m
+                    .map
+                    .values()
+                    .filter_map(|(_, exp)| *exp)
+                    .min()
+                    .unwrap_or(now);
+                if m.map.len() >= self.capacity {
+                    tracing::warn!(
+                        capacity = self.capacity,
+                        "the in-memory ceremony store is full: new ceremonies are refused until entries expire"
+                    );
+                }
+            }
+            if m.map.len() >= self.capacity {
+                return Err(StoreError::backend("the ceremony store is full"));
+            }
         }
         m.map
             .insert(key.to_owned(), (value.to_owned(), Some(expires_at)));
@@ -296,6 +377,38 @@ impl CeremonyStore for MemoryCeremonyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_full_memory_ceremony_store_refuses_until_entries_expire() {
+        let clock = ManualClock::new(1_000_000);
+        let store = MemoryCeremonyStore::new()
+            .with_capacity(3)
+            .with_clock(Arc::new(clock.clone()));
+        for i in 0..3 {
+            store.put(&format!("k{i}"), "v", 1_060_000).await.unwrap();
+        }
+        // Full: a new key is refused (503), the live entries are kept.
+        let err = store.put("k3", "v", 1_060_000).await.unwrap_err();
+        assert_eq!(err.status().as_u16(), 503);
+        assert_eq!(err.code(), "store_unavailable");
+        assert_eq!(store.len(), 3);
+        // Replacing a key that exists is not growth.
+        store.put("k0", "w", 1_060_000).await.unwrap();
+        assert_eq!(
+            store.take("k1", 1_000_000).await.unwrap().as_deref(),
+            Some("v")
+        );
+        // A take frees a place.
+        store.put("k3", "v", 1_060_000).await.unwrap();
+        assert!(store.put("k4", "v", 1_060_000).await.is_err());
+        // Past the entries' expiry, space is free again.
+        clock.advance_secs(60);
+        store.put("k4", "v", 1_120_000).await.unwrap();
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.take("k0", clock.now_millis()).await.unwrap(), None);
+    }
 
     #[tokio::test]
     async fn memory_ceremony_store_sweeps_expired_entries_amortised() {
