@@ -167,11 +167,11 @@ fn client<U: UserId>(pl: &Passlock<U>, req: &HttpRequest) -> ClientInfo {
 }
 
 async fn logout<U: UserId>(
-    _: Checked<U>,
+    Checked(pl): Checked<U>,
     s: PasslockSession<U>,
     _: Body<Optional<IgnoredAny>>,
 ) -> Answer {
-    s.apply(flow::logout::<U>().session)?;
+    s.logout(&pl).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

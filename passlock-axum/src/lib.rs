@@ -47,9 +47,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`StepUp`] finds the [`Passlock`](passlock_core::Passlock) in the router
-//! state through [`FromRef`](axum::extract::FromRef); the other extractors
-//! need only the session layer.
+//! The extractors find the [`Passlock`](passlock_core::Passlock) in the
+//! router state through [`FromRef`](axum::extract::FromRef) (it decides
+//! whether a session was logged out or outlived the absolute session
+//! lifetime); [`require_passkey`] takes it as an argument.
 //!
 //! ## Sessions and cookies
 //!

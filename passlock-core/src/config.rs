@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::clock::{self, SharedClock};
 use crate::error::{BoxError, ConfigError, FlowError};
 use crate::provider::PasskeyProvider;
+use crate::revocation::{MemoryRevocationStore, RevocationStore};
 use crate::store::{AuthenticatorStore, UserId};
 use crate::throttle::{ClientInfo, MemoryThrottle, Throttle, ThrottlePolicy};
 
@@ -44,6 +45,12 @@ pub struct Policy {
     pub passkey_required_as_second_factor: bool,
     /// Limits on failed proofs (see [`crate::throttle`]).
     pub throttle: ThrottlePolicy,
+    /// Absolute session lifetime (default 30 days, 2 592 000 s): a session
+    /// signed in longer ago than this is signed out when it is next loaded,
+    /// whatever the session store's own expiry (which renews on activity).
+    /// A logout's revocation marker is kept as long (see
+    /// [`crate::revocation`]). Must be at least 1.
+    pub session_lifetime_secs: u64,
 }
 
 impl Default for Policy {
@@ -54,6 +61,7 @@ impl Default for Policy {
             max_username_chars: 64,
             passkey_required_as_second_factor: true,
             throttle: ThrottlePolicy::default(),
+            session_lifetime_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -94,6 +102,7 @@ struct Inner<U: UserId> {
     origins: Vec<String>,
     throttle: Option<Arc<dyn Throttle>>,
     proxy_header: Option<String>,
+    revocations: Arc<dyn RevocationStore>,
 }
 
 /// The configured passkey sign-in of an app: a provider, an
@@ -139,6 +148,7 @@ impl<U: UserId> Passlock<U> {
             origins: Vec::new(),
             throttle: Some(Throttling::Default),
             proxy_header: None,
+            revocations: None,
         }
     }
 
@@ -186,6 +196,20 @@ impl<U: UserId> Passlock<U> {
     /// origin is `http://localhost[:port]`.
     pub fn secure_cookies(&self) -> bool {
         !self.inner.origins.iter().all(|o| is_http_localhost(o))
+    }
+
+    /// Where logouts leave their revocation markers (see
+    /// [`crate::revocation`]).
+    pub fn revocations(&self) -> &dyn RevocationStore {
+        self.inner.revocations.as_ref()
+    }
+
+    /// The absolute session lifetime in milliseconds
+    /// ([`Policy::session_lifetime_secs`]).
+    pub fn session_lifetime_millis(&self) -> i64 {
+        i64::try_from(self.inner.policy.session_lifetime_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000)
     }
 
     /// The throttle of failed proofs, unless disabled with
@@ -322,6 +346,7 @@ pub struct PasslockBuilder<U: UserId> {
     origins: Vec<String>,
     throttle: Option<Throttling>,
     proxy_header: Option<String>,
+    revocations: Option<Arc<dyn RevocationStore>>,
 }
 
 enum Throttling {
@@ -378,6 +403,17 @@ impl<U: UserId> PasslockBuilder<U> {
     /// several instances. Limits are in [`Policy::throttle`].
     pub fn throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
         self.throttle = Some(Throttling::Custom(throttle));
+        self
+    }
+
+    /// Replaces the default [`MemoryRevocationStore`] (per process) that
+    /// holds logout markers. Several app instances serving one site must
+    /// share one store, on SQL (`SqliteRevocationStore`,
+    /// `PgRevocationStore`) or Redis
+    /// ([`RedisRevocationStore`](crate::revocation::RedisRevocationStore)),
+    /// or a logout on one instance does not end the session on the others.
+    pub fn revocations(mut self, store: Arc<dyn RevocationStore>) -> Self {
+        self.revocations = Some(store);
         self
     }
 
@@ -447,6 +483,12 @@ impl<U: UserId> PasslockBuilder<U> {
                 "must be at least 1",
             ));
         }
+        if self.policy.session_lifetime_secs == 0 {
+            return Err(ConfigError::new(
+                "policy.session_lifetime_secs",
+                "must be at least 1",
+            ));
+        }
         let limits = [
             self.policy.throttle.per_address,
             self.policy.throttle.per_subject,
@@ -465,6 +507,9 @@ impl<U: UserId> PasslockBuilder<U> {
             Some(Throttling::Custom(t)) => Some(t),
             None => None,
         };
+        let revocations = self
+            .revocations
+            .unwrap_or_else(|| Arc::new(MemoryRevocationStore::new(self.clock.clone())));
         Ok(Passlock {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -476,6 +521,7 @@ impl<U: UserId> PasslockBuilder<U> {
                 origins,
                 throttle,
                 proxy_header: self.proxy_header,
+                revocations,
             }),
         })
     }
