@@ -12,4 +12,5 @@ mod hosted;
 mod mfa;
 mod passage;
 mod redis;
+mod revocation;
 mod scenarios;
