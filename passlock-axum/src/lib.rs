@@ -60,7 +60,12 @@
 //! origin is `http://localhost`), `with_http_only(true)` and
 //! `with_same_site(SameSite::Lax)` or stricter. The passlock record lives
 //! under the key `"passlock"`. Login, sign-up and step-up cycle the session
-//! id; logout deletes the session from the store. Changes are saved before
+//! id; logout revokes the sign-in (a marker in the
+//! [`Passlock`](passlock_core::Passlock)'s revocation store, see
+//! [`passlock_core::revocation`]) and then deletes the session from the
+//! store. Every load of a session checks the marker and the absolute session
+//! lifetime, so a logged-out session written back by a request in flight, or
+//! a copy of its cookie, reads as signed out. Changes are saved before
 //! the response is written, so a failing session store is a JSON `503` and
 //! nothing is issued. A missing session layer is a JSON `500`
 //! (`misconfigured`), never a panic.

@@ -121,6 +121,9 @@ pub trait RevocationStore: Send + Sync + fmt::Debug + 'static {
     async fn latest(&self, keys: &[String]) -> Result<Option<UnixMillis>, StoreError>;
 }
 
+/// Markers by key: (revoked at, kept until).
+type Markers = HashMap<String, (UnixMillis, UnixMillis)>;
+
 /// Most markers a [`MemoryRevocationStore`] holds by default.
 pub const MEMORY_MAX_MARKERS: usize = 1_000_000;
 
@@ -132,7 +135,7 @@ pub const MEMORY_MAX_MARKERS: usize = 1_000_000;
 pub struct MemoryRevocationStore {
     clock: SharedClock,
     max: usize,
-    markers: Mutex<HashMap<String, (UnixMillis, UnixMillis)>>,
+    markers: Mutex<Markers>,
 }
 
 impl fmt::Debug for MemoryRevocationStore {
@@ -159,10 +162,7 @@ impl MemoryRevocationStore {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (UnixMillis, UnixMillis)>>, StoreError>
-    {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Markers>, StoreError> {
         self.markers
             .lock()
             .map_err(|_| StoreError::backend("the revocation store's lock is poisoned"))

@@ -19,12 +19,14 @@ use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
 };
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
+use passlock_core::revocation::RevocationStore;
 use passlock_core::secret::ApiKey;
 use passlock_core::store::postgres::{
-    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore,
+    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgRevocationStore,
 };
 use passlock_core::store::sqlite::{
-    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteRevocationStore,
+    migrate,
 };
 use passlock_core::{AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, TenancyId};
 use sqlx::postgres::PgPoolOptions;
@@ -132,6 +134,9 @@ pub struct Stores {
     pub ceremonies: Arc<dyn CeremonyStore>,
     /// Which authenticator belongs to which user.
     pub authenticators: Arc<dyn AuthenticatorStore<i64>>,
+    /// Logout markers, in the database every instance shares (a logout
+    /// on one instance ends the session on all, and survives restarts).
+    pub revocations: Arc<dyn RevocationStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -149,6 +154,7 @@ impl Stores {
             users: Db::Sqlite(pool.clone()),
             credentials: Arc::new(SqliteCredentialStore::new(pool.clone())),
             ceremonies: Arc::new(SqliteCeremonyStore::new(pool.clone())),
+            revocations: Arc::new(SqliteRevocationStore::new(pool.clone())),
             authenticators: Arc::new(SqliteAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -159,6 +165,7 @@ impl Stores {
             users: Db::Postgres(pool.clone()),
             credentials: Arc::new(PgCredentialStore::new(pool.clone())),
             ceremonies: Arc::new(PgCeremonyStore::new(pool.clone())),
+            revocations: Arc::new(PgRevocationStore::new(pool.clone())),
             authenticators: Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -273,6 +280,7 @@ pub async fn build_passlock(
     let passlock = Passlock::builder(provider, stores.authenticators.clone())
         .origins([origin.to_owned()])
         .sign_up(Arc::new(Users(stores.users.clone())))
+        .revocations(stores.revocations.clone())
         .policy(policy)
         .build()?;
     Ok(passlock)
