@@ -554,3 +554,41 @@ async fn actix_two_instances_share_a_redis_revocation_store() {
 fn families_are_random() {
     assert_ne!(SessionFamily::random(), SessionFamily::random());
 }
+
+/// The family of the session behind the browser's cookie, as stored.
+async fn family_of(door: &Tower<MemoryStore>, c: &Client<'_, AxumApp>) -> String {
+    let record = door.load(c.cookie("id").unwrap()).await;
+    let json = record.data["passlock"].as_str().unwrap();
+    let parsed: Value = serde_json::from_str(json).unwrap();
+    parsed["family"].as_str().unwrap().to_owned()
+}
+
+/// A step-up and a new passkey keep the sign-in's family (so a logout
+/// revokes what they wrote); a login on top of a session starts a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn step_up_keeps_the_family_and_login_starts_a_new_one() {
+    let clock = ManualClock::starting_now();
+    let passlock = harness::passlock(&clock).await;
+    let store = MemoryStore::default();
+    let door = Tower(store.clone());
+    let w = axum_world(
+        passlock.clone(),
+        clock,
+        AxumApp(crate::axum::app(passlock, store)),
+    );
+    let mut c = w.client();
+    let mut auth = authenticator();
+    c.sign_up(&mut auth, "alice").await;
+    let signed_up = family_of(&door, &c).await;
+    let before = c.cookie("id").unwrap().to_owned();
+    assert_eq!(c.step_up(&mut auth).await.status, 200);
+    assert_ne!(c.cookie("id").unwrap(), before, "the id cycled");
+    assert_eq!(family_of(&door, &c).await, signed_up, "step-up");
+    let mut second = authenticator();
+    let (code, _) = c.registration_ceremony(&mut second, json!({})).await;
+    let r = c.post("/passkey/register", c.proof(&code)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(family_of(&door, &c).await, signed_up, "a new passkey");
+    assert_eq!(c.login(&mut auth).await.status, 200);
+    assert_ne!(family_of(&door, &c).await, signed_up, "a new sign-in");
+}
