@@ -23,8 +23,9 @@ type Answer = Result<HttpResponse, PasslockError>;
 /// The passlock routes as an actix [`Scope`] mounted at exactly
 /// [`Passlock::prefix`] (the embedded provider tells browsers to run
 /// ceremonies under that prefix). The scope carries its own
-/// `web::Data<Passlock<U>>`; the app still registers one for [`StepUp`](crate::StepUp)
-/// on its own routes, and wraps everything in
+/// `web::Data<Passlock<U>>`; the app still registers one for the extractors
+/// ([`PasskeyUser`](crate::PasskeyUser), [`StepUp`](crate::StepUp), ...) and
+/// guards on its own routes, and wraps everything in
 /// [`PasslockSessions`](crate::PasslockSessions).
 ///
 /// ```no_run
