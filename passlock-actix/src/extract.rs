@@ -28,7 +28,12 @@ pub(crate) fn passlock_of<U: UserId>(req: &HttpRequest) -> Result<Passlock<U>, F
 
 /// A user signed in with a passkey in this session; rejects with a JSON
 /// `401 not_authenticated` otherwise (a first-factor-only MFA session is not
-/// enough). A session store failure is a `503`.
+/// enough, nor a logged-out or expired one). A session store failure is a
+/// `503`.
+///
+/// Like every passlock extractor, it needs the app's `Passlock<U>` as
+/// `web::Data<Passlock<U>>` (its revocations and session lifetime decide
+/// whether a session still counts); without it, a JSON `500 misconfigured`.
 ///
 /// ```
 /// use passlock_actix::PasskeyUser;
@@ -75,18 +80,19 @@ macro_rules! user_extractor {
         }
 
         impl<U: UserId> $name<U> {
-            pub(crate) fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
-                let record = PasslockSession::<U>::load(req)?.into_record();
+            pub(crate) async fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
+                let record = PasslockSession::<U>::load(req).await?.into_record();
                 flow::into_checked(record, $check).map(Self)
             }
         }
 
         impl<U: UserId> FromRequest for $name<U> {
             type Error = PasslockError;
-            type Future = Ready<Result<Self, PasslockError>>;
+            type Future = LocalBoxFuture<'static, Result<Self, PasslockError>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                ready(Self::extract(req).map_err(PasslockError))
+                let req = req.clone();
+                Box::pin(async move { Self::extract(&req).await.map_err(PasslockError) })
             }
         }
     };
@@ -119,13 +125,16 @@ pub struct MaybePasskeyUser<U>(pub Option<PasskeyUser<U>>);
 
 impl<U: UserId> FromRequest for MaybePasskeyUser<U> {
     type Error = PasslockError;
-    type Future = Ready<Result<Self, PasslockError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, PasslockError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match PasskeyUser::<U>::extract(req) {
-            Ok(user) => Ok(Self(Some(user))),
-            Err(FlowError::NotSignedIn) => Ok(Self(None)),
-            Err(e) => Err(PasslockError(e)),
+        let req = req.clone();
+        Box::pin(async move {
+            match PasskeyUser::<U>::extract(&req).await {
+                Ok(user) => Ok(Self(Some(user))),
+                Err(FlowError::NotSignedIn) => Ok(Self(None)),
+                Err(e) => Err(PasslockError(e)),
+            }
         })
     }
 }
@@ -151,15 +160,18 @@ pub struct StepUp<const SECS: u64, U = i64>(pub AuthState<U>);
 
 impl<U: UserId, const SECS: u64> FromRequest for StepUp<SECS, U> {
     type Error = PasslockError;
-    type Future = Ready<Result<Self, PasslockError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, PasslockError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let step_up = || {
-            let passlock = passlock_of::<U>(req)?;
-            let record = PasslockSession::<U>::load(req)?.into_record();
-            flow::into_checked(record, |r| flow::require_step_up(&passlock, r, SECS)).map(Self)
-        };
-        ready(step_up().map_err(PasslockError))
+        let req = req.clone();
+        Box::pin(async move {
+            let step_up = async {
+                let passlock = passlock_of::<U>(&req)?;
+                let record = PasslockSession::<U>::load(&req).await?.into_record();
+                flow::into_checked(record, |r| flow::require_step_up(&passlock, r, SECS)).map(Self)
+            };
+            step_up.await.map_err(PasslockError)
+        })
     }
 }
 

@@ -77,7 +77,7 @@ async fn guard<U: UserId>(
     next: Next<impl MessageBody>,
     login: Option<LoginPage>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let response = match (PasskeyUser::<U>::extract(req.request()), login) {
+    let response = match (PasskeyUser::<U>::extract(req.request()).await, login) {
         (Ok(_), _) => return Ok(next.call(req).await?.map_into_left_body()),
         (Err(FlowError::NotSignedIn), Some(LoginPage(to))) if accepts_html(&req) => {
             HttpResponse::SeeOther()

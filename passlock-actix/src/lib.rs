@@ -72,7 +72,14 @@
 //! (actix-session's `SessionMiddleware` with `HttpOnly`, `SameSite=Lax` and
 //! `Secure` unless every allowed origin is `http://localhost`). The passlock
 //! record lives under the key `"passlock"`. Login, sign-up and step-up give
-//! the session a new id; logout deletes it from the store.
+//! the session a new id; logout revokes the sign-in (a marker in the
+//! [`Passlock`](passlock_core::Passlock)'s revocation store, see
+//! [`passlock_core::revocation`]) and then deletes the session from the
+//! store. Every load of a session checks the marker and the absolute session
+//! lifetime, so a logged-out session written back by a request in flight
+//! (`SqlSessionStore` and Redis insert a fresh key when the old one is gone)
+//! reads as signed out. The extractors and guards therefore need the app's
+//! `web::Data<Passlock<U>>`.
 //!
 //! actix-session writes the store after the handler, when the response goes
 //! out. [`PasslockSessions`] turns a store failure at that point (or when

@@ -23,8 +23,9 @@ type Answer = Result<HttpResponse, PasslockError>;
 /// The passlock routes as an actix [`Scope`] mounted at exactly
 /// [`Passlock::prefix`] (the embedded provider tells browsers to run
 /// ceremonies under that prefix). The scope carries its own
-/// `web::Data<Passlock<U>>`; the app still registers one for [`StepUp`](crate::StepUp)
-/// on its own routes, and wraps everything in
+/// `web::Data<Passlock<U>>`; the app still registers one for the extractors
+/// ([`PasskeyUser`](crate::PasskeyUser), [`StepUp`](crate::StepUp), ...) and
+/// guards on its own routes, and wraps everything in
 /// [`PasslockSessions`](crate::PasslockSessions).
 ///
 /// ```no_run
@@ -191,11 +192,11 @@ fn client<U: UserId>(pl: &Passlock<U>, req: &HttpRequest) -> ClientInfo {
 }
 
 async fn logout<U: UserId>(
-    _: Checked<U>,
+    Checked(pl): Checked<U>,
     s: PasslockSession<U>,
     _: Body<Optional<IgnoredAny>>,
 ) -> Answer {
-    s.apply(flow::logout::<U>().session)?;
+    s.logout(&pl).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

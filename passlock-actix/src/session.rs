@@ -11,11 +11,12 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::InternalError;
 use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest};
-use futures_util::future::{LocalBoxFuture, Ready, ready};
+use futures_util::future::LocalBoxFuture;
 use passlock_core::flow::{self, FirstFactor};
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 
 use crate::error::PasslockError;
+use crate::extract::passlock_of;
 
 const NO_SESSIONS: &str = "no session middleware: wrap the app in passlock_actix::PasslockSessions";
 
@@ -155,7 +156,13 @@ fn store_failure(e: &Error) -> Option<String> {
 
 /// The session of a request with the passlock record loaded from it.
 ///
-/// The record lives under [`SessionRecord::KEY`]. A record that no longer
+/// The record lives under [`SessionRecord::KEY`] and is checked as it is
+/// loaded ([`flow::validate_session`](passlock_core::flow::validate_session)):
+/// a session whose sign-in was logged out, or is older than the absolute
+/// session lifetime, reads as empty, even if a request in flight wrote it
+/// back after the logout. The [`Passlock`] is found as
+/// `web::Data<Passlock<U>>` (a JSON `500 misconfigured` without it); a
+/// revocation store failure is a JSON `503`. A record that no longer
 /// deserializes (for example after the app's user id type changed) is
 /// treated as empty and logged. Without [`PasslockSessions`] around the app
 /// this is a JSON `500` (`misconfigured`).
@@ -174,13 +181,16 @@ impl<U: fmt::Debug> fmt::Debug for PasslockSession<U> {
 }
 
 impl<U: UserId> PasslockSession<U> {
-    /// Loads the record of the request's session.
-    pub fn load(req: &HttpRequest) -> Result<Self, FlowError> {
+    /// Loads the record of the request's session and checks it against
+    /// the app's [`Passlock`] (revocations, session lifetime).
+    pub async fn load(req: &HttpRequest) -> Result<Self, FlowError> {
         if req.extensions().get::<SessionsMounted>().is_none() {
             return Err(FlowError::Misconfigured(NO_SESSIONS));
         }
+        let passlock = passlock_of::<U>(req)?;
         let session = req.get_session();
         let record = SessionRecord::or_empty(session.get(SessionRecord::<U>::KEY));
+        let record = flow::validate_session(&passlock, record).await?;
         Ok(Self { session, record })
     }
 
@@ -228,6 +238,14 @@ impl<U: UserId> PasslockSession<U> {
         Ok(outcome.value)
     }
 
+    /// Logs out through [`flow::logout`](passlock_core::flow::logout): the
+    /// sign-in is revoked first, then the session is purged. A revocation
+    /// store failure is a `503` and leaves the session as it was.
+    pub async fn logout(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
+        let outcome = flow::logout(passlock, &self.record).await?;
+        self.apply(outcome.session)
+    }
+
     /// Applies a flow's session change: `Set { renew: true }` gives the
     /// session a new id (no fixation), `Purge` deletes it server-side. The
     /// store is written by [`PasslockSessions`] before the response leaves;
@@ -255,9 +273,10 @@ impl<U: UserId> PasslockSession<U> {
 
 impl<U: UserId> FromRequest for PasslockSession<U> {
     type Error = PasslockError;
-    type Future = Ready<Result<Self, PasslockError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, PasslockError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::load(req).map_err(PasslockError))
+        let req = req.clone();
+        Box::pin(async move { Self::load(&req).await.map_err(PasslockError) })
     }
 }

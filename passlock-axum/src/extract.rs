@@ -17,7 +17,12 @@ use crate::session::PasslockSession;
 
 /// A user signed in with a passkey in this session; rejects with a JSON
 /// `401 not_authenticated` otherwise (a first-factor-only MFA session is not
-/// enough). A session store failure is a `503`.
+/// enough, nor a logged-out or expired one). A session store failure is a
+/// `503`.
+///
+/// Like every passlock extractor, it finds the [`Passlock<U>`] in the
+/// router state through [`FromRef`], as its revocations and session
+/// lifetime decide whether a session still counts.
 ///
 /// ```
 /// use passlock_axum::PasskeyUser;
@@ -37,7 +42,12 @@ impl<U> Deref for PasskeyUser<U> {
     }
 }
 
-impl<S: Send + Sync, U: UserId> FromRequestParts<S> for PasskeyUser<U> {
+impl<S, U> FromRequestParts<S> for PasskeyUser<U>
+where
+    S: Send + Sync,
+    U: UserId,
+    Passlock<U>: FromRef<S>,
+{
     type Rejection = PasslockRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
@@ -50,7 +60,12 @@ impl<S: Send + Sync, U: UserId> FromRequestParts<S> for PasskeyUser<U> {
 
 /// `Option<PasskeyUser<U>>` is `None` only when nobody is signed in; a
 /// failing session store still rejects with a `503`.
-impl<S: Send + Sync, U: UserId> OptionalFromRequestParts<S> for PasskeyUser<U> {
+impl<S, U> OptionalFromRequestParts<S> for PasskeyUser<U>
+where
+    S: Send + Sync,
+    U: UserId,
+    Passlock<U>: FromRef<S>,
+{
     type Rejection = PasslockRejection;
 
     async fn from_request_parts(
@@ -70,7 +85,12 @@ impl<S: Send + Sync, U: UserId> OptionalFromRequestParts<S> for PasskeyUser<U> {
 #[derive(Debug, Clone)]
 pub struct MaybePasskeyUser<U>(pub Option<PasskeyUser<U>>);
 
-impl<S: Send + Sync, U: UserId> FromRequestParts<S> for MaybePasskeyUser<U> {
+impl<S, U> FromRequestParts<S> for MaybePasskeyUser<U>
+where
+    S: Send + Sync,
+    U: UserId,
+    Passlock<U>: FromRef<S>,
+{
     type Rejection = PasslockRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
@@ -114,7 +134,12 @@ macro_rules! user_extractor {
             }
         }
 
-        impl<S: Send + Sync, U: UserId> FromRequestParts<S> for $name<U> {
+        impl<S, U> FromRequestParts<S> for $name<U>
+        where
+            S: Send + Sync,
+            U: UserId,
+            Passlock<U>: FromRef<S>,
+        {
             type Rejection = PasslockRejection;
 
             async fn from_request_parts(

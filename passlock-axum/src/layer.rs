@@ -3,14 +3,13 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::header::ACCEPT;
 use axum::response::{IntoResponse, Redirect, Response};
-use passlock_core::{ConfigError, FlowError, UserId};
+use passlock_core::{ConfigError, FlowError, Passlock, UserId};
 use tower::{Layer, Service};
 
 use crate::extract::PasskeyUser;
@@ -23,25 +22,28 @@ use crate::rejection::PasslockRejection;
 ///
 /// ```
 /// use axum::{Router, routing::get};
+/// # fn demo(passlock: passlock_axum::passlock_core::Passlock<i64>) {
 ///
 /// let admin: Router = Router::new()
 ///     .route("/admin", get(|| async { "secret" }))
-///     .route_layer(passlock_axum::require_passkey::<i64>().redirect_to("/login").unwrap());
+///     .route_layer(passlock_axum::require_passkey(passlock).redirect_to("/login").unwrap());
+/// # }
 /// ```
-pub struct RequirePasskey<U> {
+pub struct RequirePasskey<U: UserId> {
+    passlock: Passlock<U>,
     redirect: Option<String>,
-    _user: PhantomData<fn() -> U>,
 }
 
-/// A [`RequirePasskey`] layer for the app's user id type `U`.
-pub fn require_passkey<U: UserId>() -> RequirePasskey<U> {
+/// A [`RequirePasskey`] layer checking sessions against `passlock` (its
+/// revocations and session lifetime).
+pub fn require_passkey<U: UserId>(passlock: Passlock<U>) -> RequirePasskey<U> {
     RequirePasskey {
+        passlock,
         redirect: None,
-        _user: PhantomData,
     }
 }
 
-impl<U> RequirePasskey<U> {
+impl<U: UserId> RequirePasskey<U> {
     /// Redirects signed-out HTML requests to `path`, which must be a local
     /// path (`/login`), never another site.
     pub fn redirect_to(mut self, path: &str) -> Result<Self, ConfigError> {
@@ -60,16 +62,16 @@ impl<U> RequirePasskey<U> {
     }
 }
 
-impl<U> Clone for RequirePasskey<U> {
+impl<U: UserId> Clone for RequirePasskey<U> {
     fn clone(&self) -> Self {
         Self {
+            passlock: self.passlock.clone(),
             redirect: self.redirect.clone(),
-            _user: PhantomData,
         }
     }
 }
 
-impl<U> fmt::Debug for RequirePasskey<U> {
+impl<U: UserId> fmt::Debug for RequirePasskey<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequirePasskey")
             .field("redirect", &self.redirect)
@@ -77,7 +79,7 @@ impl<U> fmt::Debug for RequirePasskey<U> {
     }
 }
 
-impl<S, U> Layer<S> for RequirePasskey<U> {
+impl<S, U: UserId> Layer<S> for RequirePasskey<U> {
     type Service = RequirePasskeyService<S, U>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -89,12 +91,12 @@ impl<S, U> Layer<S> for RequirePasskey<U> {
 }
 
 /// The service of [`RequirePasskey`].
-pub struct RequirePasskeyService<S, U> {
+pub struct RequirePasskeyService<S, U: UserId> {
     inner: S,
     config: RequirePasskey<U>,
 }
 
-impl<S: Clone, U> Clone for RequirePasskeyService<S, U> {
+impl<S: Clone, U: UserId> Clone for RequirePasskeyService<S, U> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -103,7 +105,7 @@ impl<S: Clone, U> Clone for RequirePasskeyService<S, U> {
     }
 }
 
-impl<S, U> fmt::Debug for RequirePasskeyService<S, U> {
+impl<S, U: UserId> fmt::Debug for RequirePasskeyService<S, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequirePasskeyService")
             .field("config", &self.config)
@@ -136,9 +138,10 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let redirect = self.config.redirect.clone();
+        let passlock = self.config.passlock.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            match PasskeyUser::<U>::from_request_parts(&mut parts, &()).await {
+            match PasskeyUser::<U>::from_request_parts(&mut parts, &passlock).await {
                 Ok(_) => inner.call(Request::from_parts(parts, body)).await,
                 Err(PasslockRejection(FlowError::NotSignedIn))
                     if redirect.is_some() && accepts_html(&parts) =>

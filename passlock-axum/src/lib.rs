@@ -65,9 +65,10 @@
 //! shared bucket (one client's failures throttle all) and passlock logs an
 //! error once.
 //!
-//! [`StepUp`] finds the [`Passlock`](passlock_core::Passlock) in the router
-//! state through [`FromRef`](axum::extract::FromRef); the other extractors
-//! need only the session layer.
+//! The extractors find the [`Passlock`](passlock_core::Passlock) in the
+//! router state through [`FromRef`](axum::extract::FromRef) (it decides
+//! whether a session was logged out or outlived the absolute session
+//! lifetime); [`require_passkey`] takes it as an argument.
 //!
 //! ## Sessions and cookies
 //!
@@ -77,7 +78,12 @@
 //! origin is `http://localhost`), `with_http_only(true)` and
 //! `with_same_site(SameSite::Lax)` or stricter. The passlock record lives
 //! under the key `"passlock"`. Login, sign-up and step-up cycle the session
-//! id; logout deletes the session from the store. Changes are saved before
+//! id; logout revokes the sign-in (a marker in the
+//! [`Passlock`](passlock_core::Passlock)'s revocation store, see
+//! [`passlock_core::revocation`]) and then deletes the session from the
+//! store. Every load of a session checks the marker and the absolute session
+//! lifetime, so a logged-out session written back by a request in flight, or
+//! a copy of its cookie, reads as signed out. Changes are saved before
 //! the response is written, so a failing session store is a JSON `503` and
 //! nothing is issued. A missing session layer is a JSON `500`
 //! (`misconfigured`), never a panic.

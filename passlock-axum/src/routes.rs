@@ -220,8 +220,12 @@ impl<U: UserId> FromRequestParts<Passlock<U>> for Client {
     }
 }
 
-async fn logout<U: UserId>(s: PasslockSession<U>, _: OptionalJsonBody<IgnoredAny>) -> Answer {
-    s.apply(flow::logout::<U>().session).await?;
+async fn logout<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    _: OptionalJsonBody<IgnoredAny>,
+) -> Answer {
+    s.logout(&pl).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

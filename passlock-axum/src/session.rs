@@ -1,7 +1,7 @@
 //! Reading the [`SessionRecord`] from a tower-sessions [`Session`] and
 //! applying a [`SessionChange`] to it.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use passlock_core::flow::{self, FirstFactor};
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
@@ -16,6 +16,13 @@ const NO_SESSION_LAYER: &str = "no session layer of tower-sessions 0.14: add \
      SessionManagerLayer of another tower-sessions version is invisible to passlock)";
 
 /// The session of a request with the passlock record loaded from it.
+///
+/// The record is checked as it is loaded
+/// ([`flow::validate_session`](passlock_core::flow::validate_session)): a
+/// session whose sign-in was logged out, or is older than the absolute
+/// session lifetime, reads as empty, even if a request in flight wrote it
+/// back after the logout. The [`Passlock`] is found in the router state
+/// through [`FromRef`].
 ///
 /// Every store failure is [`FlowError::SessionUnavailable`] (a JSON `503`);
 /// a missing `SessionManagerLayer` is [`FlowError::Misconfigured`] (a JSON
@@ -61,13 +68,14 @@ fn unavailable(e: SessionError) -> FlowError {
 }
 
 impl<U: UserId> PasslockSession<U> {
-    /// Loads the record of `session`.
+    /// Loads the record of `session` and checks it against `passlock`'s
+    /// revocations and session lifetime.
     ///
     /// The record is kept as one compact JSON string value (as actix-session
     /// keeps every value): loading a session then clones one string instead
     /// of a tree of JSON values. A record stored as a JSON object (passlock
     /// 0.1 before this change) still reads.
-    pub async fn load(session: Session) -> Result<Self, FlowError> {
+    pub async fn load(session: Session, passlock: &Passlock<U>) -> Result<Self, FlowError> {
         let parsed = match session.get_value(SessionRecord::<U>::KEY).await {
             Ok(None) => Ok(SessionRecord::default()),
             Ok(Some(Value::String(json))) => serde_json::from_str(&json),
@@ -78,6 +86,7 @@ impl<U: UserId> PasslockSession<U> {
             tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
             SessionRecord::default()
         });
+        let record = flow::validate_session(passlock, record).await?;
         Ok(Self { session, record })
     }
 
@@ -105,6 +114,14 @@ impl<U: UserId> PasslockSession<U> {
         let outcome = flow::first_factor(passlock, &self.record, user, method).await?;
         self.apply(outcome.session).await?;
         Ok(outcome.value)
+    }
+
+    /// Logs out through [`flow::logout`](passlock_core::flow::logout): the
+    /// sign-in is revoked first, then the session is deleted. A revocation
+    /// store failure is a `503` and leaves the session as it was.
+    pub async fn logout(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
+        let outcome = flow::logout(passlock, &self.record).await?;
+        self.apply(outcome.session).await
     }
 
     /// Applies a flow's session change and saves it before the response is
@@ -141,10 +158,16 @@ pub(crate) fn session_of(parts: &Parts) -> Result<Session, FlowError> {
         .ok_or(FlowError::Misconfigured(NO_SESSION_LAYER))
 }
 
-impl<S: Send + Sync, U: UserId> FromRequestParts<S> for PasslockSession<U> {
+impl<S, U> FromRequestParts<S> for PasslockSession<U>
+where
+    S: Send + Sync,
+    U: UserId,
+    Passlock<U>: FromRef<S>,
+{
     type Rejection = PasslockRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::load(session_of(parts)?).await?)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let passlock = Passlock::<U>::from_ref(state);
+        Ok(Self::load(session_of(parts)?, &passlock).await?)
     }
 }

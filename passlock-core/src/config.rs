@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::clock::{self, SharedClock};
 use crate::error::{BoxError, ConfigError, FlowError};
 use crate::provider::PasskeyProvider;
+use crate::revocation::{MemoryRevocationStore, RevocationStore};
 use crate::store::{AuthenticatorStore, UserId};
 use crate::throttle::{ClientInfo, MemoryThrottle, Throttle, ThrottlePolicy};
 use crate::ticket::SealingKey;
@@ -57,6 +58,12 @@ pub struct Policy {
     /// report the flag: see
     /// [`PassageConfig::with_service_enforced_user_verification`](crate::provider::passage::PassageConfig::with_service_enforced_user_verification).
     pub require_user_verification: bool,
+    /// Absolute session lifetime (default 30 days, 2 592 000 s): a session
+    /// signed in longer ago than this is signed out when it is next loaded,
+    /// whatever the session store's own expiry (which renews on activity).
+    /// A logout's revocation marker is kept as long (see
+    /// [`crate::revocation`]). Must be at least 1.
+    pub session_lifetime_secs: u64,
 }
 
 impl Default for Policy {
@@ -68,6 +75,7 @@ impl Default for Policy {
             passkey_required_as_second_factor: true,
             throttle: ThrottlePolicy::default(),
             require_user_verification: true,
+            session_lifetime_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -112,6 +120,7 @@ struct Inner<U: UserId> {
     proxy_hops: usize,
     /// Set once the shared-bucket warning was logged.
     warned_unknown_client: AtomicBool,
+    revocations: Arc<dyn RevocationStore>,
 }
 
 /// The configured passkey sign-in of an app: a provider, an
@@ -159,6 +168,7 @@ impl<U: UserId> Passlock<U> {
             proxy_header: None,
             sealing_key: None,
             proxy_hops: 1,
+            revocations: None,
         }
     }
 
@@ -206,6 +216,20 @@ impl<U: UserId> Passlock<U> {
     /// origin is `http://localhost[:port]`.
     pub fn secure_cookies(&self) -> bool {
         !self.inner.origins.iter().all(|o| is_http_localhost(o))
+    }
+
+    /// Where logouts leave their revocation markers (see
+    /// [`crate::revocation`]).
+    pub fn revocations(&self) -> &dyn RevocationStore {
+        self.inner.revocations.as_ref()
+    }
+
+    /// The absolute session lifetime in milliseconds
+    /// ([`Policy::session_lifetime_secs`]).
+    pub fn session_lifetime_millis(&self) -> i64 {
+        i64::try_from(self.inner.policy.session_lifetime_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000)
     }
 
     /// The throttle of failed proofs, unless disabled with
@@ -387,6 +411,7 @@ pub struct PasslockBuilder<U: UserId> {
     proxy_header: Option<String>,
     sealing_key: Option<SealingKey>,
     proxy_hops: usize,
+    revocations: Option<Arc<dyn RevocationStore>>,
 }
 
 enum Throttling {
@@ -443,6 +468,17 @@ impl<U: UserId> PasslockBuilder<U> {
     /// several instances. Limits are in [`Policy::throttle`].
     pub fn throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
         self.throttle = Some(Throttling::Custom(throttle));
+        self
+    }
+
+    /// Replaces the default [`MemoryRevocationStore`] (per process) that
+    /// holds logout markers. Several app instances serving one site must
+    /// share one store, on SQL (`SqliteRevocationStore`,
+    /// `PgRevocationStore`) or Redis
+    /// ([`RedisRevocationStore`](crate::revocation::RedisRevocationStore)),
+    /// or a logout on one instance does not end the session on the others.
+    pub fn revocations(mut self, store: Arc<dyn RevocationStore>) -> Self {
+        self.revocations = Some(store);
         self
     }
 
@@ -545,6 +581,12 @@ impl<U: UserId> PasslockBuilder<U> {
                 "needs a trusted_proxy_header to count hops in",
             ));
         }
+        if self.policy.session_lifetime_secs == 0 {
+            return Err(ConfigError::new(
+                "policy.session_lifetime_secs",
+                "must be at least 1",
+            ));
+        }
         let limits = [
             self.policy.throttle.per_address,
             self.policy.throttle.per_subject,
@@ -568,6 +610,9 @@ impl<U: UserId> PasslockBuilder<U> {
             Some(key) => key,
             None => SealingKey::random()?,
         };
+        let revocations = self
+            .revocations
+            .unwrap_or_else(|| Arc::new(MemoryRevocationStore::new(self.clock.clone())));
         Ok(Passlock {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -582,6 +627,7 @@ impl<U: UserId> PasslockBuilder<U> {
                 sealing_key,
                 proxy_hops: self.proxy_hops,
                 warned_unknown_client: AtomicBool::new(false),
+                revocations,
             }),
         })
     }

@@ -158,10 +158,7 @@ pub async fn first_factor<U: UserId>(
     } else {
         AuthState::app_factor(user, method, now)
     };
-    let next = SessionRecord {
-        auth: Some(auth),
-        pending: None,
-    };
+    let next = SessionRecord::signed_in(auth);
     Ok(Outcome::new(
         FirstFactor {
             user_id,
@@ -317,6 +314,7 @@ pub async fn register<U: UserId>(
             with_ticket = SessionRecord {
                 auth: None,
                 pending: ticket::open(pl.sealing_key(), t, pl.now()),
+                family: None,
             };
             &with_ticket
         }
@@ -380,16 +378,23 @@ async fn register_unthrottled<U: UserId>(
     }
     let at = ceremony_time(principal.authenticated_at, now);
     let aid = principal.authenticator_id.clone();
-    let auth = match &pending.for_user {
+    let next = match &pending.for_user {
         Some(user) => {
             let current = match &record.auth {
                 Some(a) if &a.user_id == user => a.clone(),
                 _ => return Err(FlowError::NoPendingRegistration),
             };
             pl.store().link(&aid, user, now).await?;
-            current
-                .verified(aid.clone(), at)
-                .with_user_handle(principal.user_handle.clone())
+            // A new passkey for the signed-in user: the same sign-in.
+            SessionRecord {
+                auth: Some(
+                    current
+                        .verified(aid.clone(), at)
+                        .with_user_handle(principal.user_handle.clone()),
+                ),
+                pending: None,
+                family: record.family.clone(),
+            }
         }
         None => {
             let hook = pl.sign_up().ok_or(FlowError::SignUpDisabled)?;
@@ -412,16 +417,18 @@ async fn register_unthrottled<U: UserId>(
                 discard_passkey(pl, &aid).await;
                 return Err(e.into());
             }
-            AuthState::passkey(user, aid.clone(), now)
-                .verified(aid.clone(), at)
-                .with_user_handle(pending.user_handle.clone())
+            SessionRecord::signed_in(
+                AuthState::passkey(user, aid.clone(), now)
+                    .verified(aid.clone(), at)
+                    .with_user_handle(pending.user_handle.clone()),
+            )
         }
     };
-    let user_id = auth.user_id.to_string();
-    let next = SessionRecord {
-        auth: Some(auth),
-        pending: None,
-    };
+    let user_id = next
+        .auth
+        .as_ref()
+        .map(|a| a.user_id.to_string())
+        .unwrap_or_default();
     Ok(Outcome::new(
         SignedIn {
             user_id,
@@ -527,14 +534,11 @@ async fn login_unthrottled<U: UserId>(
     let now = pl.now();
     let at = ceremony_time(principal.authenticated_at, now);
     touch(pl, &aid, now).await;
-    let next = SessionRecord {
-        auth: Some(
-            AuthState::passkey(user.clone(), aid.clone(), now)
-                .verified(aid.clone(), at)
-                .with_user_handle(principal.user_handle),
-        ),
-        pending: None,
-    };
+    let next = SessionRecord::signed_in(
+        AuthState::passkey(user.clone(), aid.clone(), now)
+            .verified(aid.clone(), at)
+            .with_user_handle(principal.user_handle),
+    );
     Ok(Outcome::new(
         SignedIn {
             user_id: user.to_string(),
@@ -592,6 +596,7 @@ async fn step_up_unthrottled<U: UserId>(
                 .with_user_handle(principal.user_handle),
         ),
         pending: record.pending.clone(),
+        family: record.family.clone(),
     };
     Ok(Outcome::new(
         SignedIn {
@@ -612,9 +617,89 @@ async fn touch<U: UserId>(pl: &Passlock<U>, aid: &AuthenticatorId, now: i64) {
     }
 }
 
-/// `POST {prefix}/logout`: deletes the session server-side.
-pub fn logout<U: UserId>() -> Outcome<(), U> {
-    Outcome::new((), SessionChange::Purge)
+/// `POST {prefix}/logout`: revokes the session's sign-in, then deletes the
+/// session server-side.
+///
+/// The revocation marker of the record's [`SessionFamily`](crate::revocation::SessionFamily) is written
+/// first: a request that loaded the session before the logout and saves it
+/// afterwards (under its old id or a new one) then writes back a record that
+/// [`validate_session`] reads as signed out. If the marker cannot be written
+/// the logout fails with `503 session_unavailable` and the session is left
+/// as it was, so the user can retry; a logout never pretends to succeed.
+pub async fn logout<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+) -> Result<Outcome<(), U>, FlowError> {
+    if let Some(family) = &record.family {
+        let now = pl.now();
+        pl.revocations()
+            .revoke(
+                &family.revocation_key(),
+                now,
+                now.saturating_add(pl.session_lifetime_millis()),
+            )
+            .await
+            .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
+    }
+    Ok(Outcome::new((), SessionChange::Purge))
+}
+
+/// Checks a record just loaded from the session store; both adapters call
+/// it on every load, before any route or extractor looks at the record.
+///
+/// The record comes back empty (signed out, any pending registration
+/// dropped) when its sign-in is older than
+/// [`Policy::session_lifetime_secs`](crate::Policy::session_lifetime_secs),
+/// when its [`SessionFamily`](crate::revocation::SessionFamily) was revoked by a logout, or when it is signed
+/// in without a family (written before families existed). A record with
+/// neither a sign-in nor a family (an anonymous session) is returned as it
+/// is without reading the revocation store. A revocation store failure is
+/// `503 session_unavailable`: the session is not trusted blindly.
+///
+/// ```
+/// use passlock_core::{AuthState, AuthenticatorId, SessionRecord, flow};
+/// # use std::sync::Arc;
+/// # use passlock_core::{Passlock, store::MemoryAuthenticatorStore};
+/// # use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let provider = EmbeddedProvider::in_memory(
+/// #     EmbeddedConfig::new("localhost", "Demo", ["http://localhost:3000"])).await?;
+/// # let pl: Passlock<i64> =
+/// #     Passlock::builder(Arc::new(provider), Arc::new(MemoryAuthenticatorStore::new())).build()?;
+/// let passkey = AuthenticatorId::new("a")?;
+/// let record = SessionRecord::signed_in(AuthState::passkey(7_i64, passkey, pl.now()));
+/// assert_eq!(flow::validate_session(&pl, record.clone()).await?, record);
+///
+/// flow::logout(&pl, &record).await?; // a logout elsewhere
+/// assert!(flow::validate_session(&pl, record).await?.is_empty());
+/// # Ok(()) }
+/// ```
+pub async fn validate_session<U: UserId>(
+    pl: &Passlock<U>,
+    record: SessionRecord<U>,
+) -> Result<SessionRecord<U>, FlowError> {
+    let Some(family) = &record.family else {
+        return Ok(match record.auth {
+            // Signed in before families existed: no logout could revoke it.
+            Some(_) => SessionRecord::default(),
+            None => record,
+        });
+    };
+    if let Some(auth) = &record.auth
+        && pl.now().saturating_sub(auth.authenticated_at) >= pl.session_lifetime_millis()
+    {
+        return Ok(SessionRecord::default());
+    }
+    let revoked = pl
+        .revocations()
+        .latest(&[family.revocation_key()])
+        .await
+        .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
+    Ok(match revoked {
+        Some(_) => SessionRecord::default(),
+        None => record,
+    })
 }
 
 /// `GET {prefix}/session`.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixMillis;
 use crate::error::FlowError;
 use crate::id::{AuthenticatorId, UserHandle};
+use crate::revocation::SessionFamily;
 
 /// An authentication method recorded in a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +174,13 @@ pub struct SessionRecord<U> {
     /// A pending registration.
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingRegistration<U>>,
+    /// The sign-in this session belongs to: set by every new sign-in
+    /// (passkey login, sign-up, the app's first factor) and kept by what
+    /// follows (step-up, new passkey, id cycles); a logout revokes it (see
+    /// [`crate::revocation`]). A signed-in record without one (written
+    /// before families existed) reads as signed out.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub family: Option<SessionFamily>,
 }
 
 fn none<T>() -> Option<T> {
@@ -184,6 +192,7 @@ impl<U> Default for SessionRecord<U> {
         Self {
             auth: None,
             pending: None,
+            family: None,
         }
     }
 }
@@ -191,6 +200,16 @@ impl<U> Default for SessionRecord<U> {
 impl<U> SessionRecord<U> {
     /// The session key adapters store the record under.
     pub const KEY: &'static str = "passlock";
+
+    /// A record for a new sign-in: `auth`, no pending registration, and a
+    /// new [`SessionFamily`].
+    pub fn signed_in(auth: AuthState<U>) -> Self {
+        Self {
+            auth: Some(auth),
+            pending: None,
+            family: Some(SessionFamily::random()),
+        }
+    }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
@@ -305,12 +324,13 @@ mod tests {
 
     #[test]
     fn record_round_trips() {
-        let r = SessionRecord {
-            auth: Some(AuthState::passkey(7_i64, aid(), 5)),
-            pending: None,
-        };
+        let r = SessionRecord::signed_in(AuthState::passkey(7_i64, aid(), 5));
         let json = serde_json::to_string(&r).unwrap();
         let back: SessionRecord<i64> = serde_json::from_str(&json).unwrap();
         assert_eq!(r, back);
+        assert!(back.family.is_some());
+        // A record written before families existed still reads.
+        let old: SessionRecord<i64> = serde_json::from_str(r#"{"auth":null}"#).unwrap();
+        assert_eq!(old, SessionRecord::default());
     }
 }

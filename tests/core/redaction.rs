@@ -150,7 +150,7 @@ async fn debug_never_prints_a_secret() {
     session.insert("app", 1).await.unwrap();
     session.save().await.unwrap();
     let id = session.id().unwrap();
-    let session = passlock_axum::PasslockSession::<i64>::load(session)
+    let session = passlock_axum::PasslockSession::<i64>::load(session, &passlock)
         .await
         .unwrap();
     hides(

@@ -7,11 +7,14 @@ use passlock_core::provider::embedded::store::{
     CeremonyStore, MemoryCeremonyStore, MemoryCredentialStore,
 };
 use passlock_core::provider::jwt::{MemoryReplayCache, ReplayCache};
+use passlock_core::revocation::{MemoryRevocationStore, RedisRevocationStore};
 use passlock_core::store::postgres::{
     self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgReplayCache,
+    PgRevocationStore,
 };
 use passlock_core::store::sqlite::{
     self, SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteReplayCache,
+    SqliteRevocationStore,
 };
 use passlock_core::store::{AuthenticatorStore, MemoryAuthenticatorStore};
 use passlock_core::testing::conformance;
@@ -52,6 +55,32 @@ async fn memory_ceremony_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_replay_cache() {
     conformance::replay_cache(Arc::new(MemoryReplayCache::new()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_revocation_store() {
+    let clock = passlock_core::clock::system();
+    conformance::revocation_store(Arc::new(MemoryRevocationStore::new(clock)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_revocation_store() {
+    let store = RedisRevocationStore::connect("redis://127.0.0.1:6379")
+        .await
+        .unwrap();
+    conformance::revocation_store(Arc::new(store))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_revocation_store() {
+    let pool = migrated_sqlite().await;
+    conformance::revocation_store(Arc::new(SqliteRevocationStore::new(pool)))
         .await
         .unwrap();
 }
@@ -127,11 +156,12 @@ async fn sqlite_migrate_is_idempotent() {
         Some(7),
         "migrate lost data"
     );
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM passlock_schema_version")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(versions, vec![sqlite::SCHEMA_VERSION]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM passlock_schema_version ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, (1..=sqlite::SCHEMA_VERSION).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -175,14 +205,16 @@ async fn sqlite_stored_user_id_that_does_not_parse_is_a_backend_error() {
 async fn postgres_suites() {
     let (pool, guard) = pg_database().await;
     postgres::migrate(&pool).await.unwrap();
-    let (a, b, c, d) = tokio::join!(
+    let (a, b, c, d, e) = tokio::join!(
         conformance::authenticator_store(Arc::new(PgAuthenticatorStore::<String>::new(
             pool.clone()
         ))),
         conformance::credential_store(Arc::new(PgCredentialStore::new(pool.clone()))),
         conformance::ceremony_store(Arc::new(PgCeremonyStore::new(pool.clone()))),
         conformance::replay_cache(Arc::new(PgReplayCache::new(pool.clone()))),
+        conformance::revocation_store(Arc::new(PgRevocationStore::new(pool.clone()))),
     );
+    e.unwrap();
     a.unwrap();
     b.unwrap();
     c.unwrap();
@@ -275,11 +307,12 @@ async fn postgres_migrate_idempotent_and_concurrent() {
         store.take("kept", 0).await.unwrap().as_deref(),
         Some("value")
     );
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM passlock_schema_version")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(versions, vec![postgres::SCHEMA_VERSION]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM passlock_schema_version ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, (1..=postgres::SCHEMA_VERSION).collect::<Vec<_>>());
     other.close().await;
     pool.close().await;
     drop(guard);

@@ -67,7 +67,11 @@ pub(crate) fn app<S: SessionStore + Clone>(passlock: Passlock<i64>, store: S) ->
 pub(crate) fn app_without_sessions(passlock: Passlock<i64>) -> Router {
     let guarded = Router::new()
         .route("/app/admin", get(|| async { "admin" }))
-        .route_layer(require_passkey::<i64>().redirect_to("/login").unwrap());
+        .route_layer(
+            require_passkey(passlock.clone())
+                .redirect_to("/login")
+                .unwrap(),
+        );
     Router::new()
         .route("/app/me", get(me))
         .route("/app/maybe", get(maybe))
@@ -308,12 +312,12 @@ async fn require_passkey_redirects_html_and_refuses_json() {
     let r = c.get("/app/maybe").await;
     assert!(r.json["user_id"].is_i64(), "{r:?}");
     assert!(
-        require_passkey::<i64>()
+        require_passkey(w.passlock.clone())
             .redirect_to("https://evil.example")
             .is_err()
     );
     assert!(
-        require_passkey::<i64>()
+        require_passkey(w.passlock.clone())
             .redirect_to("//evil.example")
             .is_err()
     );

@@ -322,6 +322,11 @@ impl<A: TestApp> Client<'_, A> {
         self.jar.get(name).map(String::as_str)
     }
 
+    /// Sets one cookie, as a `Set-Cookie` answer would.
+    pub(crate) fn set_cookie(&mut self, name: &str, value: &str) {
+        self.jar.insert(name.to_owned(), value.to_owned());
+    }
+
     /// Replaces the jar (replaying an old session cookie).
     pub(crate) fn set_cookies(&mut self, other: &Client<'_, A>) {
         self.jar = other.jar.clone();

@@ -13,5 +13,6 @@ mod hosted;
 mod mfa;
 mod passage;
 mod redis;
+mod revocation;
 mod scenarios;
 mod throttle_real;

@@ -20,10 +20,7 @@ use crate::harness::{self, Client, MemoryUsers, ORIGIN, TestApp};
 /// What the app's first factor stores for `user`: a partial sign-in.
 fn first_factor(passlock: &Passlock<i64>, user: i64) -> SessionChange<i64> {
     SessionChange::Set {
-        record: SessionRecord {
-            auth: Some(AuthState::first_factor(user, "password", passlock.now())),
-            pending: None,
-        },
+        record: SessionRecord::signed_in(AuthState::first_factor(user, "password", passlock.now())),
         renew: true,
     }
 }

@@ -117,6 +117,14 @@ impl SessionStore for Tracked {
     }
 }
 
+/// A Redis session store (a fresh fred pool) noting its ids in `keys`.
+pub(crate) async fn tracked(keys: &RedisKeys) -> Tracked {
+    Tracked {
+        inner: RedisStore::new(fred_pool().await),
+        keys: keys.clone(),
+    }
+}
+
 /// The scenario app with sessions in Redis (a fresh fred pool), with the
 /// cookie flags the README recommends.
 async fn redis_app(passlock: Passlock<i64>, keys: &RedisKeys) -> AxumApp {

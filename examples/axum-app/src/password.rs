@@ -7,7 +7,7 @@
 //! partial session: the page then asks for the passkey (`stepUp()`). The
 //! passwords themselves are [`example_support::password`]'s.
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::post};
@@ -22,6 +22,13 @@ use sqlx::SqlitePool;
 pub(crate) struct PasswordState {
     pub(crate) passlock: Passlock<i64>,
     pub(crate) pool: SqlitePool,
+}
+
+/// The passlock extractors find the [`Passlock`] in the state.
+impl FromRef<PasswordState> for Passlock<i64> {
+    fn from_ref(state: &PasswordState) -> Self {
+        state.passlock.clone()
+    }
 }
 
 /// What goes wrong, as JSON `{"error","message"}` like the passlock routes.

@@ -20,13 +20,15 @@ use passlock_core::provider::embedded::{
 };
 use passlock_core::provider::jwt::ReplayCache;
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
+use passlock_core::revocation::RevocationStore;
 use passlock_core::secret::ApiKey;
 use passlock_core::store::postgres::{
     self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgReplayCache,
+    PgRevocationStore,
 };
 use passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteReplayCache,
-    migrate,
+    SqliteRevocationStore, migrate,
 };
 use passlock_core::{AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, TenancyId};
 use sqlx::postgres::PgPoolOptions;
@@ -138,6 +140,9 @@ pub struct Stores {
     /// every instance on this database refuses an id_token (or the code of
     /// its ceremony) another one already accepted.
     pub replay: Arc<dyn ReplayCache>,
+    /// Logout markers, in the database every instance shares (a logout
+    /// on one instance ends the session on all, and survives restarts).
+    pub revocations: Arc<dyn RevocationStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -156,6 +161,7 @@ impl Stores {
             credentials: Arc::new(SqliteCredentialStore::new(pool.clone())),
             ceremonies: Arc::new(SqliteCeremonyStore::new(pool.clone())),
             replay: Arc::new(SqliteReplayCache::new(pool.clone())),
+            revocations: Arc::new(SqliteRevocationStore::new(pool.clone())),
             authenticators: Arc::new(SqliteAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -167,6 +173,7 @@ impl Stores {
             credentials: Arc::new(PgCredentialStore::new(pool.clone())),
             ceremonies: Arc::new(PgCeremonyStore::new(pool.clone())),
             replay: Arc::new(PgReplayCache::new(pool.clone())),
+            revocations: Arc::new(PgRevocationStore::new(pool.clone())),
             authenticators: Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -284,6 +291,7 @@ pub async fn build_passlock(
     let mut builder = Passlock::builder(provider, stores.authenticators.clone())
         .origins([origin.to_owned()])
         .sign_up(Arc::new(Users(stores.users.clone())))
+        .revocations(stores.revocations.clone())
         .policy(policy);
     if let Ok(header) = std::env::var("PASSLOCK_TRUSTED_PROXY_HEADER") {
         builder = builder.trusted_proxy_header(header);

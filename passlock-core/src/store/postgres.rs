@@ -1,6 +1,6 @@
 //! PostgreSQL stores (feature `postgres`): [`PgAuthenticatorStore`], the
 //! embedded provider's [`PgCredentialStore`] and [`PgCeremonyStore`]
-//! (feature `embedded` too), and the id_token [`PgReplayCache`].
+//! (feature `embedded` too), the id_token [`PgReplayCache`] and the logout markers' [`PgRevocationStore`].
 //!
 //! Every store takes a [`PgPool`]; run [`migrate`] once at start-up to
 //! create the `passlock_*` tables (it is idempotent, and safe when several
@@ -32,13 +32,20 @@ sql_stores! {
     credential: PgCredentialStore,
     ceremony: PgCeremonyStore,
     replay: PgReplayCache,
+    revocation: PgRevocationStore,
 }
 
 /// The schema version [`migrate`] brings a database to.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The shipped schema, one script per version.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_revocation.sql"),
+    ),
+];
 
 /// The advisory lock key migrations hold (`"passlock"` in ASCII).
 const MIGRATION_LOCK: i64 = 0x7061_7373_6c6f_636b;

@@ -38,8 +38,8 @@ pub(crate) fn sign_count(stored: i64) -> Result<u32, StoreError> {
     u32::try_from(stored).map_err(|_| StoreError::backend("a stored sign count is out of range"))
 }
 
-/// Expands the authenticator, credential, ceremony and replay-cache stores
-/// for one backend.
+/// Expands the authenticator, credential, ceremony, replay-cache and
+/// revocation stores for one backend.
 macro_rules! sql_stores {
     (
         backend: $backend:literal,
@@ -48,7 +48,8 @@ macro_rules! sql_stores {
         authenticator: $Auth:ident,
         credential: $Cred:ident,
         ceremony: $Cer:ident,
-        replay: $Replay:ident $(,)?
+        replay: $Replay:ident,
+        revocation: $Rev:ident $(,)?
     ) => {
         use std::marker::PhantomData;
         use std::sync::Arc;
@@ -587,6 +588,89 @@ macro_rules! sql_stores {
                 .map_err(backend)?
                 .rows_affected();
                 Ok(written == 1)
+            }
+        }
+
+        #[doc = concat!("A [`RevocationStore`](crate::revocation::RevocationStore) on ", $backend, ", table `passlock_revocation`:")]
+        /// logout markers shared by every instance using the database.
+        /// Expired markers are deleted now and then.
+        ///
+        #[doc = concat!("Create the table with [`migrate`](", $module, "::migrate) first.")]
+        #[derive(Clone)]
+        pub struct $Rev {
+            pool: $Pool,
+            calls: Arc<AtomicU32>,
+        }
+
+        impl std::fmt::Debug for $Rev {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($Rev)).finish_non_exhaustive()
+            }
+        }
+
+        impl $Rev {
+            /// A store on `pool` (the schema must be migrated).
+            pub fn new(pool: $Pool) -> Self {
+                Self {
+                    pool,
+                    calls: Arc::new(AtomicU32::new(1)),
+                }
+            }
+
+            /// The pool it uses.
+            pub fn pool(&self) -> &$Pool {
+                &self.pool
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::revocation::RevocationStore for $Rev {
+            async fn revoke(
+                &self,
+                key: &str,
+                revoked_at: UnixMillis,
+                keep_until: UnixMillis,
+            ) -> Result<(), StoreError> {
+                if sweep_due(&self.calls) {
+                    sqlx::query("DELETE FROM passlock_revocation WHERE keep_until < $1")
+                        .bind(revoked_at)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                }
+                // One statement; a second revocation keeps the later times.
+                sqlx::query(
+                    "INSERT INTO passlock_revocation (key, revoked_at, keep_until) \
+                     VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     revoked_at = CASE WHEN passlock_revocation.revoked_at > excluded.revoked_at \
+                       THEN passlock_revocation.revoked_at ELSE excluded.revoked_at END, \
+                     keep_until = CASE WHEN passlock_revocation.keep_until > excluded.keep_until \
+                       THEN passlock_revocation.keep_until ELSE excluded.keep_until END",
+                )
+                .bind(key)
+                .bind(revoked_at)
+                .bind(keep_until)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn latest(&self, keys: &[String]) -> Result<Option<UnixMillis>, StoreError> {
+                let mut latest: Option<UnixMillis> = None;
+                // Usually one key; one indexed lookup each.
+                for key in keys {
+                    let at: Option<i64> = sqlx::query_scalar(
+                        "SELECT revoked_at FROM passlock_revocation WHERE key = $1",
+                    )
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                    latest = latest.max(at);
+                }
+                Ok(latest)
             }
         }
     };

@@ -1,6 +1,6 @@
 //! SQLite stores (feature `sqlite`): [`SqliteAuthenticatorStore`], the
 //! embedded provider's [`SqliteCredentialStore`] and [`SqliteCeremonyStore`]
-//! (feature `embedded` too), and the id_token [`SqliteReplayCache`].
+//! (feature `embedded` too), the id_token [`SqliteReplayCache`] and the logout markers' [`SqliteRevocationStore`].
 //!
 //! Every store takes a [`SqlitePool`]; run [`migrate`] once at start-up to
 //! create the `passlock_*` tables (it is idempotent). Timestamps are stored
@@ -40,13 +40,20 @@ sql_stores! {
     credential: SqliteCredentialStore,
     ceremony: SqliteCeremonyStore,
     replay: SqliteReplayCache,
+    revocation: SqliteRevocationStore,
 }
 
 /// The schema version [`migrate`] brings a database to.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The shipped schema, one script per version.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_revocation.sql"),
+    ),
+];
 
 /// Creates or upgrades the `passlock_*` tables; safe to run on every start.
 ///

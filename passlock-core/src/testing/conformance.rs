@@ -1,6 +1,7 @@
 //! Conformance suites any store implementation can run: the contract of
-//! [`AuthenticatorStore`], [`CredentialStore`], [`CeremonyStore`] and
-//! [`ReplayCache`], checked once and for all, concurrency included.
+//! [`AuthenticatorStore`], [`CredentialStore`], [`CeremonyStore`],
+//! [`ReplayCache`] and [`RevocationStore`], checked once and for all,
+//! concurrency included.
 //!
 //! Each suite takes the store behind an [`Arc`] (a concrete type or a
 //! `dyn` trait object) and returns `Ok(())` or the first [`Failure`]. The
@@ -56,6 +57,7 @@ use crate::provider::embedded::store::{
     CeremonyStore, CredentialStore, CredentialUse, StoredCredential,
 };
 use crate::provider::jwt::ReplayCache;
+use crate::revocation::RevocationStore;
 use crate::store::{AuthenticatorStore, LinkedAuthenticator, UserId};
 
 /// How many concurrent callers the concurrency checks run.
@@ -832,5 +834,82 @@ where
         firsts == 1 && errors.is_empty(),
         "{firsts} of {CONCURRENCY} concurrent uses were first uses (want 1); errors: {errors:?}"
     );
+    Ok(())
+}
+
+/// The revocation store suite. The store must be timed by the system clock
+/// (markers are written around now and kept ten minutes).
+///
+/// Checks: an unknown key is not revoked; a revoked key is, with its time,
+/// also among other keys, and the latest time of several keys wins; a
+/// second revocation keeps the later time; an empty key list is `None`;
+/// of [`CONCURRENCY`] concurrent revocations of distinct keys none is lost.
+pub async fn revocation_store<S>(store: Arc<S>) -> Result<(), Failure>
+where
+    S: RevocationStore + ?Sized,
+{
+    use crate::clock::Clock as _;
+    let run = run_id();
+    let key = |name: &str| format!("family:conformance-{run}-{name}");
+    let now = crate::clock::SystemClock.now_millis();
+    let keep = now + 600_000;
+
+    let c = "unknown_key_is_not_revoked";
+    ensure!(
+        c,
+        store.latest(&[key("none")]).await.at(c)?.is_none(),
+        "an unknown key is revoked"
+    );
+    ensure!(
+        c,
+        store.latest(&[]).await.at(c)?.is_none(),
+        "no keys are revoked"
+    );
+
+    let c = "revoked_key_is_seen";
+    store.revoke(&key("a"), now, keep).await.at(c)?;
+    let got = store.latest(&[key("a")]).await.at(c)?;
+    ensure!(c, got == Some(now), "expected Some({now}), got {got:?}");
+    let got = store.latest(&[key("none"), key("a")]).await.at(c)?;
+    ensure!(c, got == Some(now), "among other keys: got {got:?}");
+
+    let c = "latest_time_wins";
+    store.revoke(&key("b"), now + 7, keep).await.at(c)?;
+    let got = store.latest(&[key("a"), key("b")]).await.at(c)?;
+    ensure!(
+        c,
+        got == Some(now + 7),
+        "expected the later time, got {got:?}"
+    );
+    store.revoke(&key("a"), now - 5, keep).await.at(c)?;
+    let got = store.latest(&[key("a")]).await.at(c)?;
+    ensure!(
+        c,
+        got == Some(now),
+        "an earlier revocation replaced a later one: {got:?}"
+    );
+    store.revoke(&key("a"), now + 9, keep + 9).await.at(c)?;
+    let got = store.latest(&[key("a")]).await.at(c)?;
+    ensure!(
+        c,
+        got == Some(now + 9),
+        "a later revocation was ignored: {got:?}"
+    );
+
+    let c = "concurrent_revocations_are_kept";
+    let mut tasks = JoinSet::new();
+    for i in 0..CONCURRENCY {
+        let store = Arc::clone(&store);
+        let k = key(&format!("c{i}"));
+        tasks.spawn(async move { store.revoke(&k, now, keep).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| Failure::new(c, format!("a task panicked: {e}")))?
+            .at(c)?;
+    }
+    for i in 0..CONCURRENCY {
+        let got = store.latest(&[key(&format!("c{i}"))]).await.at(c)?;
+        ensure!(c, got == Some(now), "revocation {i} was lost: {got:?}");
+    }
     Ok(())
 }
