@@ -414,15 +414,7 @@ mod redis_throttle {
         /// bounded (2 s, two retries), so a Redis outage answers `503`
         /// quickly instead of holding requests.
         pub async fn connect(url: &str) -> Result<Self, StoreError> {
-            let client = redis::Client::open(url).map_err(StoreError::backend)?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(std::time::Duration::from_secs(2))
-                .set_response_timeout(std::time::Duration::from_secs(2))
-                .set_number_of_retries(2)
-                .set_max_delay(500);
-            let conn = redis::aio::ConnectionManager::new_with_config(client, config)
-                .await
-                .map_err(StoreError::backend)?;
+            let conn = crate::store::redis_connection(url).await?;
             Ok(Self::new(conn, "passlock:throttle:"))
         }
 

@@ -14,29 +14,8 @@ use passlock_core::AuthenticatorId;
 use passlock_core::testing::authenticator::SoftAuthenticator;
 
 use crate::harness::{
-    Client, ORIGIN, Reply, TestApp, TestRequest, World, authenticator, service_base,
+    Client, ORIGIN, Reply, TestApp, World, authenticator, post_from, service_base,
 };
-
-/// A JSON POST from the client address `addr` (the test passlock trusts the
-/// `x-test-client` header as the client address).
-async fn post_from<A: TestApp>(
-    c: &mut Client<'_, A>,
-    addr: &str,
-    path: &str,
-    body: Value,
-) -> Reply {
-    c.send(TestRequest {
-        method: "POST",
-        path: path.to_owned(),
-        headers: vec![
-            ("origin".to_owned(), ORIGIN.to_owned()),
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("x-test-client".to_owned(), addr.to_owned()),
-        ],
-        body: body.to_string().into_bytes(),
-    })
-    .await
-}
 
 fn bogus_code(i: usize) -> Value {
     json!({ "code": format!("bogus-code-{i:04}-aaaaaaaaaaaaaaaaaaaaaaaa") })

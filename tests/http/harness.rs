@@ -521,3 +521,28 @@ pub(crate) fn service_base(answer: &Value) -> String {
 pub(crate) fn authenticator() -> SoftAuthenticator {
     SoftAuthenticator::new(ORIGIN)
 }
+
+/// A JSON POST as a browser at client address `addr` sends it (the test
+/// passlocks trust the `x-test-client` header as the client address).
+pub(crate) fn post_request_from(addr: &str, path: &str, body: Value) -> TestRequest {
+    TestRequest {
+        method: "POST",
+        path: path.to_owned(),
+        headers: vec![
+            ("origin".to_owned(), ORIGIN.to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-test-client".to_owned(), addr.to_owned()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// [`post_request_from`] sent by the browser `c` (with its cookies).
+pub(crate) async fn post_from<A: TestApp>(
+    c: &mut Client<'_, A>,
+    addr: &str,
+    path: &str,
+    body: Value,
+) -> Reply {
+    c.send(post_request_from(addr, path, body)).await
+}

@@ -14,7 +14,7 @@ use passlock_core::store::{LinkedAuthenticator, MemoryAuthenticatorStore};
 use passlock_core::{AuthenticatorId, AuthenticatorStore, Passlock, Policy, StoreError};
 use serde_json::{Value, json};
 
-use crate::harness::{MemoryUsers, ORIGIN, TestApp, TestRequest, World, authenticator};
+use crate::harness::{MemoryUsers, ORIGIN, TestApp, TestRequest, World, authenticator, post_from};
 
 /// Builds the adapter's test app around a passlock of the scenario's own.
 pub(crate) trait WorldWith<A>: FnOnce(Passlock<i64>, ManualClock) -> Self::Fut {
@@ -270,27 +270,6 @@ pub(crate) async fn login_code_expires_on_the_clock<A: TestApp>(w: World<A>) {
     let r = c.post("/passkey/login", c.proof(&on_time)).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(c.session_user().await, Some(user));
-}
-
-/// A JSON POST from client address `addr` (the test passlock takes the
-/// client address from the `x-test-client` header).
-async fn post_from<A: TestApp>(
-    c: &mut crate::harness::Client<'_, A>,
-    addr: &str,
-    path: &str,
-    body: Value,
-) -> crate::harness::Reply {
-    c.send(TestRequest {
-        method: "POST",
-        path: path.to_owned(),
-        headers: vec![
-            ("origin".to_owned(), ORIGIN.to_owned()),
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("x-test-client".to_owned(), addr.to_owned()),
-        ],
-        body: body.to_string().into_bytes(),
-    })
-    .await
 }
 
 fn bogus_code(i: usize) -> Value {

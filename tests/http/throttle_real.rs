@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{MemoryStore, SessionManagerLayer};
 
-use crate::harness::{self, MemoryUsers, ORIGIN, TestApp, TestRequest};
+use crate::harness::{self, MemoryUsers, ORIGIN, TestApp, TestRequest, post_request_from};
 
 /// The README's axum app: embedded provider and links in memory, memory
 /// sessions with the recommended cookie flags, the passlock router merged.
@@ -299,19 +299,6 @@ async fn ceremony_passlock(
     .unwrap()
 }
 
-fn post_from(addr: &str, path: &str, body: Value) -> TestRequest {
-    TestRequest {
-        method: "POST",
-        path: path.to_owned(),
-        headers: vec![
-            ("origin".to_owned(), ORIGIN.to_owned()),
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("x-test-client".to_owned(), addr.to_owned()),
-        ],
-        body: body.to_string().into_bytes(),
-    }
-}
-
 /// Past the limit, both authorize routes and the embedded browser routes
 /// answer `429 throttled` with `Retry-After` and store no ceremony; another
 /// address and the next window are not affected.
@@ -323,7 +310,7 @@ async fn ceremony_starts_are_limited_per_address<A: TestApp>(
     let before = ceremonies.len();
     for _ in 0..4 {
         let r = app
-            .send(post_from(
+            .send(post_request_from(
                 "203.0.113.7",
                 "/passkey/authentication/authorize",
                 json!({}),
@@ -333,7 +320,7 @@ async fn ceremony_starts_are_limited_per_address<A: TestApp>(
     }
     assert_eq!(ceremonies.len(), before + 4);
     let tenancy = app
-        .send(post_from(
+        .send(post_request_from(
             "203.0.113.7",
             "/passkey/registration/authorize",
             json!({ "username": "eve" }),
@@ -360,7 +347,9 @@ async fn ceremony_starts_are_limited_per_address<A: TestApp>(
             json!({ "registrationToken": "x" }),
         ),
     ] {
-        let r = app.send(post_from("203.0.113.7", route, body)).await;
+        let r = app
+            .send(post_request_from("203.0.113.7", route, body))
+            .await;
         r.assert_error(429, "throttled");
         assert_eq!(r.header("retry-after"), Some("60"), "{route}");
     }
@@ -368,7 +357,7 @@ async fn ceremony_starts_are_limited_per_address<A: TestApp>(
 
     // Another address is not affected; the next window starts afresh.
     let r = app
-        .send(post_from(
+        .send(post_request_from(
             "198.51.100.1",
             "/passkey/authentication/authorize",
             json!({}),
@@ -377,7 +366,7 @@ async fn ceremony_starts_are_limited_per_address<A: TestApp>(
     assert_eq!(r.status, 200, "{r:?}");
     clock.advance_secs(60);
     let r = app
-        .send(post_from(
+        .send(post_request_from(
             "203.0.113.7",
             "/passkey/authentication/authorize",
             json!({}),
@@ -456,7 +445,7 @@ async fn a_full_memory_ceremony_store_refuses_new_ceremonies_with_a_503() {
     let app = crate::axum::AxumApp(crate::axum::app(passlock, MemoryStore::default()));
     for _ in 0..2 {
         let r = app
-            .send(post_from(
+            .send(post_request_from(
                 "203.0.113.7",
                 "/passkey/authentication/authorize",
                 json!({}),
@@ -468,7 +457,7 @@ async fn a_full_memory_ceremony_store_refuses_new_ceremonies_with_a_503() {
     // Another address: the cap is global, and the answer is a JSON 503
     // that leaks nothing.
     let r = app
-        .send(post_from(
+        .send(post_request_from(
             "198.51.100.1",
             "/passkey/authentication/authorize",
             json!({}),
@@ -479,7 +468,7 @@ async fn a_full_memory_ceremony_store_refuses_new_ceremonies_with_a_503() {
     // Past the ceremonies' expiry (5 minutes), there is room again.
     clock.advance_secs(301);
     let r = app
-        .send(post_from(
+        .send(post_request_from(
             "198.51.100.1",
             "/passkey/authentication/authorize",
             json!({}),

@@ -18,6 +18,25 @@ use crate::id::AuthenticatorId;
 mod memory;
 pub use memory::MemoryAuthenticatorStore;
 
+/// One Redis connection for the Redis-backed stores (throttle, replay cache,
+/// revocation markers): connecting and each command are bounded (2 s, two
+/// retries, at most 500 ms between them), so a Redis outage answers `503`
+/// quickly instead of holding requests.
+#[cfg(feature = "redis")]
+pub(crate) async fn redis_connection(
+    url: &str,
+) -> Result<redis::aio::ConnectionManager, StoreError> {
+    let client = redis::Client::open(url).map_err(StoreError::backend)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(std::time::Duration::from_secs(2))
+        .set_response_timeout(std::time::Duration::from_secs(2))
+        .set_number_of_retries(2)
+        .set_max_delay(500);
+    redis::aio::ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(StoreError::backend)
+}
+
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
