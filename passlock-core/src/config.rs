@@ -446,7 +446,8 @@ impl<U: UserId> PasslockBuilder<U> {
         self
     }
 
-    /// Sets the path prefix the adapter routes are mounted under.
+    /// Sets the path prefix the adapter routes are mounted under (`/auth`,
+    /// `/api/passkey`: ASCII letters, digits and `/ - _ . ~`).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -546,6 +547,16 @@ impl<U: UserId> PasslockBuilder<U> {
             return Err(ConfigError::new(
                 "prefix",
                 "must start with '/' and not end with '/'",
+            ));
+        }
+        // The prefix is also the `Path` of the sign-up ticket cookie: only
+        // characters that need no escaping in a URL path or a cookie.
+        let path_safe =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~');
+        if !self.prefix.chars().all(path_safe) {
+            return Err(ConfigError::new(
+                "prefix",
+                "may hold only ASCII letters, digits and / - _ . ~",
             ));
         }
         #[allow(unused_mut)]
@@ -689,5 +700,41 @@ mod tests {
         assert!(normalize_origin("https://example.com/path").is_err());
         assert!(is_http_localhost("http://localhost:3000"));
         assert!(!is_http_localhost("http://localhost.evil.com"));
+    }
+
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn prefixes_are_paths_safe_for_urls_and_cookies() {
+        use crate::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+        use crate::store::MemoryAuthenticatorStore;
+        let provider = Arc::new(
+            EmbeddedProvider::in_memory(EmbeddedConfig::new(
+                "localhost",
+                "t",
+                ["http://localhost:3000"],
+            ))
+            .await
+            .unwrap(),
+        );
+        let build = |prefix: &str| {
+            Passlock::<i64>::builder(provider.clone(), Arc::new(MemoryAuthenticatorStore::new()))
+                .prefix(prefix)
+                .build()
+        };
+        for bad in [
+            "passkey",
+            "/passkey/",
+            "/a//b",
+            "/pass key",
+            "/p\u{e4}ss",
+            "/a;b",
+            "/a,b",
+        ] {
+            assert_eq!(build(bad).unwrap_err().field, "prefix", "{bad:?}");
+        }
+        assert_eq!(
+            build("/api/pass-key_v1.0~x").unwrap().prefix(),
+            "/api/pass-key_v1.0~x"
+        );
     }
 }

@@ -355,7 +355,7 @@ pub enum FlowError {
     #[error("this passkey belongs to another account")]
     WrongUser,
     /// `/register` without a registration authorized in this session.
-    #[error("no registration was authorized in this session")]
+    #[error("no registration was authorized for this browser")]
     NoPendingRegistration,
     /// The principal's user id is not the one authorized.
     #[error("the passkey was registered for another user")]

@@ -150,7 +150,9 @@ impl<U> AuthState<U> {
     }
 }
 
-/// A registration authorized in this session and not yet completed.
+/// A registration authorized for this browser and not yet completed: in
+/// the session when a signed-in user adds a passkey, in the sealed
+/// [sign-up ticket](crate::ticket) for an anonymous sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PendingRegistration<U> {

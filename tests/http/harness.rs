@@ -317,6 +317,21 @@ impl<A: TestApp> Client<'_, A> {
         format!("{:?}", self.jar)
     }
 
+    /// The names of the cookies held.
+    pub(crate) fn cookie_names(&self) -> Vec<&str> {
+        self.jar.keys().map(String::as_str).collect()
+    }
+
+    /// `POST /passkey/registration/authorize` for an anonymous sign-up of
+    /// `username`.
+    pub(crate) async fn authorize_sign_up(&mut self, username: &str) -> Reply {
+        self.post(
+            "/passkey/registration/authorize",
+            json!({ "username": username }),
+        )
+        .await
+    }
+
     /// The value of one cookie held.
     pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.jar.get(name).map(String::as_str)
