@@ -33,14 +33,17 @@ pub struct HttpConfig {
     /// An optional circuit breaker (off by default).
     pub circuit_breaker: Option<CircuitBreaker>,
     /// The clock an HTTP-date `Retry-After` is converted to seconds with
-    /// (the system clock by default; the hosted providers set theirs).
+    /// and the circuit breaker times its open state on (the system clock by
+    /// default; the hosted providers set theirs).
     pub clock: crate::clock::SharedClock,
 }
 
 /// After `failures` consecutive outages (timeouts, connection failures,
 /// 5xx; not a `429`, which says the service is up and when to come back),
 /// calls fail at once with [`UpstreamError::CircuitOpen`] for
-/// `open_for`; then one call is let through to probe the service.
+/// `open_for`; then one call is let through to probe the service. Time is
+/// read from the [`HttpConfig::clock`] (the hosted providers set the app's
+/// clock), so tests move it instead of sleeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitBreaker {
     /// Consecutive failures that open the circuit.
@@ -62,7 +65,8 @@ impl Default for CircuitBreaker {
 #[derive(Debug, Default)]
 struct Breaker {
     failures: u32,
-    open_until: Option<tokio::time::Instant>,
+    /// Milliseconds since the epoch, on the configured clock.
+    open_until: Option<crate::clock::UnixMillis>,
 }
 
 impl Default for HttpConfig {
@@ -100,7 +104,8 @@ impl HttpConfig {
         self
     }
 
-    /// Sets the clock an HTTP-date `Retry-After` is read with.
+    /// Sets the clock an HTTP-date `Retry-After` is read with and the
+    /// circuit breaker is timed on.
     #[must_use]
     pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
         self.clock = clock;
@@ -288,12 +293,13 @@ impl HttpClient {
         let Some(cb) = self.config.circuit_breaker else {
             return self.send_unguarded(method, url, bearer, body, retry).await;
         };
-        let now = tokio::time::Instant::now();
+        let open_for = i64::try_from(cb.open_for.as_millis()).unwrap_or(i64::MAX);
+        let now = self.config.clock.now_millis();
         if let Ok(mut b) = self.breaker.lock() {
             match b.open_until {
                 Some(until) if now < until => return Err(UpstreamError::CircuitOpen),
                 // Half open: this call probes; others wait for its outcome.
-                Some(_) => b.open_until = Some(now + cb.open_for),
+                Some(_) => b.open_until = Some(now.saturating_add(open_for)),
                 None => {}
             }
         }
@@ -310,7 +316,8 @@ impl HttpClient {
                 b.failures = b.failures.saturating_add(1);
                 if b.failures >= cb.failures {
                     tracing::warn!("passkey service failing; circuit opened");
-                    b.open_until = Some(tokio::time::Instant::now() + cb.open_for);
+                    let now = self.config.clock.now_millis();
+                    b.open_until = Some(now.saturating_add(open_for));
                 }
             } else {
                 *b = Breaker::default();
@@ -629,9 +636,15 @@ mod tests {
         };
         let cb = CircuitBreaker {
             failures: 2,
-            open_for: Duration::from_millis(300),
+            open_for: Duration::from_secs(30),
         };
-        let client = HttpClient::new(HttpConfig::default().with_circuit_breaker(cb)).unwrap();
+        let clock = crate::clock::ManualClock::new(1_800_000_000_000);
+        let client = HttpClient::new(
+            HttpConfig::default()
+                .with_circuit_breaker(cb)
+                .with_clock(std::sync::Arc::new(clock.clone())),
+        )
+        .unwrap();
         let url = format!("http://127.0.0.1:{port}/x");
         for _ in 0..2 {
             let e = client.get(&url, None, Retry::Never).await.unwrap_err();
@@ -640,7 +653,11 @@ mod tests {
         let e = client.get(&url, None, Retry::Never).await.unwrap_err();
         assert!(matches!(e, UpstreamError::CircuitOpen), "{e:?}");
         assert_eq!(e.status().as_u16(), 503);
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Still open one millisecond before the end of `open_for`.
+        clock.set_millis(1_800_000_000_000 + 29_999);
+        let e = client.get(&url, None, Retry::Never).await.unwrap_err();
+        assert!(matches!(e, UpstreamError::CircuitOpen), "{e:?}");
+        clock.set_millis(1_800_000_000_000 + 30_000);
         // Half open: one probe reaches the (still dead) service and re-opens.
         let e = client.get(&url, None, Retry::Never).await.unwrap_err();
         assert!(matches!(e, UpstreamError::Unavailable(_)), "{e:?}");

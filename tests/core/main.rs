@@ -2,6 +2,7 @@
 //! stores, embedded provider. One binary to save link time.
 
 mod embedded;
+mod flow;
 mod hosted;
 mod jwt;
 mod passage;

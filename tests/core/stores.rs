@@ -69,12 +69,12 @@ async fn memory_revocation_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_revocation_store() {
-    let store = RedisRevocationStore::connect("redis://127.0.0.1:6379")
-        .await
-        .unwrap();
+    let keys = passlock_tests::redis_prefix("test-revoked").await;
+    let store = RedisRevocationStore::new(keys.connection(), keys.prefix());
     conformance::revocation_store(Arc::new(store))
         .await
         .unwrap();
+    assert!(!keys.keys().await.is_empty(), "the markers are in Redis");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

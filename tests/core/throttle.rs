@@ -7,17 +7,29 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use passlock_core::FlowError;
 use passlock_core::throttle::{Limit, RedisThrottle, Throttle, ThrottleKey};
-
-const REDIS: &str = "redis://127.0.0.1:6379";
+use passlock_tests::RedisPrefix;
 
 fn key(limit: Limit) -> ThrottleKey {
     ThrottleKey::new(passlock_tests::unique_name("test-throttle"), limit)
 }
 
+/// A throttle under the test's prefix, on a connection of its own (like
+/// another app instance).
+#[allow(clippy::unwrap_used)]
+async fn throttle(keys: &RedisPrefix) -> RedisThrottle {
+    let conn = redis::aio::ConnectionManager::new(
+        redis::Client::open(passlock_tests::redis_url()).unwrap(),
+    )
+    .await
+    .unwrap();
+    RedisThrottle::new(conn, keys.prefix())
+}
+
 #[tokio::test]
 async fn redis_throttle_is_shared_by_instances() {
-    let a = RedisThrottle::connect(REDIS).await.unwrap();
-    let b = RedisThrottle::connect(REDIS).await.unwrap();
+    let keys = passlock_tests::redis_prefix("test-throttle").await;
+    let a = throttle(&keys).await;
+    let b = throttle(&keys).await;
     let k = key(Limit::new(4, Duration::from_secs(60)));
     for t in [&a, &b, &a, &b] {
         t.try_acquire(&k).await.unwrap();
@@ -44,13 +56,15 @@ async fn redis_throttle_is_shared_by_instances() {
     b.reset(&k).await.unwrap();
     a.try_acquire(&k).await.unwrap();
     b.reset(&k).await.unwrap();
+    assert_eq!(keys.keys().await.len(), 1, "the other key's counter");
 }
 
 #[tokio::test]
 async fn redis_throttle_reserves_concurrent_attempts_atomically() {
     // 30 attempts at once over two instances: exactly the limit pass.
-    let a = RedisThrottle::connect(REDIS).await.unwrap();
-    let b = RedisThrottle::connect(REDIS).await.unwrap();
+    let keys = passlock_tests::redis_prefix("test-throttle").await;
+    let a = throttle(&keys).await;
+    let b = throttle(&keys).await;
     let k = key(Limit::new(5, Duration::from_secs(60)));
     let results = join_all((0..30).map(|i| {
         let t = if i % 2 == 0 { &a } else { &b };
@@ -66,10 +80,27 @@ async fn redis_throttle_reserves_concurrent_attempts_atomically() {
     a.reset(&k).await.unwrap();
 }
 
+/// The window's expiry as Redis holds it, in milliseconds (`PTTL`).
+#[allow(clippy::unwrap_used)]
+async fn pttl(keys: &RedisPrefix, k: &ThrottleKey) -> i64 {
+    let name = format!("{}{}", keys.prefix(), k.name);
+    redis::cmd("PTTL")
+        .arg(name)
+        .query_async(&mut keys.connection())
+        .await
+        .unwrap()
+}
+
+/// The window is timed by Redis: the first failure sets the key's expiry
+/// to the window (a minute: no wall-clock margin to lose on a busy
+/// machine), the limit answers the time left, and once Redis expires the
+/// key (made to happen now with `PEXPIRE`, instead of sleeping) counting
+/// starts again in a new window.
 #[tokio::test]
 async fn redis_throttle_window_expires() {
-    let t = RedisThrottle::connect(REDIS).await.unwrap();
-    let k = key(Limit::new(2, Duration::from_millis(400)));
+    let keys = passlock_tests::redis_prefix("test-throttle").await;
+    let t = throttle(&keys).await;
+    let k = key(Limit::new(2, Duration::from_secs(60)));
     // Failures counted without a reservation are all counted (INCR is atomic).
     let (r1, r2, r3) = tokio::join!(
         t.record_failure(&k),
@@ -79,13 +110,32 @@ async fn redis_throttle_window_expires() {
     r1.unwrap();
     r2.unwrap();
     r3.unwrap();
+    let left = pttl(&keys, &k).await;
+    assert!((50_000..=60_000).contains(&left), "{left}");
+    match t.try_acquire(&k).await {
+        Err(FlowError::Throttled { retry_after }) => {
+            assert!((50..=60).contains(&retry_after), "{retry_after}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let name = format!("{}{}", keys.prefix(), k.name);
+    let _: i64 = redis::cmd("PEXPIRE")
+        .arg(&name)
+        .arg(1)
+        .query_async(&mut keys.connection())
+        .await
+        .unwrap();
+    while pttl(&keys, &k).await != -2 {
+        tokio::task::yield_now().await;
+    }
+    t.try_acquire(&k).await.unwrap();
+    let left = pttl(&keys, &k).await;
+    assert!((50_000..=60_000).contains(&left), "a new window: {left}");
+    t.try_acquire(&k).await.unwrap();
     assert!(matches!(
         t.try_acquire(&k).await,
-        Err(FlowError::Throttled { retry_after: 1 })
+        Err(FlowError::Throttled { .. })
     ));
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    t.try_acquire(&k).await.unwrap();
-    t.reset(&k).await.unwrap();
 }
 
 #[tokio::test]
@@ -108,28 +158,12 @@ async fn redis_throttle_down_refuses_with_a_store_error() {
 async fn redis_replay_cache_conformance() {
     use passlock_core::provider::jwt::RedisReplayCache;
     use passlock_core::testing::conformance;
-    let conn = redis::aio::ConnectionManager::new(redis::Client::open(REDIS).unwrap())
-        .await
-        .unwrap();
-    let prefix = format!("{}:", passlock_tests::unique_name("test-jti"));
-    let cache = RedisReplayCache::new(conn.clone(), prefix.clone());
+    let keys = passlock_tests::redis_prefix("test-jti").await;
+    let cache = RedisReplayCache::new(keys.connection(), keys.prefix());
     conformance::replay_cache(std::sync::Arc::new(cache))
         .await
         .unwrap();
-    // Clean up this run's keys.
-    let mut conn = conn;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    assert!(!keys.keys().await.is_empty(), "the jtis are in Redis");
 }
 
 #[tokio::test]

@@ -9,9 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use passlock_core::clock::{ManualClock, UnixMillis};
+use passlock_core::error::{ProviderError, Rejection};
 use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+use passlock_core::provider::{
+    AuthenticationRequest, Authorization, PasskeyProvider, RegistrationRequest,
+};
+use passlock_core::secret::{AuthenticationToken, RegistrationToken};
 use passlock_core::store::{LinkedAuthenticator, MemoryAuthenticatorStore};
-use passlock_core::{AuthenticatorId, AuthenticatorStore, Passlock, Policy, StoreError};
+use passlock_core::throttle::{Throttle, ThrottleKey};
+use passlock_core::{
+    AuthenticatorId, AuthenticatorStore, FlowError, Passlock, Policy, Principal, Proof, StoreError,
+};
 use serde_json::{Value, json};
 
 use crate::harness::{MemoryUsers, ORIGIN, TestApp, TestRequest, World, authenticator, post_from};
@@ -400,6 +408,240 @@ pub(crate) async fn link_failure_abandons_the_user_and_the_passkey<A: TestApp, W
     assert_eq!(w.links(user).await, vec![again]);
 }
 
+/// An authenticator store whose `touch` (the `last_used_at` bookkeeping)
+/// always fails.
+#[derive(Debug, Default)]
+struct TouchFails(MemoryAuthenticatorStore<i64>);
+
+#[async_trait::async_trait]
+impl AuthenticatorStore<i64> for TouchFails {
+    async fn link(&self, a: &AuthenticatorId, u: &i64, now: UnixMillis) -> Result<(), StoreError> {
+        self.0.link(a, u, now).await
+    }
+    async fn user_of(&self, a: &AuthenticatorId) -> Result<Option<i64>, StoreError> {
+        self.0.user_of(a).await
+    }
+    async fn authenticators_of(&self, u: &i64) -> Result<Vec<LinkedAuthenticator>, StoreError> {
+        self.0.authenticators_of(u).await
+    }
+    async fn unlink(&self, a: &AuthenticatorId, u: &i64) -> Result<bool, StoreError> {
+        self.0.unlink(a, u).await
+    }
+    async fn touch(&self, _: &AuthenticatorId, _: UnixMillis) -> Result<(), StoreError> {
+        Err(StoreError::backend("touch failed"))
+    }
+}
+
+/// `flow::touch`'s "a failure is logged, not fatal": with a store whose
+/// `touch` fails, a log-in and a step-up still succeed (200, signed in),
+/// and `last_used_at` stays unset.
+pub(crate) async fn a_failing_touch_does_not_fail_the_sign_in<A: TestApp, W: WorldWith<A>>(
+    with: W,
+) {
+    let clock = ManualClock::starting_now();
+    let pl = Passlock::builder(provider(&clock).await, Arc::new(TouchFails::default()))
+        .sign_up(Arc::new(MemoryUsers::default()))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let w = with(pl, clock).await;
+    let mut device = authenticator();
+    let (user, _) = w.client().sign_up(&mut device, "alice").await;
+    let mut c = w.client();
+    let r = c.login(&mut device).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(c.session_user().await, Some(user));
+    w.clock.advance_secs(120);
+    let r = c.step_up(&mut device).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let linked = w.passlock.store().authenticators_of(&user).await.unwrap();
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0].last_used_at, None, "nothing was recorded");
+}
+
+/// The embedded provider, except that its vault refuses every delete.
+#[derive(Debug)]
+struct RefusesDeletes(Arc<EmbeddedProvider>);
+
+#[async_trait::async_trait]
+impl PasskeyProvider for RefusesDeletes {
+    fn name(&self) -> &'static str {
+        "refuses-deletes"
+    }
+    async fn authorize_registration(
+        &self,
+        request: RegistrationRequest,
+    ) -> Result<Authorization<RegistrationToken>, ProviderError> {
+        self.0.authorize_registration(request).await
+    }
+    async fn authorize_authentication(
+        &self,
+        request: AuthenticationRequest,
+    ) -> Result<Authorization<AuthenticationToken>, ProviderError> {
+        self.0.authorize_authentication(request).await
+    }
+    async fn verify(&self, proof: &Proof) -> Result<Principal, ProviderError> {
+        self.0.verify(proof).await
+    }
+    async fn delete_passkey(&self, _: &AuthenticatorId) -> Result<(), ProviderError> {
+        Err(ProviderError::Rejected(Rejection::InvalidToken))
+    }
+    fn embedded(&self) -> Option<&EmbeddedProvider> {
+        Some(&self.0)
+    }
+    fn sealing_key(&self) -> Option<passlock_core::ticket::SealingKey> {
+        self.0.sealing_key()
+    }
+}
+
+/// `flow::unlink`'s `ProviderError::Rejected(_) => NotFound`: a passkey
+/// the provider's vault refuses to delete answers `404 not_found` and is
+/// linked back exactly as it was (creation and last use kept).
+pub(crate) async fn a_provider_refusal_on_unlink_keeps_the_link<A: TestApp, W: WorldWith<A>>(
+    with: W,
+) {
+    let clock = ManualClock::starting_now();
+    let pl = Passlock::builder(
+        Arc::new(RefusesDeletes(provider(&clock).await)),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .build()
+    .unwrap();
+    let w = with(pl, clock).await;
+    let mut c = w.client();
+    let mut first = authenticator();
+    let (user, _) = c.sign_up(&mut first, "alice").await;
+    let (proof, added) = c
+        .registration_ceremony(&mut authenticator(), json!({ "username": "alice" }))
+        .await;
+    let r = c.post("/passkey/register", c.proof(&proof)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    w.clock.advance_secs(30);
+    assert_eq!(c.login(&mut first).await.status, 200);
+    let before = w.passlock.store().authenticators_of(&user).await.unwrap();
+    assert!(
+        before.iter().any(|l| l.last_used_at.is_some()),
+        "{before:?}"
+    );
+    let r = c.delete(&format!("/passkey/passkeys/{added}")).await;
+    r.assert_error(404, "not_found");
+    let mut after = w.passlock.store().authenticators_of(&user).await.unwrap();
+    let mut before = before;
+    before.sort_by(|a, b| a.authenticator_id.as_str().cmp(b.authenticator_id.as_str()));
+    after.sort_by(|a, b| a.authenticator_id.as_str().cmp(b.authenticator_id.as_str()));
+    assert_eq!(after, before, "linked back as it was");
+    assert!(provider_holds(&w.passlock, &added).await);
+}
+
+/// A throttle whose backend is down: every call fails.
+#[derive(Debug)]
+struct ThrottleDown;
+
+#[async_trait::async_trait]
+impl Throttle for ThrottleDown {
+    async fn try_acquire(&self, _: &ThrottleKey) -> Result<(), FlowError> {
+        Err(FlowError::Store(StoreError::backend("throttle down")))
+    }
+    async fn release(&self, _: &ThrottleKey) -> Result<(), StoreError> {
+        Err(StoreError::backend("throttle down"))
+    }
+    async fn record_failure(&self, _: &ThrottleKey) -> Result<(), StoreError> {
+        Err(StoreError::backend("throttle down"))
+    }
+    async fn reset(&self, _: &ThrottleKey) -> Result<(), StoreError> {
+        Err(StoreError::backend("throttle down"))
+    }
+}
+
+/// A throttle backend that is down fails closed: starting a ceremony, a
+/// log-in with a valid proof and a sign-up all answer `503
+/// store_unavailable` (no cause in the body), sign nobody in and link
+/// nothing.
+pub(crate) async fn a_failing_throttle_backend_answers_503<A: TestApp, W: WorldWith<A>>(with: W) {
+    let clock = ManualClock::starting_now();
+    let pl = Passlock::builder(
+        provider(&clock).await,
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .throttle(Arc::new(ThrottleDown))
+    .build()
+    .unwrap();
+    let w = with(pl, clock).await;
+    let mut c = w.client();
+    let r = c
+        .post(
+            "/passkey/authentication/authorize",
+            json!({ "purpose": "login" }),
+        )
+        .await;
+    r.assert_error(503, "store_unavailable");
+    assert!(!r.text.contains("throttle down"), "{r:?}");
+    let r = c.authorize_sign_up("alice").await;
+    r.assert_error(503, "store_unavailable");
+    assert!(set_cookies(&r.headers).is_empty(), "{r:?}");
+    let r = c.post("/passkey/login", bogus_code(0)).await;
+    r.assert_error(503, "store_unavailable");
+    assert_eq!(c.session_user().await, None);
+}
+
+/// Two app instances sharing one `RedisThrottle` (a prefix of the test's
+/// own): five bad log-ins from one address on each instance reach the
+/// address limit of ten, so the next one is `429 throttled` on either
+/// instance, while another address still gets its own `401`.
+pub(crate) async fn redis_throttle_is_shared_by_two_instances<A: TestApp, W: WorldWith<A>>(
+    with_a: W,
+    with_b: W,
+) {
+    use passlock_core::throttle::RedisThrottle;
+    let keys = passlock_tests::redis_prefix("test-throttle-e2e").await;
+    let mut worlds = Vec::new();
+    for with in [with_a, with_b] {
+        let clock = ManualClock::starting_now();
+        let pl = Passlock::builder(
+            provider(&clock).await,
+            Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+        )
+        .sign_up(Arc::new(MemoryUsers::default()))
+        .clock(Arc::new(clock.clone()))
+        .trusted_proxy_header("x-test-client")
+        .throttle(Arc::new(RedisThrottle::new(
+            keys.connection(),
+            keys.prefix(),
+        )))
+        .build()
+        .unwrap();
+        worlds.push(with(pl, clock).await);
+    }
+    let (a, b) = (&worlds[0], &worlds[1]);
+    for i in 0..10 {
+        let w = if i % 2 == 0 { a } else { b };
+        let mut c = w.client();
+        let r = post_from(&mut c, "198.51.100.7", "/passkey/login", bogus_code(i)).await;
+        r.assert_error(401, "invalid_token");
+    }
+    for w in [a, b] {
+        let mut c = w.client();
+        let r = post_from(&mut c, "198.51.100.7", "/passkey/login", bogus_code(10)).await;
+        r.assert_error(429, "throttled");
+        let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((250..=300).contains(&retry), "{r:?}");
+        let r = post_from(&mut c, "198.51.100.8", "/passkey/login", bogus_code(11)).await;
+        r.assert_error(401, "invalid_token");
+    }
+    assert!(
+        keys.keys()
+            .await
+            .iter()
+            .any(|k| k.ends_with("198.51.100.7")),
+        "the address counter is in Redis: {:?}",
+        keys.keys().await
+    );
+}
+
 /// Non-default policy values are the ones enforced: with
 /// `manage_step_up_secs = 60`, deleting a passkey 61 s after the last
 /// verification asks for a step-up (`max_age` 60), at 59 s it does not.
@@ -708,7 +950,14 @@ macro_rules! holes_scenarios {
             non_default_manage_window_is_enforced,
             routes_follow_a_non_default_prefix,
             https_cookies_are_secure,
+            a_failing_touch_does_not_fail_the_sign_in,
+            a_provider_refusal_on_unlink_keeps_the_link,
+            a_failing_throttle_backend_answers_503,
         );
+        #[tokio::test]
+        async fn redis_throttle_is_shared_by_two_instances() {
+            $crate::holes::redis_throttle_is_shared_by_two_instances($with, $with).await;
+        }
     };
     (@world $world:path; $($name:ident),* $(,)?) => {
         $(

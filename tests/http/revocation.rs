@@ -271,15 +271,17 @@ async fn actix_postgres_write_back_after_logout_is_signed_out() {
 async fn actix_redis_write_back_after_logout_is_signed_out() {
     let clock = ManualClock::starting_now();
     let passlock = harness::passlock(&clock).await;
-    let prefix = passlock_tests::unique_name("passlock_revocation");
-    let store = RedisSessionStore::builder("redis://127.0.0.1:6379")
-        .cache_keygen(move |k| format!("{prefix}:{k}"))
+    let keys = passlock_tests::redis_prefix("passlock_revocation").await;
+    let prefix = keys.prefix().to_owned();
+    let store = RedisSessionStore::builder(passlock_tests::redis_url())
+        .cache_keygen(move |k| format!("{prefix}{k}"))
         .build()
         .await
         .unwrap();
     let key = Key::generate();
     let w = actix_world(passlock, clock, store.clone(), key.clone());
     write_back_after_logout_is_signed_out(w, Actix(store, key)).await;
+    drop(keys);
 }
 
 // ---- the absolute session lifetime ----
@@ -529,15 +531,13 @@ async fn axum_two_instances_share_a_postgres_revocation_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn actix_two_instances_share_a_redis_revocation_store() {
     use passlock_core::revocation::RedisRevocationStore;
+    let keys = passlock_tests::redis_prefix("passlock_revoked").await;
     let mut worlds = Vec::new();
     let mut doors = Vec::new();
     for _ in 0..2 {
         let clock = ManualClock::starting_now();
-        let shared: Arc<dyn RevocationStore> = Arc::new(
-            RedisRevocationStore::connect("redis://127.0.0.1:6379")
-                .await
-                .unwrap(),
-        );
+        let shared: Arc<dyn RevocationStore> =
+            Arc::new(RedisRevocationStore::new(keys.connection(), keys.prefix()));
         let passlock = with_policy(&clock, Policy::default(), Some(shared)).await;
         let store = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
         store.migrate().await.unwrap();
@@ -548,6 +548,7 @@ async fn actix_two_instances_share_a_redis_revocation_store() {
     let (d2, d1) = (doors.pop().unwrap(), doors.pop().unwrap());
     let (w2, w1) = (worlds.pop().unwrap(), worlds.pop().unwrap());
     logout_on_one_instance_ends_the_sign_in_on_the_other(w1, w2, d1, d2).await;
+    assert!(!keys.keys().await.is_empty(), "the marker is in Redis");
 }
 
 #[test]

@@ -24,6 +24,112 @@ pub fn redis_url() -> String {
     std::env::var("PASSLOCK_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// A Redis key prefix of one test (unique, ending in `:`) and a connection
+/// to [`redis_url`]. Every key under the prefix is deleted when this is
+/// dropped (and by [`RedisPrefix::clean`]), so a test leaves nothing behind
+/// in a shared Redis, whether it passes or fails.
+pub struct RedisPrefix {
+    prefix: String,
+    conn: redis::aio::ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisPrefix")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh [`RedisPrefix`] named after `name`.
+pub async fn redis_prefix(name: &str) -> RedisPrefix {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    RedisPrefix {
+        prefix: format!("{}:", unique_name(name)),
+        conn,
+    }
+}
+
+impl RedisPrefix {
+    /// The prefix (ends in `:`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A connection to the test Redis (clones share it).
+    pub fn connection(&self) -> redis::aio::ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The keys under the prefix now.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut conn = self.conn.clone();
+        redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    /// Deletes every key under the prefix.
+    pub async fn clean(&self) {
+        let keys = self.keys().await;
+        if !keys.is_empty() {
+            let mut conn = self.conn.clone();
+            let _: i64 = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        // Drop may run inside the test's runtime (or after it panicked):
+        // clean up on a thread and runtime of its own, with a connection of
+        // its own, and wait for it.
+        let pattern = format!("{}*", self.prefix);
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let client = redis::Client::open(redis_url()).map_err(|e| e.to_string())?;
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !keys.is_empty() {
+                    let _: i64 = redis::cmd("DEL")
+                        .arg(keys)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!(
+                "could not delete the test's Redis keys {}: {e}",
+                self.prefix
+            ),
+            Err(_) => eprintln!("could not delete the test's Redis keys {}", self.prefix),
+        }
+    }
+}
+
 /// A name no other test (in this process or another) uses.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -60,7 +60,9 @@ async fn two_instances_share_redis_sessions_and_postgres_stores() {
     // The app's users table stands in memory, shared like a database would be.
     let users = Arc::new(MemoryUsers::default());
     let key = Key::generate();
-    let prefix = passlock_tests::unique_name("passlock_actix");
+    // The sessions' keys, deleted when the test ends.
+    let keys = passlock_tests::redis_prefix("passlock_actix").await;
+    let prefix = keys.prefix().to_owned();
     let mut apps = Vec::new();
     for _ in 0..2 {
         let options = guard.options();
@@ -73,7 +75,7 @@ async fn two_instances_share_redis_sessions_and_postgres_stores() {
                 .await
                 .unwrap();
             let sessions = RedisSessionStore::builder(passlock_tests::redis_url())
-                .cache_keygen(move |k| format!("{prefix}:{k}"))
+                .cache_keygen(move |k| format!("{prefix}{k}"))
                 .build()
                 .await
                 .unwrap();
