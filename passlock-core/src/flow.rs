@@ -967,8 +967,10 @@ pub async fn list_passkeys<U: UserId>(
 /// Every session standing on the removed passkey (signed in or last
 /// verified with it) ends, on every instance sharing the revocation store:
 /// its marker ([`passkey_key`](crate::revocation::passkey_key)) is written
-/// before the vault delete, and a failure to write it refuses the delete
-/// (`503 session_unavailable`, passkey linked back). The session doing the
+/// once the vault delete succeeded, so a refused delete changes nothing. If
+/// that write fails the answer is `503 session_unavailable` (logged at
+/// `error`): the passkey is gone, and the sessions standing on it end only
+/// with their lifetimes or a logout. The session doing the
 /// delete stays signed in: when it stands on that passkey it continues as
 /// a new family under a new session id. Audited as
 /// [`AuditKind::PasskeyRemoved`], then [`AuditKind::SessionsRevoked`]
@@ -1010,18 +1012,15 @@ async fn unlink_observed<U: UserId>(
     let refusal = match pl.store().authenticators_of(&auth.user_id).await {
         Err(e) => Some(FlowError::from(e)),
         Ok(left) if left.is_empty() => Some(FlowError::LastAuthenticator),
-        Ok(_) => match revoke(pl, &crate::revocation::passkey_key(&aid), now).await {
-            Err(e) => Some(e),
-            Ok(()) => pl
-                .provider()
-                .delete_passkey(&aid)
-                .await
-                .err()
-                .map(|e| match e {
-                    ProviderError::Rejected(_) => FlowError::NotFound,
-                    other => FlowError::Provider(other),
-                }),
-        },
+        Ok(_) => pl
+            .provider()
+            .delete_passkey(&aid)
+            .await
+            .err()
+            .map(|e| match e {
+                ProviderError::Rejected(_) => FlowError::NotFound,
+                other => FlowError::Provider(other),
+            }),
     };
     let Some(refusal) = refusal else {
         let user = auth.user_id.clone();
@@ -1032,6 +1031,17 @@ async fn unlink_observed<U: UserId>(
             client.address,
         )
         .await;
+        // The passkey is gone: end the sessions standing on it. A store
+        // failure here is a 503 after the delete (it cannot be undone in
+        // the vault); it is logged, and those sessions then end only with
+        // their lifetimes, a logout, or `end_sessions_of`.
+        if let Err(e) = revoke(pl, &crate::revocation::passkey_key(&aid), now).await {
+            tracing::error!(
+                error = %e,
+                "passkey removed, but the sessions standing on it could not be revoked"
+            );
+            return Err(e);
+        }
         let kind = AuditKind::SessionsRevoked {
             reason: RevocationReason::PasskeyRemoved,
         };
