@@ -63,6 +63,11 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
         .service(at("/login", "POST", web::post().to(login::<U>)))
         .service(at("/step-up", "POST", web::post().to(step_up::<U>)))
         .service(at("/logout", "POST", web::post().to(logout::<U>)))
+        .service(at(
+            "/logout/everywhere",
+            "POST",
+            web::post().to(logout_everywhere::<U>),
+        ))
         .service(at("/session", "GET,HEAD", get().to(session::<U>)))
         .service(at("/passkeys", "GET,HEAD", get().to(passkeys::<U>)))
         .service(at(
@@ -187,8 +192,7 @@ async fn step_up<U: UserId>(
 /// The client for throttling: the peer address or the trusted proxy header
 /// (neither, as in some test requests: the shared unknown-address bucket).
 fn client<U: UserId>(pl: &Passlock<U>, req: &HttpRequest) -> ClientInfo {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    pl.client_info(req.peer_addr().map(|a| a.ip()), header)
+    crate::session::client_of(pl, req)
 }
 
 async fn logout<U: UserId>(
@@ -197,6 +201,15 @@ async fn logout<U: UserId>(
     _: Body<Optional<IgnoredAny>>,
 ) -> Answer {
     s.logout(&pl).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn logout_everywhere<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    _: Body<Optional<IgnoredAny>>,
+) -> Answer {
+    s.logout_everywhere(&pl).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -217,7 +230,7 @@ async fn unlink<U: UserId>(
         .match_info()
         .get("authenticator_id")
         .ok_or(FlowError::NotFound)?;
-    let out = flow::unlink(&pl, s.record(), authenticator).await?;
+    let out = flow::unlink(&pl, s.record(), authenticator, s.client()).await?;
     s.apply(out.session)?;
     Ok(HttpResponse::NoContent().finish())
 }

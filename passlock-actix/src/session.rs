@@ -13,6 +13,7 @@ use actix_web::error::InternalError;
 use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use passlock_core::flow::{self, FirstFactor};
+use passlock_core::throttle::ClientInfo;
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 
 use crate::error::PasslockError;
@@ -170,6 +171,7 @@ fn store_failure(e: &Error) -> Option<String> {
 pub struct PasslockSession<U> {
     session: Session,
     record: SessionRecord<U>,
+    client: ClientInfo,
 }
 
 impl<U: fmt::Debug> fmt::Debug for PasslockSession<U> {
@@ -182,7 +184,9 @@ impl<U: fmt::Debug> fmt::Debug for PasslockSession<U> {
 
 impl<U: UserId> PasslockSession<U> {
     /// Loads the record of the request's session and checks it against
-    /// the app's [`Passlock`] (revocations, session lifetime).
+    /// the app's [`Passlock`] (revocations, session lifetimes). With an idle
+    /// lifetime, a record whose last use is due to move on is written back
+    /// into the session (saved with the response, same key).
     pub async fn load(req: &HttpRequest) -> Result<Self, FlowError> {
         if req.extensions().get::<SessionsMounted>().is_none() {
             return Err(FlowError::Misconfigured(NO_SESSIONS));
@@ -190,8 +194,23 @@ impl<U: UserId> PasslockSession<U> {
         let passlock = passlock_of::<U>(req)?;
         let session = req.get_session();
         let record = SessionRecord::or_empty(session.get(SessionRecord::<U>::KEY));
-        let record = flow::validate_session(&passlock, record).await?;
-        Ok(Self { session, record })
+        let checked = flow::check_session(&passlock, record).await?;
+        if checked.write_back {
+            session
+                .insert(SessionRecord::<U>::KEY, &checked.record)
+                .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
+        }
+        Ok(Self {
+            session,
+            record: checked.record,
+            client: client_of(&passlock, req),
+        })
+    }
+
+    /// The client of the request (peer address or trusted proxy header),
+    /// as passlock throttles and audits it.
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
     }
 
     /// The record (empty when the session holds none).
@@ -233,7 +252,8 @@ impl<U: UserId> PasslockSession<U> {
         user: U,
         method: &str,
     ) -> Result<FirstFactor, FlowError> {
-        let outcome = flow::first_factor(passlock, &self.record, user, method).await?;
+        let outcome =
+            flow::first_factor(passlock, &self.record, user, method, &self.client).await?;
         self.apply(outcome.session)?;
         Ok(outcome.value)
     }
@@ -243,6 +263,14 @@ impl<U: UserId> PasslockSession<U> {
     /// store failure is a `503` and leaves the session as it was.
     pub async fn logout(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
         let outcome = flow::logout(passlock, &self.record).await?;
+        self.apply(outcome.session)
+    }
+
+    /// Ends every other session of the signed-in user through
+    /// [`flow::logout_everywhere`](passlock_core::flow::logout_everywhere)
+    /// and keeps this one under a new key.
+    pub async fn logout_everywhere(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
+        let outcome = flow::logout_everywhere(passlock, &self.record, &self.client).await?;
         self.apply(outcome.session)
     }
 
@@ -269,6 +297,13 @@ impl<U: UserId> PasslockSession<U> {
             _ => Err(FlowError::Misconfigured("unknown session change")),
         }
     }
+}
+
+/// The client for throttling and audit: the peer address or the trusted
+/// proxy header (neither, as in some test requests: unknown).
+pub(crate) fn client_of<U: UserId>(pl: &Passlock<U>, req: &HttpRequest) -> ClientInfo {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    pl.client_info(req.peer_addr().map(|a| a.ip()), header)
 }
 
 impl<U: UserId> FromRequest for PasslockSession<U> {

@@ -2,9 +2,7 @@
 //! makes one call into a `passlock_core::flow` function, applies the
 //! session change and renders; none decides anything about authentication.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
@@ -42,6 +40,7 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
         .route("/login", post(login::<U>))
         .route("/step-up", post(step_up::<U>))
         .route("/logout", post(logout::<U>))
+        .route("/logout/everywhere", post(logout_everywhere::<U>))
         .route("/session", get(session::<U>))
         .route("/passkeys", get(passkeys::<U>))
         .route("/passkeys/{authenticator_id}", delete(unlink::<U>))
@@ -211,12 +210,7 @@ impl<U: UserId> FromRequestParts<Passlock<U>> for Client {
         parts: &mut Parts,
         pl: &Passlock<U>,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        Ok(Self(pl.client_info(peer, header)))
+        Ok(Self(crate::session::client_of(parts, pl)))
     }
 }
 
@@ -226,6 +220,15 @@ async fn logout<U: UserId>(
     _: OptionalJsonBody<IgnoredAny>,
 ) -> Answer {
     s.logout(&pl).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn logout_everywhere<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    s: PasslockSession<U>,
+    _: OptionalJsonBody<IgnoredAny>,
+) -> Answer {
+    s.logout_everywhere(&pl).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -243,7 +246,7 @@ async fn unlink<U: UserId>(
     authenticator: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Answer {
     let Path(authenticator) = authenticator.map_err(|_| FlowError::NotFound)?;
-    let out = flow::unlink(&pl, s.record(), &authenticator).await?;
+    let out = flow::unlink(&pl, s.record(), &authenticator, s.client()).await?;
     s.apply(out.session).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

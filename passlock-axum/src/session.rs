@@ -4,6 +4,7 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use passlock_core::flow::{self, FirstFactor};
+use passlock_core::throttle::ClientInfo;
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 use serde_json::Value;
 use tower_sessions::Session;
@@ -52,6 +53,7 @@ const NO_SESSION_LAYER: &str = "no session layer of tower-sessions 0.14: add \
 pub struct PasslockSession<U> {
     session: Session,
     record: SessionRecord<U>,
+    client: ClientInfo,
 }
 
 /// Prints the record, never the session (its id is the cookie's secret).
@@ -75,6 +77,9 @@ impl<U: UserId> PasslockSession<U> {
     /// keeps every value): loading a session then clones one string instead
     /// of a tree of JSON values. A record stored as a JSON object (passlock
     /// 0.1 before this change) still reads.
+    ///
+    /// With an idle lifetime, a record whose last use is due to move on is
+    /// written back into the session (saved with the response, same id).
     pub async fn load(session: Session, passlock: &Passlock<U>) -> Result<Self, FlowError> {
         let parsed = match session.get_value(SessionRecord::<U>::KEY).await {
             Ok(None) => Ok(SessionRecord::default()),
@@ -86,8 +91,34 @@ impl<U: UserId> PasslockSession<U> {
             tracing::warn!(error = %e, "unreadable passlock session record; treated as empty");
             SessionRecord::default()
         });
-        let record = flow::validate_session(passlock, record).await?;
-        Ok(Self { session, record })
+        let checked = flow::check_session(passlock, record).await?;
+        if checked.write_back {
+            let json = serde_json::to_string(&checked.record)
+                .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
+            session
+                .insert_value(SessionRecord::<U>::KEY, Value::String(json))
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(Self {
+            session,
+            record: checked.record,
+            client: ClientInfo::default(),
+        })
+    }
+
+    /// The session with the client it came from, for the audit events of
+    /// [`record_first_factor`](Self::record_first_factor) and the routes.
+    #[must_use]
+    pub fn with_client(mut self, client: ClientInfo) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The client of the request (its address unknown when the session
+    /// was loaded without one).
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
     }
 
     /// The record (empty when the session holds none).
@@ -111,7 +142,8 @@ impl<U: UserId> PasslockSession<U> {
         user: U,
         method: &str,
     ) -> Result<FirstFactor, FlowError> {
-        let outcome = flow::first_factor(passlock, &self.record, user, method).await?;
+        let outcome =
+            flow::first_factor(passlock, &self.record, user, method, &self.client).await?;
         self.apply(outcome.session).await?;
         Ok(outcome.value)
     }
@@ -121,6 +153,14 @@ impl<U: UserId> PasslockSession<U> {
     /// store failure is a `503` and leaves the session as it was.
     pub async fn logout(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
         let outcome = flow::logout(passlock, &self.record).await?;
+        self.apply(outcome.session).await
+    }
+
+    /// Ends every other session of the signed-in user through
+    /// [`flow::logout_everywhere`](passlock_core::flow::logout_everywhere)
+    /// and keeps this one under a new id.
+    pub async fn logout_everywhere(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
+        let outcome = flow::logout_everywhere(passlock, &self.record, &self.client).await?;
         self.apply(outcome.session).await
     }
 
@@ -149,6 +189,19 @@ impl<U: UserId> PasslockSession<U> {
     }
 }
 
+/// The client of a request as passlock throttles and audits it: the peer
+/// from `ConnectInfo` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`) or the trusted
+/// proxy header.
+pub(crate) fn client_of<U: UserId>(parts: &Parts, pl: &Passlock<U>) -> ClientInfo {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    pl.client_info(peer, header)
+}
+
 /// The tower-sessions [`Session`] of a request, or a JSON `500` hint.
 pub(crate) fn session_of(parts: &Parts) -> Result<Session, FlowError> {
     parts
@@ -168,6 +221,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let passlock = Passlock::<U>::from_ref(state);
-        Ok(Self::load(session_of(parts)?, &passlock).await?)
+        let client = client_of(parts, &passlock);
+        Ok(Self::load(session_of(parts)?, &passlock)
+            .await?
+            .with_client(client))
     }
 }

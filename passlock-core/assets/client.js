@@ -2,7 +2,7 @@
 // `globalThis.Passlock`. Served by the adapters at `{prefix}/client.js`, and
 // the prefix is taken from this module's own URL.
 //
-//   import { register, login, stepUp, logout, session, passkeys,
+//   import { register, login, stepUp, logout, logoutEverywhere, session, passkeys,
 //            deletePasskey, withStepUp, fetchJSON, PasslockError }
 //     from "/passkey/client.js";
 //
@@ -231,6 +231,10 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
     async logout() {
       await fetchJSON(app("/logout"));
     },
+    /** Signs out every other session of the user; this one stays signed in. */
+    async logoutEverywhere() {
+      await fetchJSON(app("/logout/everywhere"));
+    },
     /** The session (`{user_id, authenticator_id, authenticated_at, verified_at, amr}`), or null when signed out. */
     async session() {
       try {
@@ -257,6 +261,7 @@ export const register = defaultClient.register;
 export const login = defaultClient.login;
 export const stepUp = defaultClient.stepUp;
 export const logout = defaultClient.logout;
+export const logoutEverywhere = defaultClient.logoutEverywhere;
 export const session = defaultClient.session;
 export const passkeys = defaultClient.passkeys;
 export const deletePasskey = defaultClient.deletePasskey;

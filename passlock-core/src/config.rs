@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::audit::{AuditEvent, AuditHook, AuditKind, Metrics, NoAudit, NoMetrics};
 use crate::clock::{self, SharedClock};
 use crate::error::{BoxError, ConfigError, FlowError};
 use crate::provider::PasskeyProvider;
@@ -64,6 +65,14 @@ pub struct Policy {
     /// A logout's revocation marker is kept as long (see
     /// [`crate::revocation`]). Must be at least 1.
     pub session_lifetime_secs: u64,
+    /// Idle session lifetime (default `None`: off): a signed-in session
+    /// not used for this many seconds is signed out when it is next
+    /// loaded, whatever the session store's own expiry. Each load by an
+    /// extractor or route counts as use; the session records its last use
+    /// and writes it back only once it is older than a quarter of this
+    /// window, so most guarded requests write nothing. Must be at least 4
+    /// when set.
+    pub idle_lifetime_secs: Option<u64>,
 }
 
 impl Default for Policy {
@@ -76,6 +85,7 @@ impl Default for Policy {
             throttle: ThrottlePolicy::default(),
             require_user_verification: true,
             session_lifetime_secs: 30 * 24 * 3600,
+            idle_lifetime_secs: None,
         }
     }
 }
@@ -121,6 +131,8 @@ struct Inner<U: UserId> {
     /// Set once the shared-bucket warning was logged.
     warned_unknown_client: AtomicBool,
     revocations: Arc<dyn RevocationStore>,
+    audit: Arc<dyn AuditHook<U>>,
+    metrics: Arc<dyn Metrics>,
 }
 
 /// The configured passkey sign-in of an app: a provider, an
@@ -169,6 +181,8 @@ impl<U: UserId> Passlock<U> {
             sealing_key: None,
             proxy_hops: 1,
             revocations: None,
+            audit: None,
+            metrics: None,
         }
     }
 
@@ -230,6 +244,59 @@ impl<U: UserId> Passlock<U> {
         i64::try_from(self.inner.policy.session_lifetime_secs)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000)
+    }
+
+    /// The idle lifetime in milliseconds ([`Policy::idle_lifetime_secs`]).
+    pub fn idle_lifetime_millis(&self) -> Option<i64> {
+        self.inner.policy.idle_lifetime_secs.map(|s| {
+            i64::try_from(s)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000)
+        })
+    }
+
+    /// The app's audit hook (see [`crate::audit`]).
+    pub fn audit_hook(&self) -> &dyn AuditHook<U> {
+        self.inner.audit.as_ref()
+    }
+
+    /// The app's counters (see [`crate::audit::Metrics`]).
+    pub fn metrics(&self) -> &dyn Metrics {
+        self.inner.metrics.as_ref()
+    }
+
+    /// Logs, counts and hands to the audit hook one event of `kind` for
+    /// `user`, now (see [`crate::audit`]); never fails.
+    pub(crate) async fn emit(
+        &self,
+        kind: AuditKind,
+        user: U,
+        authenticator_id: Option<crate::id::AuthenticatorId>,
+        client: Option<IpAddr>,
+    ) {
+        let event = AuditEvent {
+            kind,
+            user,
+            authenticator_id,
+            provider: self.inner.provider.name(),
+            client,
+            at: self.now(),
+        };
+        crate::audit::emit(self.audit_hook(), self.metrics(), event).await;
+    }
+
+    /// Ends every session of `user`, on every instance sharing the
+    /// [revocation store](PasslockBuilder::revocations): call it when the
+    /// app disables or deletes the user. Sessions signed in before this
+    /// call read as signed out from their next request on; a later sign-in
+    /// is a new session (an app that disables a user also refuses its
+    /// sign-ins, for example by unlinking its passkeys). Audited as
+    /// [`AuditKind::SessionsRevoked`] with
+    /// [`RevocationReason::UserDisabled`](crate::audit::RevocationReason::UserDisabled).
+    /// A revocation store failure is `503 session_unavailable` and nothing
+    /// is revoked: retry.
+    pub async fn end_sessions_of(&self, user: &U) -> Result<(), FlowError> {
+        crate::flow::end_sessions(self, user).await
     }
 
     /// The throttle of failed proofs, unless disabled with
@@ -412,6 +479,8 @@ pub struct PasslockBuilder<U: UserId> {
     sealing_key: Option<SealingKey>,
     proxy_hops: usize,
     revocations: Option<Arc<dyn RevocationStore>>,
+    audit: Option<Arc<dyn AuditHook<U>>>,
+    metrics: Option<Arc<dyn Metrics>>,
 }
 
 enum Throttling {
@@ -480,6 +549,22 @@ impl<U: UserId> PasslockBuilder<U> {
     /// or a logout on one instance does not end the session on the others.
     pub fn revocations(mut self, store: Arc<dyn RevocationStore>) -> Self {
         self.revocations = Some(store);
+        self
+    }
+
+    /// Sets the hook that receives every audited event (sign-up, login,
+    /// step-up, first factor, passkey added or removed, sessions revoked;
+    /// see [`crate::audit`]). By default events are only logged.
+    pub fn audit(mut self, hook: Arc<dyn AuditHook<U>>) -> Self {
+        self.audit = Some(hook);
+        self
+    }
+
+    /// Sets the counters passlock reports to (see
+    /// [`audit::Metrics`](crate::audit::Metrics) for the names). By
+    /// default nothing is counted.
+    pub fn metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -598,6 +683,12 @@ impl<U: UserId> PasslockBuilder<U> {
                 "must be at least 1",
             ));
         }
+        if self.policy.idle_lifetime_secs.is_some_and(|s| s < 4) {
+            return Err(ConfigError::new(
+                "policy.idle_lifetime_secs",
+                "must be at least 4 when set",
+            ));
+        }
         let limits = [
             self.policy.throttle.per_address,
             self.policy.throttle.per_subject,
@@ -639,6 +730,8 @@ impl<U: UserId> PasslockBuilder<U> {
                 proxy_hops: self.proxy_hops,
                 warned_unknown_client: AtomicBool::new(false),
                 revocations,
+                audit: self.audit.unwrap_or_else(|| Arc::new(NoAudit)),
+                metrics: self.metrics.unwrap_or_else(|| Arc::new(NoMetrics)),
             }),
         })
     }

@@ -5,6 +5,9 @@
 //! Every flow fails closed: on any error the session is left as it was,
 //! nothing is linked and nothing is issued.
 
+use tracing::Instrument as _;
+
+use crate::audit::{AuditKind, RevocationReason, metric_names};
 use crate::config::{Passlock, SignUpError};
 use crate::error::{FlowError, ProviderError};
 use crate::id::{AuthenticatorId, UserHandle};
@@ -43,6 +46,52 @@ fn endpoint_of<U: UserId, T>(pl: &Passlock<U>, a: &Authorization<T>) -> String {
         #[allow(unreachable_patterns)]
         _ => pl.prefix().to_owned(),
     }
+}
+
+/// The span of one flow (see [`crate::audit`]): `flow`, `provider` and
+/// `client` now, `user` and `authenticator` once known. No secret.
+fn flow_span<U: UserId>(
+    pl: &Passlock<U>,
+    flow: &'static str,
+    client: Option<&ClientInfo>,
+) -> tracing::Span {
+    let client = client.and_then(|c| c.address).map(|a| a.to_string());
+    tracing::info_span!(
+        "passlock",
+        flow,
+        provider = pl.provider().name(),
+        client = client.as_deref(),
+        user = tracing::field::Empty,
+        authenticator = tracing::field::Empty,
+    )
+}
+
+/// Records who the flow is about in the current flow span.
+fn record_subject(user: &impl std::fmt::Display, authenticator: Option<&AuthenticatorId>) {
+    let span = tracing::Span::current();
+    span.record("user", tracing::field::display(user));
+    if let Some(aid) = authenticator {
+        span.record("authenticator", aid.as_str());
+    }
+}
+
+/// Runs `run` in `flow`'s span and counts its failure
+/// ([`metric_names::FAILURES`]), logged at debug with the error's code.
+async fn observed<T, U: UserId>(
+    pl: &Passlock<U>,
+    flow: &'static str,
+    client: Option<&ClientInfo>,
+    run: impl Future<Output = Result<T, FlowError>>,
+) -> Result<T, FlowError> {
+    let span = flow_span(pl, flow, client);
+    let result = run.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        let code = e.code();
+        span.in_scope(|| tracing::debug!(error = code, "passlock: the {flow} failed"));
+        pl.metrics()
+            .increment(metric_names::FAILURES, &[("flow", flow), ("error", code)]);
+    }
+    result
 }
 
 fn check_username(raw: &str, max_chars: usize) -> Result<String, FlowError> {
@@ -138,12 +187,31 @@ pub struct FirstFactor {
 /// `amr` (non-empty, for example `"password"`). Call it only after the app
 /// verified the factor; a store failure fails closed (`503`, session
 /// unchanged).
+///
+/// Audited as [`AuditKind::FirstFactor`] from `client`.
 pub async fn first_factor<U: UserId>(
     pl: &Passlock<U>,
     _record: &SessionRecord<U>,
     user: U,
     method: &str,
+    client: &ClientInfo,
 ) -> Result<Outcome<FirstFactor, U>, FlowError> {
+    observed(
+        pl,
+        "first_factor",
+        Some(client),
+        first_factor_observed(pl, user, method, client),
+    )
+    .await
+}
+
+async fn first_factor_observed<U: UserId>(
+    pl: &Passlock<U>,
+    user: U,
+    method: &str,
+    client: &ClientInfo,
+) -> Result<Outcome<FirstFactor, U>, FlowError> {
+    record_subject(&user, None);
     if method.trim().is_empty() {
         return Err(FlowError::Misconfigured(
             "the first factor needs a method name",
@@ -154,11 +222,16 @@ pub async fn first_factor<U: UserId>(
     let now = pl.now();
     let user_id = user.to_string();
     let auth = if required {
-        AuthState::first_factor(user, method, now)
+        AuthState::first_factor(user.clone(), method, now)
     } else {
-        AuthState::app_factor(user, method, now)
+        AuthState::app_factor(user.clone(), method, now)
     };
     let next = SessionRecord::signed_in(auth);
+    let kind = AuditKind::FirstFactor {
+        method: method.to_owned(),
+        second_factor_required: required,
+    };
+    pl.emit(kind, user, None, client.address).await;
     Ok(Outcome::new(
         FirstFactor {
             user_id,
@@ -314,7 +387,7 @@ pub async fn register<U: UserId>(
             with_ticket = SessionRecord {
                 auth: None,
                 pending: ticket::open(pl.sealing_key(), t, pl.now()),
-                family: None,
+                ..SessionRecord::default()
             };
             &with_ticket
         }
@@ -329,7 +402,8 @@ pub async fn register<U: UserId>(
         .as_ref()
         .map(|p| format!("pending:{}", p.user_handle));
     let guard = Guard::new(&pl.policy().throttle, client, subject, false);
-    let outcome = guarded(pl, guard, register_unthrottled(pl, record, proof)).await?;
+    let run = guarded(pl, guard, register_unthrottled(pl, record, proof, client));
+    let outcome = observed(pl, "register", Some(client), run).await?;
     Ok(match ticket.is_some() && signed_up {
         // The ticket is spent: the browser drops it.
         true => outcome.with_cookie(ticket::set_cookie(
@@ -346,6 +420,7 @@ async fn register_unthrottled<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
     proof: &Proof,
+    client: &ClientInfo,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let now = pl.now();
     let pending = match &record.pending {
@@ -393,7 +468,7 @@ async fn register_unthrottled<U: UserId>(
                         .with_user_handle(principal.user_handle.clone()),
                 ),
                 pending: None,
-                family: record.family.clone(),
+                ..record.clone()
             }
         }
         None => {
@@ -424,11 +499,16 @@ async fn register_unthrottled<U: UserId>(
             )
         }
     };
-    let user_id = next
-        .auth
-        .as_ref()
-        .map(|a| a.user_id.to_string())
-        .unwrap_or_default();
+    let Some(user) = next.auth.as_ref().map(|a| a.user_id.clone()) else {
+        return Err(FlowError::NoPendingRegistration);
+    };
+    record_subject(&user, Some(&aid));
+    let kind = match pending.for_user {
+        Some(_) => AuditKind::PasskeyAdded,
+        None => AuditKind::SignedUp,
+    };
+    let user_id = user.to_string();
+    pl.emit(kind, user, Some(aid.clone()), client.address).await;
     Ok(Outcome::new(
         SignedIn {
             user_id,
@@ -516,12 +596,14 @@ pub async fn login<U: UserId>(
     client: &ClientInfo,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let guard = Guard::new(&pl.policy().throttle, client, None, false);
-    guarded(pl, guard, login_unthrottled(pl, proof)).await
+    let run = guarded(pl, guard, login_unthrottled(pl, proof, client));
+    observed(pl, "login", Some(client), run).await
 }
 
 async fn login_unthrottled<U: UserId>(
     pl: &Passlock<U>,
     proof: &Proof,
+    client: &ClientInfo,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let principal = pl.provider().verify(proof).await?;
     check_user_verified(pl, &principal)?;
@@ -539,6 +621,14 @@ async fn login_unthrottled<U: UserId>(
             .verified(aid.clone(), at)
             .with_user_handle(principal.user_handle),
     );
+    record_subject(&user, Some(&aid));
+    pl.emit(
+        AuditKind::LoggedIn,
+        user.clone(),
+        Some(aid.clone()),
+        client.address,
+    )
+    .await;
     Ok(Outcome::new(
         SignedIn {
             user_id: user.to_string(),
@@ -566,7 +656,12 @@ pub async fn step_up<U: UserId>(
     let auth = record.auth.clone().ok_or(FlowError::NotSignedIn)?;
     let subject = Some(format!("user:{}", auth.user_id));
     let guard = Guard::new(&pl.policy().throttle, client, subject, true);
-    guarded(pl, guard, step_up_unthrottled(pl, record, auth, proof)).await
+    let run = guarded(
+        pl,
+        guard,
+        step_up_unthrottled(pl, record, auth, proof, client),
+    );
+    observed(pl, "step_up", Some(client), run).await
 }
 
 async fn step_up_unthrottled<U: UserId>(
@@ -574,6 +669,7 @@ async fn step_up_unthrottled<U: UserId>(
     record: &SessionRecord<U>,
     auth: AuthState<U>,
     proof: &Proof,
+    client: &ClientInfo,
 ) -> Result<Outcome<SignedIn, U>, FlowError> {
     let principal = pl.provider().verify(proof).await?;
     check_user_verified(pl, &principal)?;
@@ -590,13 +686,20 @@ async fn step_up_unthrottled<U: UserId>(
     let now = pl.now();
     touch(pl, &aid, now).await;
     let user_id = auth.user_id.to_string();
+    record_subject(&auth.user_id, Some(&aid));
+    pl.emit(
+        AuditKind::SteppedUp,
+        auth.user_id.clone(),
+        Some(aid.clone()),
+        client.address,
+    )
+    .await;
     let next = SessionRecord {
         auth: Some(
             auth.verified(aid.clone(), at)
                 .with_user_handle(principal.user_handle),
         ),
-        pending: record.pending.clone(),
-        family: record.family.clone(),
+        ..record.clone()
     };
     Ok(Outcome::new(
         SignedIn {
@@ -631,30 +734,105 @@ pub async fn logout<U: UserId>(
     record: &SessionRecord<U>,
 ) -> Result<Outcome<(), U>, FlowError> {
     if let Some(family) = &record.family {
+        // Never before the family's start, so that the marker always
+        // covers it (see `crate::revocation`).
         let now = pl.now();
-        pl.revocations()
-            .revoke(
-                &family.revocation_key(),
-                now,
-                now.saturating_add(pl.session_lifetime_millis()),
-            )
-            .await
-            .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
+        let at = now.max(record.started_at().unwrap_or(now));
+        revoke(pl, &family.revocation_key(), at).await?;
     }
     Ok(Outcome::new((), SessionChange::Purge))
 }
 
+/// Writes the marker `key` at `at`, kept for the session lifetime; a
+/// store failure is `503 session_unavailable`.
+async fn revoke<U: UserId>(pl: &Passlock<U>, key: &str, at: i64) -> Result<(), FlowError> {
+    pl.revocations()
+        .revoke(key, at, at.saturating_add(pl.session_lifetime_millis()))
+        .await
+        .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))
+}
+
+/// `POST {prefix}/logout/everywhere`: ends every other session of the
+/// signed-in user, on every instance sharing the revocation store, and
+/// keeps this one.
+///
+/// A marker for the user is written at `now` (every session of the user
+/// started at or before it is revoked, this one's stolen copies included),
+/// then this session continues as a new [`SessionFamily`](crate::revocation::SessionFamily)
+/// starting just after the marker, under a new session id. Its sign-in
+/// time, and so its absolute lifetime, is unchanged. Needs a complete
+/// sign-in (`401 not_authenticated` otherwise); a revocation store failure
+/// is `503 session_unavailable` and ends nothing. Audited as
+/// [`AuditKind::SessionsRevoked`] ([`RevocationReason::LogoutEverywhere`]).
+pub async fn logout_everywhere<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    client: &ClientInfo,
+) -> Result<Outcome<(), U>, FlowError> {
+    let run = async {
+        let auth = require_signed_in(record)?;
+        record_subject(&auth.user_id, None);
+        let now = pl.now();
+        revoke(pl, &crate::revocation::user_key(&auth.user_id), now).await?;
+        let kind = AuditKind::SessionsRevoked {
+            reason: RevocationReason::LogoutEverywhere,
+        };
+        pl.emit(kind, auth.user_id.clone(), None, client.address)
+            .await;
+        let next = record.clone().refamilied(now.saturating_add(1));
+        Ok(Outcome::new(
+            (),
+            SessionChange::Set {
+                record: next,
+                renew: true,
+            },
+        ))
+    };
+    observed(pl, "logout_everywhere", Some(client), run).await
+}
+
+/// Ends every session of `user` (see [`Passlock::end_sessions_of`]).
+pub async fn end_sessions<U: UserId>(pl: &Passlock<U>, user: &U) -> Result<(), FlowError> {
+    let run = async {
+        record_subject(user, None);
+        revoke(pl, &crate::revocation::user_key(user), pl.now()).await?;
+        let kind = AuditKind::SessionsRevoked {
+            reason: RevocationReason::UserDisabled,
+        };
+        pl.emit(kind, user.clone(), None, None).await;
+        Ok(())
+    };
+    observed(pl, "end_sessions", None, run).await
+}
+
+/// A loaded session as [`check_session`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckedSession<U> {
+    /// The record to use: empty when the session no longer counts.
+    pub record: SessionRecord<U>,
+    /// Whether the adapter should write `record` back to the session (its
+    /// last use moved on for the idle lifetime), without cycling the id.
+    /// Rarely set on a guarded request; never for an emptied record (the
+    /// session store still holds the old one, which reads as empty again).
+    pub write_back: bool,
+}
+
 /// Checks a record just loaded from the session store; both adapters call
-/// it on every load, before any route or extractor looks at the record.
+/// [`check_session`] on every load, before any route or extractor looks at
+/// the record. This is the same check returning only the record.
 ///
 /// The record comes back empty (signed out, any pending registration
 /// dropped) when its sign-in is older than
 /// [`Policy::session_lifetime_secs`](crate::Policy::session_lifetime_secs),
-/// when its [`SessionFamily`](crate::revocation::SessionFamily) was revoked by a logout, or when it is signed
-/// in without a family (written before families existed). A record with
-/// neither a sign-in nor a family (an anonymous session) is returned as it
-/// is without reading the revocation store. A revocation store failure is
-/// `503 session_unavailable`: the session is not trusted blindly.
+/// when it was not used for [`Policy::idle_lifetime_secs`](crate::Policy::idle_lifetime_secs),
+/// when its [`SessionFamily`](crate::revocation::SessionFamily) was revoked by a logout, when its
+/// user's sessions or its passkey's were revoked after it started (see
+/// [`crate::revocation`]), or when it is signed in without a family
+/// (written before families existed). A record with neither a sign-in nor
+/// a family (an anonymous session) is returned as it is without reading
+/// the revocation store. A revocation store failure is `503
+/// session_unavailable`: the session is not trusted blindly.
 ///
 /// ```
 /// use passlock_core::{AuthState, AuthenticatorId, SessionRecord, flow};
@@ -679,26 +857,73 @@ pub async fn validate_session<U: UserId>(
     pl: &Passlock<U>,
     record: SessionRecord<U>,
 ) -> Result<SessionRecord<U>, FlowError> {
+    Ok(check_session(pl, record).await?.record)
+}
+
+/// [`validate_session`], also telling the adapter whether to write the
+/// record back ([`CheckedSession::write_back`]): with an idle lifetime, the
+/// session's last use is moved to now once it is older than a quarter of
+/// the idle window, so a guarded request rarely writes. The revocation
+/// check is one [`RevocationStore::latest`](crate::revocation::RevocationStore::latest)
+/// call over the family's, the passkey's and the user's markers.
+pub async fn check_session<U: UserId>(
+    pl: &Passlock<U>,
+    record: SessionRecord<U>,
+) -> Result<CheckedSession<U>, FlowError> {
+    let ended = || CheckedSession {
+        record: SessionRecord::default(),
+        write_back: false,
+    };
     let Some(family) = &record.family else {
         return Ok(match record.auth {
             // Signed in before families existed: no logout could revoke it.
-            Some(_) => SessionRecord::default(),
-            None => record,
+            Some(_) => ended(),
+            None => CheckedSession {
+                record,
+                write_back: false,
+            },
         });
     };
-    if let Some(auth) = &record.auth
-        && pl.now().saturating_sub(auth.authenticated_at) >= pl.session_lifetime_millis()
-    {
-        return Ok(SessionRecord::default());
+    let now = pl.now();
+    let mut keys = Vec::with_capacity(3);
+    keys.push(family.revocation_key());
+    let mut touch = false;
+    if let Some(auth) = &record.auth {
+        if now.saturating_sub(auth.authenticated_at) >= pl.session_lifetime_millis() {
+            return Ok(ended());
+        }
+        if let Some(idle) = pl.idle_lifetime_millis() {
+            let last = record
+                .active_at
+                .or(record.since)
+                .unwrap_or(auth.authenticated_at);
+            let unused = now.saturating_sub(last);
+            if unused >= idle {
+                return Ok(ended());
+            }
+            touch = unused >= idle / 4;
+        }
+        keys.push(crate::revocation::user_key(&auth.user_id));
+        if let Some(aid) = &auth.authenticator_id {
+            keys.push(crate::revocation::passkey_key(aid));
+        }
     }
     let revoked = pl
         .revocations()
-        .latest(&[family.revocation_key()])
+        .latest(&keys)
         .await
         .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
-    Ok(match revoked {
-        Some(_) => SessionRecord::default(),
-        None => record,
+    let start = record.started_at().unwrap_or(i64::MIN);
+    if revoked.is_some_and(|at| at >= start) {
+        return Ok(ended());
+    }
+    let mut record = record;
+    if touch {
+        record.active_at = Some(now);
+    }
+    Ok(CheckedSession {
+        record,
+        write_back: touch,
     })
 }
 
@@ -738,13 +963,42 @@ pub async fn list_passkeys<U: UserId>(
 /// account's last two passkeys that each checked first would both see the
 /// other passkey and leave none. A delete that finds nothing left after its
 /// own unlink (or whose vault delete fails) links the passkey back.
+///
+/// Every session standing on the removed passkey (signed in or last
+/// verified with it) ends, on every instance sharing the revocation store:
+/// its marker ([`passkey_key`](crate::revocation::passkey_key)) is written
+/// once the vault delete succeeded, so a refused delete changes nothing. If
+/// that write fails the answer is `503 session_unavailable` (logged at
+/// `error`): the passkey is gone, and the sessions standing on it end only
+/// with their lifetimes or a logout. The session doing the
+/// delete stays signed in: when it stands on that passkey it continues as
+/// a new family under a new session id. Audited as
+/// [`AuditKind::PasskeyRemoved`], then [`AuditKind::SessionsRevoked`]
+/// ([`RevocationReason::PasskeyRemoved`]), from `client`.
 pub async fn unlink<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
     authenticator: &str,
+    client: &ClientInfo,
+) -> Result<Outcome<(), U>, FlowError> {
+    observed(
+        pl,
+        "unlink",
+        Some(client),
+        unlink_observed(pl, record, authenticator, client),
+    )
+    .await
+}
+
+async fn unlink_observed<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    authenticator: &str,
+    client: &ClientInfo,
 ) -> Result<Outcome<(), U>, FlowError> {
     let auth = require_step_up(pl, record, pl.policy().manage_step_up_secs)?;
     let aid = AuthenticatorId::new(authenticator).map_err(|_| FlowError::NotFound)?;
+    record_subject(&auth.user_id, Some(&aid));
     let linked = pl.store().authenticators_of(&auth.user_id).await?;
     let Some(link) = linked.into_iter().find(|l| l.authenticator_id == aid) else {
         return Err(FlowError::NotFound);
@@ -754,6 +1008,7 @@ pub async fn unlink<U: UserId>(
     }
     // From here on every refusal, a failing store included, links the
     // passkey back: a failed delete changes nothing.
+    let now = pl.now();
     let refusal = match pl.store().authenticators_of(&auth.user_id).await {
         Err(e) => Some(FlowError::from(e)),
         Ok(left) if left.is_empty() => Some(FlowError::LastAuthenticator),
@@ -768,7 +1023,38 @@ pub async fn unlink<U: UserId>(
             }),
     };
     let Some(refusal) = refusal else {
-        return Ok(Outcome::new((), SessionChange::Unchanged));
+        let user = auth.user_id.clone();
+        pl.emit(
+            AuditKind::PasskeyRemoved,
+            user.clone(),
+            Some(aid.clone()),
+            client.address,
+        )
+        .await;
+        // The passkey is gone: end the sessions standing on it. A store
+        // failure here is a 503 after the delete (it cannot be undone in
+        // the vault); it is logged, and those sessions then end only with
+        // their lifetimes, a logout, or `end_sessions_of`.
+        if let Err(e) = revoke(pl, &crate::revocation::passkey_key(&aid), now).await {
+            tracing::error!(
+                error = %e,
+                "passkey removed, but the sessions standing on it could not be revoked"
+            );
+            return Err(e);
+        }
+        let kind = AuditKind::SessionsRevoked {
+            reason: RevocationReason::PasskeyRemoved,
+        };
+        pl.emit(kind, user, Some(aid.clone()), client.address).await;
+        // This session survives the marker it just wrote.
+        let change = match auth.authenticator_id.as_ref() == Some(&aid) {
+            true => SessionChange::Set {
+                record: record.clone().refamilied(now.saturating_add(1)),
+                renew: true,
+            },
+            false => SessionChange::Unchanged,
+        };
+        return Ok(Outcome::new((), change));
     };
     pl.store()
         .link(&aid, &auth.user_id, link.created_at)

@@ -57,6 +57,7 @@
 //!
 //! * [`PasslockBuilder::danger_disable_throttling`]: no limit on failed proofs.
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod error;

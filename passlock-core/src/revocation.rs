@@ -13,6 +13,17 @@
 //! written back by a request in flight reads as signed out, whatever the
 //! session store did.
 //!
+//! The same markers end sessions for other reasons, each under its own
+//! key, compared with the session's start
+//! ([`SessionRecord::started_at`](crate::SessionRecord::started_at)):
+//! a session is revoked when the latest marker among its family's
+//! ([`SessionFamily::revocation_key`]), its passkey's ([`passkey_key`],
+//! written when the passkey is removed) and its user's ([`user_key`],
+//! written by `POST {prefix}/logout/everywhere` and
+//! [`Passlock::end_sessions_of`](crate::Passlock::end_sessions_of)) is at
+//! or after that start. All three are read in one
+//! [`latest`](RevocationStore::latest) call: one round trip per load.
+//!
 //! Markers are kept for [`Policy::session_lifetime_secs`](crate::Policy::session_lifetime_secs)
 //! after the logout: no session of the family lives longer than that.
 //!
@@ -58,6 +69,18 @@ impl fmt::Display for SessionFamily {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The key of the marker that ends every session of `user` started at or
+/// before it (`user:{id}`).
+pub fn user_key(user: &impl fmt::Display) -> String {
+    format!("user:{user}")
+}
+
+/// The key of the marker that ends every session standing on the passkey
+/// `authenticator` started at or before it (`passkey:{id}`).
+pub fn passkey_key(authenticator: &crate::id::AuthenticatorId) -> String {
+    format!("passkey:{}", authenticator.as_str())
 }
 
 /// Where revocation markers live: a key (such as `family:{id}`) and the

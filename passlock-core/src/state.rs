@@ -183,6 +183,18 @@ pub struct SessionRecord<U> {
     /// before families existed) reads as signed out.
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub family: Option<SessionFamily>,
+    /// When this session's family started (epoch ms): a revocation of the
+    /// user or of the session's passkey at or after this instant ends it
+    /// (see [`crate::revocation`]). Set with the family; a record without
+    /// one (written before this field existed) starts at its sign-in,
+    /// [`AuthState::authenticated_at`].
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub since: Option<UnixMillis>,
+    /// When the session was last used (epoch ms), for the idle lifetime
+    /// ([`Policy::idle_lifetime_secs`](crate::Policy::idle_lifetime_secs));
+    /// `None` until first written back, which counts from [`Self::since`].
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub active_at: Option<UnixMillis>,
 }
 
 fn none<T>() -> Option<T> {
@@ -195,6 +207,8 @@ impl<U> Default for SessionRecord<U> {
             auth: None,
             pending: None,
             family: None,
+            since: None,
+            active_at: None,
         }
     }
 }
@@ -206,11 +220,32 @@ impl<U> SessionRecord<U> {
     /// A record for a new sign-in: `auth`, no pending registration, and a
     /// new [`SessionFamily`].
     pub fn signed_in(auth: AuthState<U>) -> Self {
+        let since = auth.authenticated_at;
         Self {
             auth: Some(auth),
             pending: None,
             family: Some(SessionFamily::random()),
+            since: Some(since),
+            active_at: None,
         }
+    }
+
+    /// The same sign-in under a new [`SessionFamily`] starting at `since`
+    /// (which must be later than any revocation it is to survive): what a
+    /// session keeps when it ends every other session of its user.
+    #[must_use]
+    pub fn refamilied(mut self, since: UnixMillis) -> Self {
+        self.family = Some(SessionFamily::random());
+        self.since = Some(since);
+        self.active_at = None;
+        self
+    }
+
+    /// When this session's family started: [`Self::since`], else the
+    /// sign-in time of a record written before it existed.
+    pub fn started_at(&self) -> Option<UnixMillis> {
+        self.since
+            .or_else(|| self.auth.as_ref().map(|a| a.authenticated_at))
     }
 
     /// Whether nothing is held.
@@ -234,6 +269,9 @@ impl<U> SessionRecord<U> {
 /// What a flow asks the adapter to do with the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// One per request, moved once into the adapter: boxing the record would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum SessionChange<U> {
     /// Leave the session as it is.
     Unchanged,

@@ -551,7 +551,9 @@ async fn unlink_links_back_when_the_store_fails_midway() {
         auth: Some(AuthState::passkey(1, a.clone(), pl.now())),
         ..SessionRecord::default()
     };
-    let err = flow::unlink(&pl, &record, "b").await.unwrap_err();
+    let err = flow::unlink(&pl, &record, "b", &Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, FlowError::Store(_)), "{err:?}");
     assert_eq!(err.status().as_u16(), 503, "{err:?}");
     assert_eq!(

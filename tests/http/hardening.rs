@@ -552,9 +552,11 @@ pub(crate) async fn concurrent_unlinks_keep_the_last_passkey<A: TestApp>(w: Worl
     assert_eq!(deleted + left.len(), 2, "{statuses:?}");
     for r in replies.iter().filter(|r| r.status != 204) {
         assert!(
+            // A twin whose request loaded the session after the passkey
+            // it stands on was removed is signed out (issue 16.2).
             matches!(
                 r.json["error"].as_str(),
-                Some("not_found" | "last_authenticator")
+                Some("not_found" | "last_authenticator" | "not_authenticated")
             ),
             "{r:?}"
         );

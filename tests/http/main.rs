@@ -10,6 +10,7 @@ mod hardening;
 mod harness;
 mod holes;
 mod hosted;
+mod lifecycle;
 mod mfa;
 mod passage;
 mod redis;

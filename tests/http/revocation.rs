@@ -28,7 +28,7 @@ use crate::axum::AxumApp;
 use crate::harness::{self, Client, TestApp, World, authenticator};
 
 /// What a racing request's session layer does with the session store.
-trait Backdoor {
+pub(crate) trait Backdoor {
     type Stale;
     /// The session's state as a request in flight loaded it.
     async fn load(&self, cookie: &str) -> Self::Stale;
@@ -41,7 +41,7 @@ trait Backdoor {
 }
 
 /// A tower-sessions store (axum).
-struct Tower<S>(S);
+pub(crate) struct Tower<S>(pub(crate) S);
 
 impl<S: TowerStore> Backdoor for Tower<S> {
     type Stale = Record;
@@ -68,7 +68,7 @@ impl<S: TowerStore> Backdoor for Tower<S> {
 }
 
 /// An actix-session store and the app's cookie key.
-struct Actix<St>(St, Key);
+pub(crate) struct Actix<St>(pub(crate) St, pub(crate) Key);
 
 impl<St: ActixStore> Actix<St> {
     fn session_key(&self, cookie: &str) -> SessionKey {
@@ -119,7 +119,7 @@ impl<St: ActixStore> Backdoor for Actix<St> {
 }
 
 /// Everything a signed-out browser is refused.
-async fn assert_signed_out<A: TestApp>(c: &mut Client<'_, A>, what: &str) {
+pub(crate) async fn assert_signed_out<A: TestApp>(c: &mut Client<'_, A>, what: &str) {
     c.get("/passkey/session")
         .await
         .assert_error(401, "not_authenticated");
@@ -176,7 +176,11 @@ async fn write_back_after_logout_is_signed_out<A: TestApp, B: Backdoor>(w: World
 
 // ---- axum ----
 
-fn axum_world(passlock: Passlock<i64>, clock: ManualClock, app: AxumApp) -> World<AxumApp> {
+pub(crate) fn axum_world(
+    passlock: Passlock<i64>,
+    clock: ManualClock,
+    app: AxumApp,
+) -> World<AxumApp> {
     World {
         app,
         passlock,
@@ -228,7 +232,7 @@ async fn axum_redis_write_back_after_logout_is_signed_out() {
 
 // ---- actix ----
 
-fn actix_world<St: ActixStore + Clone + Send + 'static>(
+pub(crate) fn actix_world<St: ActixStore + Clone + Send + 'static>(
     passlock: Passlock<i64>,
     clock: ManualClock,
     store: St,

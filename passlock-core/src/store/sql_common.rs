@@ -658,19 +658,21 @@ macro_rules! sql_stores {
             }
 
             async fn latest(&self, keys: &[String]) -> Result<Option<UnixMillis>, StoreError> {
-                let mut latest: Option<UnixMillis> = None;
-                // Usually one key; one indexed lookup each.
-                for key in keys {
-                    let at: Option<i64> = sqlx::query_scalar(
-                        "SELECT revoked_at FROM passlock_revocation WHERE key = $1",
-                    )
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend)?;
-                    latest = latest.max(at);
+                if keys.is_empty() {
+                    return Ok(None);
                 }
-                Ok(latest)
+                // One statement for all the keys (a session's family, its
+                // passkey and its user): one round trip per guarded request.
+                let marks: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT MAX(revoked_at) FROM passlock_revocation WHERE key IN ({})",
+                    marks.join(", ")
+                );
+                let mut query = sqlx::query_scalar::<_, Option<i64>>(&sql);
+                for key in keys {
+                    query = query.bind(key);
+                }
+                query.fetch_one(&self.pool).await.map_err(backend)
             }
         }
     };
