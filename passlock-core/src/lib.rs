@@ -12,6 +12,11 @@
 //!
 //! ## Quick start
 //!
+//! In production, keep the passkeys and the rest of passlock's state in your
+//! database with one call: [`setup::embedded_sqlite`] or
+//! `setup::embedded_postgres` (module [`setup`]). The in-memory setup below
+//! forgets every passkey at restart: it is for tests.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use passlock_core::{Passlock, store::MemoryAuthenticatorStore};
