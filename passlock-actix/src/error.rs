@@ -57,6 +57,7 @@ impl ResponseError for PasslockError {
 }
 
 /// Renders a status and a JSON value (the embedded provider's answers).
+#[cfg(feature = "embedded")]
 pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status).json(body)

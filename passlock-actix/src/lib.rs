@@ -123,7 +123,7 @@ mod extract;
 mod guard;
 mod scope;
 mod session;
-#[cfg(feature = "sql-store")]
+#[cfg(all(feature = "sql-store", any(feature = "sqlite", feature = "postgres")))]
 mod sql_store;
 
 pub use error::PasslockError;
@@ -131,6 +131,9 @@ pub use extract::{FirstFactorUser, MaybePasskeyUser, PasskeyUser, SignedInUser, 
 pub use guard::{LoginPage, require_passkey, require_passkey_or_redirect};
 pub use scope::scope;
 pub use session::{PasslockSession, PasslockSessions, PasslockSessionsService};
-#[cfg(feature = "sql-store")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sql-store")))]
+#[cfg(all(feature = "sql-store", any(feature = "sqlite", feature = "postgres")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "sql-store", any(feature = "sqlite", feature = "postgres"))))
+)]
 pub use sql_store::SqlSessionStore;

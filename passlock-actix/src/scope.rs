@@ -5,16 +5,20 @@
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
+#[cfg(feature = "embedded")]
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, Route, Scope, guard, web};
 use passlock_core::flow::{self, AuthorizeAuthenticationBody};
+#[cfg(feature = "embedded")]
 use passlock_core::provider::embedded::BrowserOp;
 use passlock_core::throttle::ClientInfo;
 use passlock_core::wire::AuthorizeRegistrationBody;
 use passlock_core::{CLIENT_JS, FlowError, Passlock, Proof, UserId};
 use serde::de::IgnoredAny;
 
-use crate::error::{PasslockError, json_response};
+use crate::error::PasslockError;
+#[cfg(feature = "embedded")]
+use crate::error::json_response;
 use crate::extract::{Body, Checked, Optional};
 use crate::session::PasslockSession;
 
@@ -48,6 +52,7 @@ type Answer = Result<HttpResponse, PasslockError>;
 /// # }
 /// ```
 pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
+    #[cfg_attr(not(feature = "embedded"), allow(unused_mut))]
     let mut scope = web::scope(passlock.prefix())
         .service(at(
             "/registration/authorize",
@@ -76,6 +81,7 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
             web::delete().to(unlink::<U>),
         ))
         .service(at("/client.js", "GET,HEAD", get().to(client_js)));
+    #[cfg(feature = "embedded")]
     if passlock.provider().embedded().is_some() {
         for op in BrowserOp::ALL {
             let handler =
@@ -243,6 +249,7 @@ async fn client_js() -> HttpResponse {
 }
 
 /// One browser-facing call of the embedded Passlock-compatible server.
+#[cfg(feature = "embedded")]
 async fn browser_op<U: UserId>(
     pl: Passlock<U>,
     req: HttpRequest,
@@ -256,6 +263,7 @@ async fn browser_op<U: UserId>(
     Ok(json_response(answer.status, &answer.body))
 }
 
+#[cfg(feature = "embedded")]
 async fn jwks<U: UserId>(Checked(pl): Checked<U>) -> Answer {
     let embedded = pl.provider().embedded().ok_or(FlowError::NotFound)?;
     Ok(HttpResponse::Ok().json(embedded.jwks()))

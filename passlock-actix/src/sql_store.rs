@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
 use passlock_core::clock::{self, SharedClock};
-use sqlx::{PgPool, SqlitePool};
+#[cfg(feature = "postgres")]
+use sqlx::PgPool;
+#[cfg(feature = "sqlite")]
+use sqlx::SqlitePool;
 
 /// A server-side actix-session store in a `passlock_actix_session` table of
 /// a SQLite or PostgreSQL database (columns `id`, `state` as JSON text,
@@ -34,7 +37,9 @@ pub struct SqlSessionStore {
 
 #[derive(Debug, Clone)]
 enum Pool {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
@@ -42,7 +47,9 @@ enum Pool {
 macro_rules! on_pool {
     ($self:ident, $p:ident => $body:expr) => {
         match &$self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite($p) => $body,
+            #[cfg(feature = "postgres")]
             Pool::Postgres($p) => $body,
         }
     };
@@ -60,6 +67,8 @@ const SCHEMA: [&str; 2] = [
 
 impl SqlSessionStore {
     /// A store in a SQLite database.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn sqlite(pool: SqlitePool) -> Self {
         Self {
             pool: Pool::Sqlite(pool),
@@ -68,6 +77,8 @@ impl SqlSessionStore {
     }
 
     /// A store in a PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn postgres(pool: PgPool) -> Self {
         Self {
             pool: Pool::Postgres(pool),

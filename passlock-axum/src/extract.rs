@@ -232,9 +232,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S>
 }
 
 /// The raw JSON bytes of an embedded-provider browser call.
+#[cfg(feature = "embedded")]
 #[derive(Debug)]
 pub(crate) struct RawJson(pub(crate) Bytes);
 
+#[cfg(feature = "embedded")]
 impl<S: Send + Sync> FromRequest<S> for RawJson {
     type Rejection = PasslockRejection;
 

@@ -1,4 +1,5 @@
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # passlock-axum
 //!
 //! Passkey sign-in for [axum](https://docs.rs/axum): the routes of the

@@ -55,6 +55,7 @@ impl IntoResponse for PasslockRejection {
 }
 
 /// Renders a status and a JSON value (the embedded provider's answers).
+#[cfg(feature = "embedded")]
 pub(crate) fn json_response(status: u16, body: serde_json::Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(body)).into_response()

@@ -7,18 +7,25 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+#[cfg(feature = "embedded")]
+use axum::routing::MethodRouter;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use passlock_core::config::MAX_BODY_BYTES;
 use passlock_core::flow::{self, AuthorizeAuthenticationBody};
+#[cfg(feature = "embedded")]
 use passlock_core::provider::embedded::BrowserOp;
 use passlock_core::throttle::ClientInfo;
 use passlock_core::wire::AuthorizeRegistrationBody;
 use passlock_core::{CLIENT_JS, FlowError, Passlock, UserId};
 use serde::de::IgnoredAny;
 
-use crate::extract::{OptionalJsonBody, ProofBody, RawJson};
-use crate::rejection::{PasslockRejection, json_response};
+#[cfg(feature = "embedded")]
+use crate::extract::RawJson;
+use crate::extract::{OptionalJsonBody, ProofBody};
+use crate::rejection::PasslockRejection;
+#[cfg(feature = "embedded")]
+use crate::rejection::json_response;
 use crate::session::PasslockSession;
 
 type Answer = Result<Response, PasslockRejection>;
@@ -30,6 +37,7 @@ type Answer = Result<Response, PasslockRejection>;
 /// The routes need a tower-sessions `SessionManagerLayer` around them. `S`
 /// is the state of the router they are nested into (inferred there).
 pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>) -> Router<S> {
+    #[cfg_attr(not(feature = "embedded"), allow(unused_mut))]
     let mut router = Router::new()
         .route("/registration/authorize", post(authorize_registration::<U>))
         .route(
@@ -45,6 +53,7 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
         .route("/passkeys", get(passkeys::<U>))
         .route("/passkeys/{authenticator_id}", delete(unlink::<U>))
         .route("/client.js", get(client_js));
+    #[cfg(feature = "embedded")]
     if passlock.provider().embedded().is_some() {
         for op in BrowserOp::ALL {
             router = router.route(op.route(), browser_op::<U>(op));
@@ -263,6 +272,7 @@ async fn client_js() -> Response {
 }
 
 /// One browser-facing call of the embedded Passlock-compatible server.
+#[cfg(feature = "embedded")]
 fn browser_op<U: UserId>(op: BrowserOp) -> MethodRouter<Passlock<U>> {
     post(
         move |State(pl): State<Passlock<U>>,
@@ -283,6 +293,7 @@ fn browser_op<U: UserId>(op: BrowserOp) -> MethodRouter<Passlock<U>> {
     )
 }
 
+#[cfg(feature = "embedded")]
 async fn jwks<U: UserId>(State(pl): State<Passlock<U>>) -> Response {
     match pl.provider().embedded() {
         Some(embedded) => Json(embedded.jwks()).into_response(),

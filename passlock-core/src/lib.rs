@@ -12,6 +12,11 @@
 //!
 //! ## Quick start
 //!
+//! In production, keep the passkeys and the rest of passlock's state in your
+//! database with one call: [`setup::embedded_sqlite`] or
+//! `setup::embedded_postgres` (module [`setup`]). The in-memory setup below
+//! forgets every passkey at restart: it is for tests.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use passlock_core::{Passlock, store::MemoryAuthenticatorStore};
@@ -35,7 +40,8 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `embedded` | yes | the embedded passkey server on webauthn-rs |
-//! | `hosted` | yes | the hosted Passlock and Passage Passkey Flex REST clients (reqwest, rustls) |
+//! | `hosted` | yes | the hosted Passlock REST client (reqwest, rustls) |
+//! | `passage` | no | the Passage Passkey Flex REST client (reqwest, rustls) |
 //! | `sqlite` | yes | SQLite stores |
 //! | `postgres` | no | PostgreSQL stores |
 //! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle), [`RedisReplayCache`](provider::jwt::RedisReplayCache) and [`RedisRevocationStore`](revocation::RedisRevocationStore): failure counters, the id_token replay cache and logout markers shared by app instances |
@@ -74,11 +80,31 @@ pub mod throttle;
 pub mod ticket;
 pub mod wire;
 
-#[cfg(feature = "hosted")]
+#[cfg(any(feature = "hosted", feature = "passage"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "hosted", feature = "passage"))))]
 pub mod http;
 
+#[cfg(all(feature = "embedded", any(feature = "sqlite", feature = "postgres")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "embedded", any(feature = "sqlite", feature = "postgres"))))
+)]
+pub mod setup;
+
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+/// The `async_trait` attribute the store and hook traits are written with:
+/// put `#[passlock_core::async_trait]` on your `impl SignUpHook` (or
+/// `AuthenticatorStore`) without a dependency of your own.
+pub use async_trait::async_trait;
+
+/// The sqlx this crate's stores are built on (0.8): open the pool you hand
+/// to [`setup`] and the `store::{sqlite, postgres}` stores with it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use sqlx;
 
 pub use config::{Passlock, PasslockBuilder, Policy, SignUpError, SignUpHook};
 pub use error::{

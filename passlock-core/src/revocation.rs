@@ -241,6 +241,7 @@ impl RevocationStore for MemoryRevocationStore {
 }
 
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_revocation::RedisRevocationStore;
 
 #[cfg(feature = "redis")]

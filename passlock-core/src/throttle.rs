@@ -362,6 +362,7 @@ impl Throttle for MemoryThrottle {
 }
 
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_throttle::RedisThrottle;
 
 #[cfg(feature = "redis")]

@@ -240,3 +240,8 @@ pub async fn pg_database() -> (PgPool, PgGuard) {
 /// blocks are compiled as doctests against both adapters.
 #[doc = include_str!("../../docs/patterns.md")]
 pub mod patterns {}
+
+/// The README, here so that its Rust blocks (the complete axum and actix-web
+/// apps among them) are compiled as doctests against both adapters.
+#[doc = include_str!("../../README.md")]
+pub mod readme {}

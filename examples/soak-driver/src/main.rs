@@ -22,6 +22,16 @@
 //! ```
 //!
 //! Exits non-zero when there was an error or an inconsistency.
+//!
+//! One-journey mode, for the README app (`scripts/readme-app`):
+//!
+//! ```text
+//! soak-driver --readme http://127.0.0.1:PORT --origin http://localhost:PORT
+//! ```
+//!
+//! signs up, reads `GET /account`, logs out, logs in, steps up and calls
+//! `POST /account/delete` (the README's `StepUp<300>` route), logs out, and
+//! checks every answer; exits non-zero at the first unexpected one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -129,6 +139,8 @@ struct Browser {
     /// The client address this browser poses as (`x-forwarded-for`: the
     /// instances trust it, as behind a load balancer).
     address: String,
+    /// The body of the last answer, as text.
+    last_text: String,
 }
 
 impl Browser {
@@ -192,6 +204,7 @@ impl Browser {
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     self.stats.requests.fetch_add(1, Ordering::Relaxed);
                     self.stats.request_ms.lock().await.push(ms);
+                    self.last_text = String::from_utf8_lossy(&bytes).into_owned();
                     let json = if bytes.is_empty() {
                         Value::Null
                     } else {
@@ -417,6 +430,117 @@ async fn journey(browser: &mut Browser, n: usize, expected: &mut Expected) -> Re
     Ok(())
 }
 
+/// Checks that the last answer's body was exactly `want`.
+fn expect_text(browser: &Browser, what: &str, want: &str) -> Result<(), Stop> {
+    if browser.last_text == want {
+        Ok(())
+    } else {
+        Err(Stop::Error(format!(
+            "{what}: answered {:?}, want {want:?}",
+            browser.last_text
+        )))
+    }
+}
+
+/// The README app's journey: sign up, the guarded route, logout, login,
+/// step-up and the step-up route, logout. Every answer is checked exactly.
+async fn readme_journey(browser: &mut Browser) -> Result<(), Stop> {
+    let mut device = SoftAuthenticator::new(&browser.args.origin);
+    let username = format!("readme-{}", std::process::id());
+
+    browser.expect("GET", "/account", None, &[401]).await?;
+    let signed = browser
+        .register(&mut device, json!({ "username": username }))
+        .await?;
+    let user_id = signed["user_id"].as_str().unwrap_or_default().to_owned();
+    if user_id.is_empty() {
+        return Err(Stop::Error(format!(
+            "sign-up answer {signed} has no user_id"
+        )));
+    }
+    println!("signed up {username} as user {user_id}");
+    browser.expect("GET", "/account", None, &[200]).await?;
+    expect_text(
+        browser,
+        "GET /account",
+        &format!("signed in as user {user_id}"),
+    )?;
+    browser
+        .expect("POST", "/passkey/logout", Some(json!({})), &[200, 204])
+        .await?;
+    browser.expect("GET", "/account", None, &[401]).await?;
+    println!("logged out");
+
+    let login = browser.authenticate(&mut device, "login", "login").await?;
+    if login["user_id"].as_str() != Some(user_id.as_str()) {
+        return Err(Stop::Error(format!("login {login} is not user {user_id}")));
+    }
+    browser.expect("GET", "/account", None, &[200]).await?;
+    expect_text(
+        browser,
+        "GET /account",
+        &format!("signed in as user {user_id}"),
+    )?;
+    println!("logged in");
+    browser
+        .authenticate(&mut device, "step_up", "step-up")
+        .await?;
+    browser
+        .expect("POST", "/account/delete", Some(json!({})), &[200])
+        .await?;
+    expect_text(
+        browser,
+        "POST /account/delete",
+        &format!("user {user_id} may delete the account"),
+    )?;
+    println!("stepped up");
+    browser
+        .expect("POST", "/passkey/logout", Some(json!({})), &[200, 204])
+        .await?;
+    browser.expect("GET", "/account", None, &[401]).await?;
+    let refused = browser
+        .expect("POST", "/account/delete", Some(json!({})), &[401])
+        .await?;
+    if refused["error"] != "not_authenticated" {
+        return Err(Stop::Error(format!(
+            "after logout POST /account/delete answered {refused}, want not_authenticated"
+        )));
+    }
+    println!("logged out; the guarded routes answer 401");
+    Ok(())
+}
+
+/// `--readme URL --origin ORIGIN`: one [`readme_journey`].
+async fn run_readme(url: String, origin: String) -> Result<(), BoxError> {
+    let args = Arc::new(Args {
+        instances: [url.clone(), url],
+        origin,
+        database_url: String::new(),
+        duration: Duration::ZERO,
+        rate: 0,
+        concurrency: 1,
+    });
+    let mut browser = Browser {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        args,
+        stats: Arc::new(Stats::default()),
+        cookie: None,
+        turn: 0,
+        address: "10.0.0.1".to_owned(),
+        last_text: String::new(),
+    };
+    match readme_journey(&mut browser).await {
+        Ok(()) => {
+            println!("readme app: sign-up, login, step-up and logout passed");
+            Ok(())
+        }
+        Err(Stop::Error(e)) => Err(format!("readme app: {e}").into()),
+        Err(Stop::Interrupted) => Err("readme app: a request was cut off".into()),
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -507,6 +631,15 @@ async fn check(
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--readme") {
+        let url = argv.get(2).cloned().ok_or("--readme needs the app's URL")?;
+        let origin = match (argv.get(3).map(String::as_str), argv.get(4)) {
+            (Some("--origin"), Some(origin)) => origin.clone(),
+            _ => return Err("usage: soak-driver --readme URL --origin ORIGIN".into()),
+        };
+        return run_readme(url, origin).await;
+    }
     let args = Arc::new(parse_args()?);
     let stats = Arc::new(Stats::default());
     let expected = Arc::new(Mutex::new(Expected::default()));
@@ -553,6 +686,7 @@ async fn main() -> Result<(), BoxError> {
                 turn: n,
                 // One address per journey, in 10.0.0.0/8.
                 address: format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
+                last_text: String::new(),
             };
             let mut wrote = Expected::default();
             let outcome = journey(&mut browser, n, &mut wrote).await;

@@ -139,6 +139,7 @@ impl ReplayCache for MemoryReplayCache {
 }
 
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_replay::RedisReplayCache;
 
 #[cfg(feature = "redis")]
@@ -827,6 +828,7 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, UpstreamError> {
 /// A [`JwksSource`] fetching `{endpoint}/.well-known/jwks.json` through the
 /// [`HttpClient`](crate::http::HttpClient) (retried once on a connect failure).
 #[cfg(feature = "hosted")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hosted")))]
 #[derive(Debug, Clone)]
 pub struct HttpJwks {
     http: crate::http::HttpClient,

@@ -14,12 +14,15 @@ use crate::secret::{AuthenticationToken, RegistrationToken};
 pub mod jwt;
 
 #[cfg(feature = "hosted")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hosted")))]
 pub mod passlock;
 
-#[cfg(feature = "hosted")]
+#[cfg(feature = "passage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passage")))]
 pub mod passage;
 
 #[cfg(feature = "embedded")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub mod embedded;
 
 /// A registration to approve.
@@ -158,6 +161,7 @@ pub trait PasskeyProvider: Send + Sync + std::fmt::Debug + 'static {
     /// The embedded server, when this provider is one (the adapters mount
     /// its browser-facing routes).
     #[cfg(feature = "embedded")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
     fn embedded(&self) -> Option<&embedded::EmbeddedProvider> {
         None
     }
