@@ -8,6 +8,7 @@ use std::sync::Arc;
 use passlock_core::clock::ManualClock;
 use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
 use passlock_core::store::MemoryAuthenticatorStore;
+use passlock_core::throttle::ClientInfo;
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, flow};
 
 async fn passlock(clock: &ManualClock) -> Passlock<i64> {
@@ -35,7 +36,7 @@ async fn first_factor_needs_a_method_name() {
     let pl = passlock(&clock).await;
     let record = SessionRecord::<i64>::default();
     for method in ["", "   "] {
-        let e = flow::first_factor(&pl, &record, 7, method)
+        let e = flow::first_factor(&pl, &record, 7, method, &ClientInfo::new(None))
             .await
             .err()
             .unwrap_or_else(|| panic!("{method:?} was accepted"));
@@ -43,7 +44,7 @@ async fn first_factor_needs_a_method_name() {
         assert_eq!(e.code(), "misconfigured");
         assert_eq!(e.status().as_u16(), 500);
     }
-    let outcome = flow::first_factor(&pl, &record, 7, "password")
+    let outcome = flow::first_factor(&pl, &record, 7, "password", &ClientInfo::new(None))
         .await
         .unwrap();
     match outcome.session {
