@@ -743,3 +743,77 @@ async fn the_log_has_the_events_and_no_secret() {
     }
     assert!(!secrets.is_empty());
 }
+
+// ---- counters ----
+
+/// Counts by name and labels.
+#[derive(Debug, Default)]
+struct Counters(Mutex<std::collections::BTreeMap<String, u64>>);
+
+impl passlock_core::audit::Metrics for Counters {
+    fn increment(&self, name: &'static str, labels: &[(&'static str, &'static str)]) {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let key = format!("{name}{{{}}}", labels.join(","));
+        *self.0.lock().unwrap().entry(key).or_default() += 1;
+    }
+}
+
+/// The counters see every event, every failed flow by its error code, and
+/// every failed audit hook call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_counters_see_events_and_failures() {
+    use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+    let clock = ManualClock::starting_now();
+    let counters = Arc::new(Counters::default());
+    let provider = EmbeddedProvider::in_memory(
+        EmbeddedConfig::new("localhost", "passlock tests", [harness::ORIGIN])
+            .with_clock(Arc::new(clock.clone())),
+    )
+    .await
+    .unwrap();
+    let pl = Passlock::builder(
+        Arc::new(provider),
+        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
+    )
+    .sign_up(Arc::new(harness::MemoryUsers::default()))
+    .clock(Arc::new(clock.clone()))
+    .audit(Arc::new(Broken))
+    .metrics(counters.clone())
+    .build()
+    .unwrap();
+    let (w, _) = axum_memory(pl, clock);
+    let mut c = w.client();
+    let mut a = authenticator();
+    c.sign_up(&mut a, "alice").await;
+    assert_eq!(c.login(&mut a).await.status, 200);
+    let r = c.post("/passkey/login", c.proof("not-a-code")).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    let code = r.json["error"].as_str().unwrap();
+    let r = c.delete("/passkey/passkeys/unknown").await;
+    r.assert_error(404, "not_found");
+
+    let seen = counters.0.lock().unwrap().clone();
+    let expected: std::collections::BTreeMap<String, u64> = [
+        ("passlock_events_total{event=sign_up}".to_owned(), 1),
+        ("passlock_events_total{event=login}".to_owned(), 1),
+        (
+            "passlock_audit_hook_failures_total{event=sign_up}".to_owned(),
+            1,
+        ),
+        (
+            "passlock_audit_hook_failures_total{event=login}".to_owned(),
+            1,
+        ),
+        (
+            format!("passlock_flow_failures_total{{flow=login,error={code}}}"),
+            1,
+        ),
+        (
+            "passlock_flow_failures_total{flow=unlink,error=not_found}".to_owned(),
+            1,
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(seen, expected);
+}
