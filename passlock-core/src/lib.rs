@@ -84,8 +84,9 @@ pub use error::{
     ConfigError, FlowError, ProviderError, Rejection, Status, StoreError, UpstreamError,
 };
 pub use id::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
-pub use principal::{ExtendedPrincipal, Principal};
+pub use principal::Principal;
 pub use proof::Proof;
+pub use provider::v2::ExtendedPrincipal;
 pub use state::{AuthState, Method, SessionChange, SessionRecord};
 pub use store::{AuthenticatorStore, UserId};
 

@@ -12,9 +12,13 @@ use crate::proof::Proof;
 use crate::secret::{AuthenticationToken, RegistrationToken};
 
 pub mod jwt;
+pub mod v2;
 
 #[cfg(feature = "hosted")]
 pub mod passlock;
+
+#[cfg(feature = "hosted")]
+mod rest;
 
 #[cfg(feature = "hosted")]
 pub mod passage;

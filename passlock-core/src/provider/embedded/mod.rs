@@ -46,13 +46,17 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 use crate::clock::{SharedClock, UnixMillis};
 use crate::error::{ConfigError, ProviderError, Rejection, StoreError};
 use crate::id::{AuthenticatorId, TenancyId, UserHandle};
-use crate::principal::{ExtendedPrincipal, PasskeyFlags, Principal, PrincipalMetadata};
+use crate::principal::Principal;
 use crate::proof::{MAX_CODE_LEN, Proof};
 use crate::provider::jwt::{IdTokenVerifier, VerifierConfig};
+use crate::provider::v2::{
+    CeremonySuccess, ErrorBody, ErrorTag, ExtendedPrincipal, OptionsAnswer, PasskeyFlags,
+    PrincipalMetadata, SuccessTag,
+};
 use crate::provider::{
     AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
 };
-use crate::secret::{AuthenticationToken, Code, RegistrationToken};
+use crate::secret::{AuthenticationToken, Code, IdToken, RegistrationToken, SessionToken};
 
 mod ceremony;
 mod issuer;
@@ -346,46 +350,54 @@ impl From<StoreError> for Failure {
 
 impl Failure {
     fn render(&self, rp_id: &str) -> BrowserResponse {
-        let (status, tag, code, message, extra) = match self {
-            Self::Tenancy => (
+        let error = |status: u16, tag: ErrorTag, code: &str, message: String| {
+            let mut body = ErrorBody::new(tag, message);
+            body.code = Some(code.to_owned());
+            (status, body)
+        };
+        let (status, body) = match self {
+            Self::Tenancy => error(
                 404,
-                "InvalidTenancy",
+                ErrorTag::InvalidTenancy,
                 "invalid_tenancy",
                 "unknown tenancy".to_owned(),
-                None,
             ),
-            Self::TooLarge => (
+            Self::TooLarge => error(
                 413,
-                "BadRequest",
+                ErrorTag::BadRequest,
                 "payload_too_large",
                 "the request body is too large".to_owned(),
-                None,
             ),
-            Self::BadRequest(what) => (
+            Self::BadRequest(what) => error(
                 400,
-                "BadRequest",
+                ErrorTag::BadRequest,
                 "bad_request",
                 format!("malformed request: {what}"),
-                None,
             ),
-            Self::PasskeyNotFound(id) => (
-                404,
-                "PasskeyNotFound",
-                Rejection::UnknownCredential.code(),
-                Rejection::UnknownCredential.to_string(),
-                Some(json!({ "credentialId": id, "rpId": rp_id })),
-            ),
+            Self::PasskeyNotFound(id) => {
+                let (status, mut body) = error(
+                    404,
+                    ErrorTag::PasskeyNotFound,
+                    Rejection::UnknownCredential.code(),
+                    Rejection::UnknownCredential.to_string(),
+                );
+                body.credential_id = Some(id.clone());
+                body.rp_id = Some(rp_id.to_owned());
+                (status, body)
+            }
             Self::Provider(e) => {
                 let tag = match e {
                     ProviderError::Rejected(
                         Rejection::InvalidToken | Rejection::Expired | Rejection::Replayed,
-                    ) => "InvalidChallenge",
+                    ) => ErrorTag::InvalidChallenge,
                     ProviderError::Rejected(Rejection::Malformed)
-                    | ProviderError::BadRequest(_) => "BadRequest",
-                    ProviderError::Rejected(Rejection::UnknownCredential) => "PasskeyNotFound",
-                    ProviderError::Rejected(_) => "Forbidden",
-                    ProviderError::Store(StoreError::Conflict) => "Forbidden",
-                    _ => "Unavailable",
+                    | ProviderError::BadRequest(_) => ErrorTag::BadRequest,
+                    ProviderError::Rejected(Rejection::UnknownCredential) => {
+                        ErrorTag::PasskeyNotFound
+                    }
+                    ProviderError::Rejected(_) => ErrorTag::Forbidden,
+                    ProviderError::Store(StoreError::Conflict) => ErrorTag::Forbidden,
+                    _ => ErrorTag::Unavailable,
                 };
                 let status = match e {
                     ProviderError::Rejected(Rejection::UnknownCredential) => 404,
@@ -397,17 +409,11 @@ impl Failure {
                 if status >= 500 {
                     tracing::warn!(code = e.code(), "embedded passkey server failed: {e}");
                 }
-                (status, tag, e.code(), e.to_string(), None)
+                error(status, tag, e.code(), e.to_string())
             }
         };
-        let mut body = json!({
-            "_tag": format!("@error/{tag}"),
-            "message": message,
-            "code": code,
-        });
-        if let (Some(Value::Object(extra)), Value::Object(map)) = (extra, &mut body) {
-            map.extend(extra);
-        }
+        // An `ErrorBody` always serialises.
+        let body = serde_json::to_value(body).unwrap_or(Value::Null);
         BrowserResponse { status, body }
     }
 }
@@ -459,6 +465,11 @@ fn internal(what: &'static str) -> impl FnOnce(serde_json::Error) -> Failure {
 
 fn encode_id(raw: &[u8]) -> Result<AuthenticatorId, Rejection> {
     AuthenticatorId::new(URL_SAFE_NO_PAD.encode(raw)).map_err(|_| Rejection::Malformed)
+}
+
+/// One answer body of the v2 wire, as the JSON the adapter writes.
+fn answer<T: serde::Serialize>(body: &T) -> Result<Value, Failure> {
+    serde_json::to_value(body).map_err(internal("answer"))
 }
 
 /// Reads `cred.<field>` of a serialised webauthn-rs `Passkey`.
@@ -642,14 +653,14 @@ impl EmbeddedProvider {
     }
 
     /// Stores a ceremony under a fresh session token; returns the token.
-    async fn open_session(&self, state: &CeremonyState) -> Result<String, Failure> {
+    async fn open_session(&self, state: &CeremonyState) -> Result<SessionToken, Failure> {
         let session = Self::fresh_token()?;
         let json = serde_json::to_string(state).map_err(internal("ceremony state"))?;
         self.inner
             .ceremonies
             .put(&store_key(SESSION, &session), &json, self.expiry())
             .await?;
-        Ok(session)
+        Ok(SessionToken::new(session))
     }
 
     /// Adjusts webauthn-rs options JSON to what this provider requires.
@@ -709,7 +720,7 @@ impl EmbeddedProvider {
                 state,
             })
             .await?;
-        Ok(json!({ "sessionToken": session, "optionsJSON": options }))
+        answer(&OptionsAnswer::registration(session, options))
     }
 
     /// Refuses client data of a ceremony run in a cross-origin iframe
@@ -802,13 +813,8 @@ impl EmbeddedProvider {
             Err(StoreError::Conflict) => return Err(Rejection::CredentialExists.into()),
             Err(e) => return Err(e.into()),
         }
-        let proof = self.issue(&user, &id, user_verified).await?;
-        Ok(json!({
-            "_tag": "RegistrationSuccess",
-            "principal": { "authenticatorId": id, "userId": user },
-            "id_token": proof.0,
-            "code": proof.1,
-        }))
+        let (id_token, code) = self.issue(&user, &id, user_verified).await?;
+        answer(&CeremonySuccess::new(true, id, user, id_token, code))
     }
 
     async fn authentication_options(&self, body: &Value) -> Result<Value, Failure> {
@@ -860,11 +866,7 @@ impl EmbeddedProvider {
             Some(allow) => CeremonyState::Restricted { allow, state },
         };
         let session = self.open_session(&ceremony).await?;
-        Ok(json!({
-            "sessionToken": session,
-            "optionsJSON": options,
-            "mediation": "optional",
-        }))
+        answer(&OptionsAnswer::authentication(session, options))
     }
 
     async fn authentication_verification(&self, mut body: Value) -> Result<Value, Failure> {
@@ -943,13 +945,8 @@ impl EmbeddedProvider {
             Err(e) => return Err(e.into()),
         }
         let user = stored.user_handle;
-        let proof = self.issue(&user, &id, result.user_verified()).await?;
-        Ok(json!({
-            "_tag": "AuthenticationSuccess",
-            "principal": { "authenticatorId": id, "userId": user },
-            "id_token": proof.0,
-            "code": proof.1,
-        }))
+        let (id_token, code) = self.issue(&user, &id, result.user_verified()).await?;
+        answer(&CeremonySuccess::new(false, id, user, id_token, code))
     }
 
     /// Issues the single-use code and the id_token of a verified ceremony.
@@ -958,7 +955,7 @@ impl EmbeddedProvider {
         user: &UserHandle,
         authenticator: &AuthenticatorId,
         user_verified: bool,
-    ) -> Result<(String, String), Failure> {
+    ) -> Result<(IdToken, Code), Failure> {
         let now = self.now();
         let expires_at = self.expiry();
         let code = Self::fresh_token()?;
@@ -967,7 +964,7 @@ impl EmbeddedProvider {
                 .issuer
                 .issue(user, authenticator, user_verified, now.div_euclid(1000))?;
         let principal = ExtendedPrincipal {
-            tag: ExtendedPrincipal::TAG.to_owned(),
+            tag: SuccessTag::ExtendedPrincipal,
             // As on the hosted service: the principal id is the jti.
             id: issued.jti.clone(),
             user_id: user.clone(),
@@ -1005,7 +1002,7 @@ impl EmbeddedProvider {
             .ceremonies
             .put(&store_key(CODE, &code), &json, expires_at)
             .await?;
-        Ok((issued.token.expose_secret().to_owned(), code))
+        Ok((issued.token, Code::new(code)))
     }
 }
 
