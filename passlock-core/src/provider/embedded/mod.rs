@@ -38,7 +38,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, Url,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
@@ -349,6 +349,11 @@ impl From<StoreError> for Failure {
 }
 
 impl Failure {
+    /// A failure inside the provider (answered as `503 Unavailable`).
+    fn internal(what: &'static str) -> Self {
+        Self::Provider(StoreError::backend(what).into())
+    }
+
     fn render(&self, rp_id: &str) -> BrowserResponse {
         let error = |status: u16, tag: ErrorTag, code: &str, message: String| {
             let mut body = ErrorBody::new(tag, message);
@@ -470,11 +475,6 @@ fn encode_id(raw: &[u8]) -> Result<AuthenticatorId, Rejection> {
 /// One answer body of the v2 wire, as the JSON the adapter writes.
 fn answer<T: serde::Serialize>(body: &T) -> Result<Value, Failure> {
     serde_json::to_value(body).map_err(internal("answer"))
-}
-
-/// Reads `cred.<field>` of a serialised webauthn-rs `Passkey`.
-fn passkey_field<'a>(passkey: &'a Value, field: &str) -> Option<&'a Value> {
-    passkey.get("cred").and_then(|c| c.get(field))
 }
 
 /// The purpose the sign-up ticket key is derived for.
@@ -711,7 +711,7 @@ impl EmbeddedProvider {
         let options = self.finish_options(options["publicKey"].take(), true);
         let mut state = serde_json::to_value(&state).map_err(internal("state"))?;
         if !self.inner.config.user_verification_required {
-            relax_policy(&mut state);
+            relax_policy(&mut state).map_err(Failure::internal)?;
         }
         let session = self
             .open_session(&CeremonyState::Registration {
@@ -777,20 +777,15 @@ impl EmbeddedProvider {
             .finish_passkey_registration(&credential, &state)
             .map_err(|e| rejection_of(&e))?;
         self.check_same_origin(&credential.response.client_data_json)?;
-        let passkey_value = serde_json::to_value(&passkey).map_err(internal("passkey"))?;
-        let flag = |name: &str| {
-            passkey_field(&passkey_value, name)
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        };
-        let user_verified = flag("user_verified");
+        let passkey_json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
+        // The registered credential's own fields (webauthn-rs feature
+        // `danger-credential-internals`), not its serialised form.
+        let credential_data = Credential::from(passkey.clone());
+        let user_verified = credential_data.user_verified;
         if self.inner.config.user_verification_required && !user_verified {
             return Err(Rejection::UserNotVerified.into());
         }
-        let sign_count = passkey_field(&passkey_value, "counter")
-            .and_then(Value::as_u64)
-            .and_then(|c| u32::try_from(c).ok())
-            .unwrap_or(0);
+        let sign_count = credential_data.counter;
         let id = encode_id(passkey.cred_id())?;
         // The attested credential id must be the one the response names:
         // the passkey is stored and later looked up under it.
@@ -802,11 +797,11 @@ impl EmbeddedProvider {
             id.clone(),
             user.clone(),
             username,
-            passkey_value.to_string(),
+            passkey_json,
             now,
             sign_count,
-            flag("backup_eligible"),
-            flag("backup_state"),
+            credential_data.backup_eligible,
+            credential_data.backup_state,
         );
         match self.inner.credentials.insert(&record).await {
             Ok(()) => {}
@@ -859,7 +854,7 @@ impl EmbeddedProvider {
         let mut options = options;
         let options = self.finish_options(options["publicKey"].take(), false);
         if !self.inner.config.user_verification_required {
-            relax_policy(&mut state);
+            relax_policy(&mut state).map_err(Failure::internal)?;
         }
         let ceremony = match ceremony {
             None => CeremonyState::Discoverable { state },
