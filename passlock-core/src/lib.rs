@@ -62,6 +62,7 @@ pub mod config;
 pub mod error;
 pub mod flow;
 pub mod id;
+pub mod origin;
 pub mod principal;
 pub mod proof;
 pub mod provider;

@@ -653,9 +653,7 @@ impl PasslockHosted {
     ) -> Result<Self, ConfigError> {
         let rp_id = rp_id.into();
         let rp_name = rp_name.into();
-        if rp_id.is_empty() || rp_id.contains(['/', ':', ' ']) {
-            return Err(ConfigError::new("rp_id", "must be a bare domain"));
-        }
+        crate::origin::parse_rp_id(&rp_id)?;
         if rp_name.is_empty() {
             return Err(ConfigError::new("rp_name", "is empty"));
         }

@@ -187,21 +187,7 @@ impl EmbeddedConfig {
 
     /// Checks the configuration; returns the parsed, normalised origins.
     fn validate(&self) -> Result<Vec<Url>, ConfigError> {
-        let rp_id = self.rp_id.as_str();
-        if rp_id.is_empty() {
-            return Err(ConfigError::new("rp_id", "must not be empty"));
-        }
-        if rp_id.starts_with('.')
-            || rp_id.ends_with('.')
-            || !rp_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            return Err(ConfigError::new(
-                "rp_id",
-                "must be a domain name (no scheme, port or path)",
-            ));
-        }
+        let rp_id = crate::origin::parse_rp_id(&self.rp_id)?;
         if self.rp_name.trim().is_empty() {
             return Err(ConfigError::new("rp_name", "must not be empty"));
         }
@@ -219,20 +205,8 @@ impl EmbeddedConfig {
         }
         let mut urls = Vec::with_capacity(self.origins.len());
         for origin in &self.origins {
-            let url = Url::parse(origin)
-                .map_err(|_| ConfigError::new("origins", format!("not a URL: {origin:?}")))?;
+            let url = crate::origin::parse_origin(origin)?;
             let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-            let local = host == "localhost" || host.ends_with(".localhost");
-            match url.scheme() {
-                "https" => {}
-                "http" if local => {}
-                _ => {
-                    return Err(ConfigError::new(
-                        "origins",
-                        format!("{origin:?} must be https (http only for localhost)"),
-                    ));
-                }
-            }
             if url.domain().is_none() {
                 return Err(ConfigError::new(
                     "origins",
@@ -243,17 +217,6 @@ impl EmbeddedConfig {
                 return Err(ConfigError::new(
                     "origins",
                     format!("the host of {origin:?} is not {rp_id:?} or a subdomain of it"),
-                ));
-            }
-            if !(url.path().is_empty() || url.path() == "/")
-                || url.query().is_some()
-                || url.fragment().is_some()
-                || !url.username().is_empty()
-                || url.password().is_some()
-            {
-                return Err(ConfigError::new(
-                    "origins",
-                    format!("{origin:?} must be an origin (scheme, host and port only)"),
                 ));
             }
             urls.push(url);
