@@ -440,30 +440,6 @@ fn is_http_localhost(origin: &str) -> bool {
             .is_some_and(|p| p.parse::<u16>().is_ok())
 }
 
-fn normalize_origin(o: &str) -> Result<String, ConfigError> {
-    let url = url::Url::parse(o)
-        .map_err(|_| ConfigError::new("origins", format!("{o:?} is not a URL")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::new(
-            "origins",
-            format!("{o:?} is not http or https"),
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(
-            "origins",
-            format!("{o:?} must be an origin, with no path"),
-        ));
-    }
-    if url.scheme() == "http" && url.host_str() != Some("localhost") {
-        return Err(ConfigError::new(
-            "origins",
-            format!("{o:?}: plain http is only allowed for localhost"),
-        ));
-    }
-    Ok(url.origin().ascii_serialization())
-}
-
 /// Builds a [`Passlock`]; see [`Passlock::builder`].
 #[must_use]
 pub struct PasslockBuilder<U: UserId> {
@@ -660,7 +636,7 @@ impl<U: UserId> PasslockBuilder<U> {
         }
         let origins = origins
             .iter()
-            .map(|o| normalize_origin(o))
+            .map(|o| crate::origin::normalize_origin(o))
             .collect::<Result<Vec<_>, _>>()?;
         if self.policy.max_username_chars == 0 {
             return Err(ConfigError::new(
@@ -781,6 +757,7 @@ mod tests {
 
     #[test]
     fn origins_are_normalized_and_checked() {
+        use crate::origin::normalize_origin;
         assert_eq!(
             normalize_origin("http://localhost:3000").unwrap(),
             "http://localhost:3000"

@@ -69,6 +69,7 @@ pub mod config;
 pub mod error;
 pub mod flow;
 pub mod id;
+pub mod origin;
 pub mod principal;
 pub mod proof;
 pub mod provider;
@@ -111,8 +112,9 @@ pub use error::{
     ConfigError, FlowError, ProviderError, Rejection, Status, StoreError, UpstreamError,
 };
 pub use id::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
-pub use principal::{ExtendedPrincipal, Principal};
+pub use principal::Principal;
 pub use proof::Proof;
+pub use provider::v2::ExtendedPrincipal;
 pub use state::{AuthState, Method, SessionChange, SessionRecord};
 pub use store::{AuthenticatorStore, UserId};
 

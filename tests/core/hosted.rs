@@ -12,9 +12,10 @@ use passlock_core::error::{ProviderError, Rejection, Status, UpstreamError};
 use passlock_core::http::{HttpClient, HttpConfig, Retry};
 use passlock_core::id::ChallengeId;
 use passlock_core::proof::Proof;
-use passlock_core::provider::passlock::{
-    AuthorizeAuthentication, AuthorizeRegistration, CreateChallenge, DeleteTarget,
-    PasslockApiError, PasslockClient, PasslockError, PrepareUpdate, VerifyChallenge,
+use passlock_core::provider::passlock::{PasslockApiError, PasslockClient, PasslockError};
+use passlock_core::provider::v2::{
+    AuthorizeAuthentication, AuthorizeRegistration, CreateChallenge, DeleteTarget, PrepareUpdate,
+    VerifyChallenge,
 };
 use passlock_core::provider::{
     AuthenticationRequest, Endpoint, PasskeyProvider, RegistrationRequest,

@@ -12,10 +12,14 @@ use crate::proof::Proof;
 use crate::secret::{AuthenticationToken, RegistrationToken};
 
 pub mod jwt;
+pub mod v2;
 
 #[cfg(feature = "hosted")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hosted")))]
 pub mod passlock;
+
+#[cfg(any(feature = "hosted", feature = "passage"))]
+mod rest;
 
 #[cfg(feature = "passage")]
 #[cfg_attr(docsrs, doc(cfg(feature = "passage")))]

@@ -84,10 +84,11 @@ use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::error::{ConfigError, ProviderError, Rejection, UpstreamError};
-use crate::http::{HttpClient, HttpConfig, HttpResponse, Method, Retry};
+use crate::http::{HttpConfig, HttpResponse, Method, Retry};
 use crate::id::{AuthenticatorId, TenancyId, UserHandle};
 use crate::principal::Principal;
 use crate::proof::Proof;
+use crate::provider::rest::{self, RestClient, Service};
 use crate::provider::{
     AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
 };
@@ -330,11 +331,7 @@ impl From<PassageError> for ProviderError {
 }
 
 fn bad(reason: &'static str, status: u16) -> PassageError {
-    PassageError::Upstream(UpstreamError::BadResponse {
-        reason,
-        status: Some(status),
-        source: None,
-    })
+    PassageError::Upstream(rest::bad(reason, status))
 }
 
 // ---------------------------------------------------------------------------
@@ -434,38 +431,80 @@ struct DevicesAnswer {
 /// The Passage Passkey Flex REST client. Cheap to clone.
 #[derive(Clone)]
 pub struct PassageClient {
-    http: HttpClient,
-    base: url::Url,
+    rest: RestClient,
     app_id: TenancyId,
-    api_key: ApiKey,
 }
 
 impl std::fmt::Debug for PassageClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PassageClient")
-            .field("endpoint", &self.base.as_str())
+            .field("endpoint", &self.rest.endpoint())
             .field("app_id", &self.app_id)
-            .field("api_key", &self.api_key) // redacted
+            .field("api_key", self.rest.api_key()) // redacted
             .finish_non_exhaustive()
     }
+}
+
+/// What Passage differs in from the shared REST skeleton.
+struct Passage;
+
+impl Service for Passage {
+    type Error = PassageError;
+
+    /// A value that cannot be a Passage id is `user_not_found`.
+    fn unsafe_segment() -> PassageError {
+        PassageError::Api {
+            error: PassageApiError::UserNotFound,
+            status: 404,
+        }
+    }
+
+    fn error_of(resp: &HttpResponse) -> PassageError {
+        error_of(resp)
+    }
+}
+
+/// A call without a body.
+const NO_BODY: Option<&()> = None;
+
+/// `POST /transactions/register` body.
+#[derive(Serialize)]
+struct RegisterTransaction<'a> {
+    external_id: &'a str,
+    passkey_display_name: &'a str,
+}
+
+/// `POST /transactions/authenticate` body.
+#[derive(Serialize)]
+struct AuthenticateTransaction<'a> {
+    external_id: &'a str,
+}
+
+/// `POST /authenticate/verify` body.
+#[derive(Serialize)]
+struct VerifyNonce<'a> {
+    nonce: &'a str,
 }
 
 impl PassageClient {
     /// A client for the configured app.
     pub fn new(config: PassageConfig) -> Result<Self, ConfigError> {
         let base = config.validate()?;
-        let http = HttpClient::new(config.http)?;
-        Ok(Self {
-            http,
+        let rest = RestClient::new(
             base,
+            &["v1", "apps", config.app_id.as_str()],
+            config.api_key,
+            config.http,
+        )?;
+        Ok(Self {
+            rest,
             app_id: config.app_id,
-            api_key: config.api_key,
         })
     }
 
     /// The endpoint, without a trailing slash.
     pub fn endpoint(&self) -> String {
-        self.base.as_str().trim_end_matches('/').to_owned()
+        self.rest.endpoint()
     }
 
     /// The app id.
@@ -477,58 +516,7 @@ impl PassageClient {
     /// [`is_url_safe_id`](crate::http::is_url_safe_id) (a value that cannot
     /// be a Passage id is `user_not_found`, before any call).
     fn url(&self, segments: &[&str]) -> Result<url::Url, PassageError> {
-        if !crate::http::is_url_safe_id(self.app_id.as_str())
-            || !segments.iter().all(|s| crate::http::is_url_safe_id(s))
-        {
-            return Err(PassageError::Api {
-                error: PassageApiError::UserNotFound,
-                status: 404,
-            });
-        }
-        let mut url = self.base.clone();
-        {
-            let mut path = url
-                .path_segments_mut()
-                .map_err(|()| bad("endpoint cannot be a base", 0))?;
-            path.pop_if_empty()
-                .extend(["v1", "apps", self.app_id.as_str()])
-                .extend(segments);
-        }
-        Ok(url)
-    }
-
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        url: url::Url,
-        body: Option<&Value>,
-        retry: Retry,
-    ) -> Result<T, PassageError> {
-        let resp = self.send(method, url, body, retry).await?;
-        decode(&resp)
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        url: url::Url,
-        body: Option<&Value>,
-        retry: Retry,
-    ) -> Result<HttpResponse, PassageError> {
-        let body = match body {
-            Some(v) => Some(serde_json::to_vec(v).map_err(|e| {
-                PassageError::Upstream(UpstreamError::BadResponse {
-                    reason: "cannot encode the request",
-                    status: None,
-                    source: Some(Box::new(e)),
-                })
-            })?),
-            None => None,
-        };
-        Ok(self
-            .http
-            .send(method, url.as_str(), Some(&self.api_key), body, retry)
-            .await?)
+        self.rest.url::<Passage>(segments, false)
     }
 
     /// `POST /transactions/register`: a transaction id for the browser to
@@ -539,12 +527,13 @@ impl PassageClient {
         passkey_display_name: &str,
     ) -> Result<RegistrationToken, PassageError> {
         let url = self.url(&["transactions", "register"])?;
-        let body = serde_json::json!({
-            "external_id": external_id.as_str(),
-            "passkey_display_name": passkey_display_name,
-        });
+        let body = RegisterTransaction {
+            external_id: external_id.as_str(),
+            passkey_display_name,
+        };
         let ok: TransactionAnswer = self
-            .call(Method::Post, url, Some(&body), Retry::Never)
+            .rest
+            .call::<Passage, _, _>(Method::Post, url, Some(&body), Retry::Never)
             .await?;
         Ok(RegistrationToken::new(ok.transaction_id))
     }
@@ -556,9 +545,12 @@ impl PassageClient {
         external_id: &UserHandle,
     ) -> Result<AuthenticationToken, PassageError> {
         let url = self.url(&["transactions", "authenticate"])?;
-        let body = serde_json::json!({ "external_id": external_id.as_str() });
+        let body = AuthenticateTransaction {
+            external_id: external_id.as_str(),
+        };
         let ok: TransactionAnswer = self
-            .call(Method::Post, url, Some(&body), Retry::Never)
+            .rest
+            .call::<Passage, _, _>(Method::Post, url, Some(&body), Retry::Never)
             .await?;
         Ok(AuthenticationToken::new(ok.transaction_id))
     }
@@ -573,9 +565,12 @@ impl PassageClient {
             });
         }
         let url = self.url(&["authenticate", "verify"])?;
-        let body = serde_json::json!({ "nonce": nonce.expose_secret() });
+        let body = VerifyNonce {
+            nonce: nonce.expose_secret(),
+        };
         let ok: VerifyAnswer = self
-            .call(Method::Post, url, Some(&body), Retry::Never)
+            .rest
+            .call::<Passage, _, _>(Method::Post, url, Some(&body), Retry::Never)
             .await?;
         UserHandle::new(ok.external_id).map_err(|_| bad("unusable external id", 200))
     }
@@ -592,7 +587,8 @@ impl PassageClient {
             .append_pair("identifier", external_id.as_str())
             .append_pair("limit", "1");
         match self
-            .call::<UsersAnswer>(Method::Get, url, None, Retry::OnConnectFailure)
+            .rest
+            .call::<Passage, UsersAnswer, _>(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await
         {
             Ok(answer) => Ok(answer
@@ -611,7 +607,8 @@ impl PassageClient {
     pub async fn get_user(&self, user_id: &str) -> Result<PassageUser, PassageError> {
         let url = self.url(&["users", user_id])?;
         let answer: UserAnswer = self
-            .call(Method::Get, url, None, Retry::OnConnectFailure)
+            .rest
+            .call::<Passage, _, _>(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await?;
         Ok(answer.user)
     }
@@ -620,7 +617,8 @@ impl PassageClient {
     pub async fn list_devices(&self, user_id: &str) -> Result<Vec<PassageDevice>, PassageError> {
         let url = self.url(&["users", user_id, "devices"])?;
         let answer: DevicesAnswer = self
-            .call(Method::Get, url, None, Retry::OnConnectFailure)
+            .rest
+            .call::<Passage, _, _>(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await?;
         Ok(answer.devices)
     }
@@ -629,7 +627,10 @@ impl PassageClient {
     /// Any 2xx is success (the body is ignored).
     pub async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<(), PassageError> {
         let url = self.url(&["users", user_id, "devices", device_id])?;
-        let resp = self.send(Method::Delete, url, None, Retry::Never).await?;
+        let resp = self
+            .rest
+            .send::<Passage, _>(Method::Delete, url, NO_BODY, Retry::Never)
+            .await?;
         if resp.is_success() {
             Ok(())
         } else {
@@ -661,14 +662,6 @@ fn error_of(resp: &HttpResponse) -> PassageError {
     }
 }
 
-/// A 2xx answer as `T`; any other status as its typed error.
-fn decode<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, PassageError> {
-    if !resp.is_success() {
-        return Err(error_of(resp));
-    }
-    Ok(resp.json::<T>()?)
-}
-
 /// Decodes one response of Passage as every answer type the client reads
 /// (and as an error body), as [`PassageClient`] does; the fuzz entry point
 /// for the wire structs and the `{"code"}` error parsing. Returns how many
@@ -676,14 +669,9 @@ fn decode<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, PassageError> {
 #[doc(hidden)]
 pub fn fuzz_decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> usize {
     fn accepts<T: DeserializeOwned>(resp: &HttpResponse) -> Option<T> {
-        decode(resp).ok()
+        rest::decode::<Passage, T>(resp).ok()
     }
-    let resp = HttpResponse {
-        status,
-        content_type: content_type.map(str::to_owned),
-        body: body.to_vec(),
-        retry_after: None,
-    };
+    let resp = rest::fuzz_response(status, content_type, body);
     let results = [
         accepts::<TransactionAnswer>(&resp).is_some(),
         accepts::<VerifyAnswer>(&resp).is_some_and(|a| UserHandle::new(a.external_id).is_ok()),
@@ -747,7 +735,7 @@ impl PasskeyProvider for PassageFlex {
     /// Derived from the API key, which every instance of the app holds.
     fn sealing_key(&self) -> Option<crate::ticket::SealingKey> {
         Some(crate::ticket::SealingKey::derive(
-            self.client.api_key.expose_secret().as_bytes(),
+            self.client.rest.api_key().expose_secret().as_bytes(),
             "passlock sign-up ticket v1",
         ))
     }

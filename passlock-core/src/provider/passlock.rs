@@ -20,23 +20,28 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use crate::clock::{SharedClock, UnixMillis};
+use crate::clock::SharedClock;
 use crate::error::{ConfigError, MAX_RETRY_AFTER_SECS, ProviderError, Rejection, UpstreamError};
 use crate::http::{HttpClient, HttpConfig, HttpResponse, Method, Retry};
 use crate::id::{AuthenticatorId, ChallengeId, PasskeyId, TenancyId, UserHandle};
-use crate::principal::{ExtendedPrincipal, Principal};
+use crate::principal::Principal;
 use crate::proof::Proof;
 use crate::provider::jwt::{HttpJwks, IdTokenVerifier, ReplayCache, VerifierConfig};
+use crate::provider::rest::{self, RestClient, Service};
+use crate::provider::v2::{
+    AuthorizeAuthentication, AuthorizeRegistration, AuthorizedPasskeyAuthentication,
+    AuthorizedPasskeyRegistration, Challenge, ChallengeCreated, ChallengeDeleted,
+    ChallengeVerified, CreateChallenge, DeleteTarget, ErrorBody, ErrorTag, ExtendedPrincipal,
+    FindAllPasskeys, Passkey, PasskeySummary, PrepareUpdate, PreparedPasskeyOperation,
+    PrunePasskeys, Tagged, VerifyChallenge,
+};
 use crate::provider::{
     AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
 };
-use crate::secret::{
-    ApiKey, AuthenticationToken, ChallengeSecret, Code, RegistrationToken, VaultToken,
-};
+use crate::secret::{ApiKey, AuthenticationToken, Code, RegistrationToken};
 
 /// The public Passlock endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://api.passlock.dev";
@@ -194,52 +199,33 @@ impl PasslockApiError {
             Self::Other(tag) => tag,
         }
     }
+}
 
-    /// Parses an error body's `_tag` (with its `@error/` prefix) and fields.
-    /// `None` when the tag is not an error tag.
-    pub fn from_body(body: &Map<String, Value>) -> Option<Self> {
-        let tag = body.get("_tag")?.as_str()?;
-        let name = tag.strip_prefix("@error/")?;
-        let string = |k: &str| {
-            body.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Some(match name {
-            "Unauthorized" => Self::Unauthorized,
-            "Forbidden" => Self::Forbidden,
-            "InvalidCode" => Self::InvalidCode,
-            "InvalidPrincipal" => Self::InvalidPrincipal,
-            "InvalidChallenge" => Self::InvalidChallenge,
-            "InvalidChallengeCode" => Self::InvalidChallengeCode,
-            "ChallengeExpired" => Self::ChallengeExpired,
-            "ChallengeAttemptsExceeded" => Self::ChallengeAttemptsExceeded,
-            "ChallengeRateLimited" => Self::ChallengeRateLimited {
-                retry_after_seconds: body
-                    .get("retryAfterSeconds")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
+impl From<ErrorBody> for PasslockApiError {
+    fn from(body: ErrorBody) -> Self {
+        match body.tag {
+            ErrorTag::Unauthorized => Self::Unauthorized,
+            ErrorTag::Forbidden => Self::Forbidden,
+            ErrorTag::InvalidCode => Self::InvalidCode,
+            ErrorTag::InvalidPrincipal => Self::InvalidPrincipal,
+            ErrorTag::InvalidChallenge => Self::InvalidChallenge,
+            ErrorTag::InvalidChallengeCode => Self::InvalidChallengeCode,
+            ErrorTag::ChallengeExpired => Self::ChallengeExpired,
+            ErrorTag::ChallengeAttemptsExceeded => Self::ChallengeAttemptsExceeded,
+            ErrorTag::ChallengeRateLimited => Self::ChallengeRateLimited {
+                retry_after_seconds: body.retry_after_seconds.unwrap_or(0),
             },
-            "InvalidTenancy" => Self::InvalidTenancy,
-            "PasskeyNotFound" => Self::PasskeyNotFound {
-                credential_id: string("credentialId"),
-                rp_id: string("rpId"),
+            ErrorTag::InvalidTenancy => Self::InvalidTenancy,
+            ErrorTag::PasskeyNotFound => Self::PasskeyNotFound {
+                credential_id: body.credential_id.unwrap_or_default(),
+                rp_id: body.rp_id.unwrap_or_default(),
             },
-            "NotFound" => Self::NotFound,
-            "InvalidEmail" => Self::InvalidEmail,
-            "DuplicateEmail" => Self::DuplicateEmail,
-            "BadRequest" => Self::BadRequest,
-            other => {
-                // Keep only a short, printable tag: it may reach logs.
-                let clean: String = other
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .take(64)
-                    .collect();
-                Self::Other(clean)
-            }
-        })
+            ErrorTag::NotFound => Self::NotFound,
+            ErrorTag::InvalidEmail => Self::InvalidEmail,
+            ErrorTag::DuplicateEmail => Self::DuplicateEmail,
+            ErrorTag::BadRequest => Self::BadRequest,
+            other => Self::Other(other.name().to_owned()),
+        }
     }
 }
 
@@ -297,493 +283,8 @@ impl From<PasslockError> for ProviderError {
 }
 
 fn bad(reason: &'static str, status: u16) -> PasslockError {
-    PasslockError::Upstream(UpstreamError::BadResponse {
-        reason,
-        status: Some(status),
-        source: None,
-    })
+    PasslockError::Upstream(rest::bad(reason, status))
 }
-
-// ---------------------------------------------------------------------------
-// Wire types
-// ---------------------------------------------------------------------------
-
-/// `POST /passkey/registration/authorize` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct AuthorizeRegistration {
-    /// The relying party id (the app's domain).
-    pub rp_id: String,
-    /// The relying party name shown by authenticators.
-    pub rp_name: String,
-    /// The user id the passkey is created for.
-    pub user_id: UserHandle,
-    /// The username.
-    pub username: String,
-    /// The display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    /// Passkeys not to create again on the same authenticator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exclude_credentials: Option<Vec<String>>,
-    /// `required`, `preferred` or `discouraged`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_verification: Option<String>,
-    /// Ceremony timeout in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u64>,
-}
-
-impl AuthorizeRegistration {
-    /// A registration for `user_id` named `username`.
-    pub fn new(
-        rp_id: impl Into<String>,
-        rp_name: impl Into<String>,
-        user_id: UserHandle,
-        username: impl Into<String>,
-    ) -> Self {
-        Self {
-            rp_id: rp_id.into(),
-            rp_name: rp_name.into(),
-            user_id,
-            username: username.into(),
-            display_name: None,
-            exclude_credentials: None,
-            user_verification: None,
-            timeout: None,
-        }
-    }
-}
-
-/// `AuthorizedPasskeyRegistration`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct AuthorizedPasskeyRegistration {
-    /// `"AuthorizedPasskeyRegistration"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The one-time token for the browser.
-    pub registration_token: RegistrationToken,
-    /// When it expires (epoch ms).
-    pub expires_at: UnixMillis,
-}
-
-/// `POST /passkey/authentication/authorize` body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct AuthorizeAuthentication {
-    /// The relying party id.
-    pub rp_id: String,
-    /// Restrict to this user's passkeys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserHandle>,
-    /// Restrict to these passkeys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_credentials: Option<Vec<String>>,
-    /// `required`, `preferred` or `discouraged`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_verification: Option<String>,
-    /// Ceremony timeout in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u64>,
-    /// Whether a discoverable (usernameless) passkey is asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discoverable: Option<bool>,
-    /// WebAuthn mediation (`conditional`, `optional`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mediation: Option<String>,
-}
-
-impl AuthorizeAuthentication {
-    /// An authentication for `rp_id`.
-    pub fn new(rp_id: impl Into<String>) -> Self {
-        Self {
-            rp_id: rp_id.into(),
-            ..Self::default()
-        }
-    }
-}
-
-/// `AuthorizedPasskeyAuthentication`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct AuthorizedPasskeyAuthentication {
-    /// `"AuthorizedPasskeyAuthentication"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The one-time token for the browser.
-    pub authentication_token: AuthenticationToken,
-    /// When it expires (epoch ms).
-    pub expires_at: UnixMillis,
-}
-
-/// One passkey in a vault listing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct PasskeySummary {
-    /// `"PasskeySummary"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The passkey id (the `authenticatorId` of principals).
-    pub id: PasskeyId,
-    /// The user it was registered for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserHandle>,
-    /// When it was created (epoch ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<UnixMillis>,
-    /// Fields this client does not model.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl PasskeySummary {
-    /// A summary (for fakes and tests).
-    pub fn new(id: PasskeyId, user_id: Option<UserHandle>, created_at: Option<UnixMillis>) -> Self {
-        Self {
-            tag: "PasskeySummary".to_owned(),
-            id,
-            user_id,
-            created_at,
-            extra: Map::new(),
-        }
-    }
-}
-
-/// One page of `GET /passkeys/`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct FindAllPasskeys {
-    /// `"FindAllPasskeys"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The cursor of the next page; `null` on the last page.
-    pub cursor: Option<String>,
-    /// The passkeys of this page.
-    pub records: Vec<PasskeySummary>,
-}
-
-/// A passkey in the vault (`GET /passkeys/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Passkey {
-    /// `"Passkey"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The passkey id.
-    pub id: PasskeyId,
-    /// The user it was registered for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserHandle>,
-    /// The username shown by authenticators.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// When it was created (epoch ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<UnixMillis>,
-    /// When it was last used (epoch ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_used: Option<UnixMillis>,
-    /// Fields this client does not model (credential, platform, ...).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl Passkey {
-    /// A passkey (for fakes and tests).
-    pub fn new(id: PasskeyId, user_id: Option<UserHandle>, username: Option<String>) -> Self {
-        Self {
-            tag: "Passkey".to_owned(),
-            id,
-            user_id,
-            username,
-            created_at: None,
-            last_used: None,
-            extra: Map::new(),
-        }
-    }
-}
-
-/// `POST /passkeys/update` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct PrepareUpdate {
-    /// The user whose passkeys are renamed.
-    pub user_id: UserHandle,
-    /// The new username.
-    pub username: String,
-    /// The new display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-}
-
-impl PrepareUpdate {
-    /// Renames `user_id`'s passkeys.
-    pub fn new(user_id: UserHandle, username: impl Into<String>) -> Self {
-        Self {
-            user_id,
-            username: username.into(),
-            display_name: None,
-        }
-    }
-}
-
-/// `POST /passkeys/delete` body: exactly one of the two forms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-#[non_exhaustive]
-pub enum DeleteTarget {
-    /// These passkeys.
-    Passkeys {
-        /// The passkeys.
-        #[serde(rename = "passkeyIds")]
-        passkey_ids: Vec<PasskeyId>,
-    },
-    /// Every passkey of this user.
-    User {
-        /// The user.
-        #[serde(rename = "userId")]
-        user_id: UserHandle,
-    },
-}
-
-/// A warning of a prepared vault operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct VaultWarning {
-    /// A machine code.
-    pub code: String,
-    /// A human sentence.
-    pub message: String,
-    /// The passkey concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub passkey_id: Option<PasskeyId>,
-}
-
-/// The `202` answer of `POST /passkeys/{update,delete,prune}`: a token the
-/// browser exchanges to finish the operation on the device.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct PreparedPasskeyOperation {
-    /// `"PreparedPasskeyUpdate"`, `"PreparedPasskeyDelete"` or `"PreparedPasskeyPrune"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The `updateToken`, `deleteToken` or `pruneToken`.
-    #[serde(alias = "updateToken", alias = "deleteToken", alias = "pruneToken")]
-    pub token: VaultToken,
-    /// When the token expires (epoch ms).
-    pub expires_at: UnixMillis,
-    /// Warnings (e.g. a passkey that was already gone).
-    #[serde(default)]
-    pub warnings: Vec<VaultWarning>,
-}
-
-/// `POST /challenges` body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct CreateChallenge {
-    /// Where the code is mailed.
-    pub email: String,
-    /// What the challenge is for (e.g. `login`).
-    pub purpose: String,
-    /// The recipient's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The user concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserHandle>,
-    /// Free metadata kept with the challenge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
-    /// Invalidate the other pending challenges of this email and purpose.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invalidate_others: Option<bool>,
-    /// Skip the service's rate limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip_rate_limit: Option<bool>,
-    /// Whether the service mails the code itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub send_email: Option<bool>,
-}
-
-impl CreateChallenge {
-    /// A challenge for `email` and `purpose`.
-    pub fn new(email: impl Into<String>, purpose: impl Into<String>) -> Self {
-        Self {
-            email: email.into(),
-            purpose: purpose.into(),
-            ..Self::default()
-        }
-    }
-}
-
-/// The mail of a created challenge (holds the code: `Debug` hides it).
-#[derive(Clone, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChallengeMessage {
-    /// HTML body.
-    pub html: String,
-    /// Text body.
-    pub text: String,
-}
-
-impl std::fmt::Debug for ChallengeMessage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChallengeMessage([redacted])")
-    }
-}
-
-/// A created challenge, with its secret and code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct CreatedChallenge {
-    /// The challenge id.
-    pub challenge_id: ChallengeId,
-    /// The purpose.
-    pub purpose: String,
-    /// The email.
-    pub email: String,
-    /// The user concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserHandle>,
-    /// When it was created (epoch ms).
-    pub created_at: UnixMillis,
-    /// When it expires (epoch ms).
-    pub expires_at: UnixMillis,
-    /// The metadata.
-    #[serde(default)]
-    pub metadata: Value,
-    /// The secret the app keeps (e.g. in its session) to verify later.
-    pub secret: ChallengeSecret,
-    /// The one-time code mailed to the user.
-    pub code: ChallengeSecret,
-    /// The mail.
-    pub message: ChallengeMessage,
-}
-
-/// `ChallengeCreated` (201).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChallengeCreated {
-    /// `"ChallengeCreated"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The challenge.
-    pub challenge: CreatedChallenge,
-}
-
-/// A pending challenge (no secret, no code).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Challenge {
-    /// `"Challenge"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The challenge id.
-    pub challenge_id: ChallengeId,
-    /// The purpose.
-    pub purpose: String,
-    /// The email.
-    pub email: String,
-    /// The user concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserHandle>,
-    /// When it was created (epoch ms).
-    pub created_at: UnixMillis,
-    /// When it expires (epoch ms).
-    pub expires_at: UnixMillis,
-    /// The metadata.
-    #[serde(default)]
-    pub metadata: Value,
-}
-
-/// `POST /challenges/verify` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct VerifyChallenge {
-    /// The challenge.
-    pub challenge_id: ChallengeId,
-    /// The secret from [`CreatedChallenge::secret`].
-    pub secret: ChallengeSecret,
-    /// The code the user typed.
-    pub code: ChallengeSecret,
-}
-
-impl VerifyChallenge {
-    /// A verification.
-    pub fn new(challenge_id: ChallengeId, secret: ChallengeSecret, code: ChallengeSecret) -> Self {
-        Self {
-            challenge_id,
-            secret,
-            code,
-        }
-    }
-}
-
-/// `ChallengeVerified`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChallengeVerified {
-    /// `"ChallengeVerified"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The verified challenge (now consumed).
-    pub challenge: Challenge,
-}
-
-/// `ChallengeDeleted`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ChallengeDeleted {
-    /// `"ChallengeDeleted"`.
-    #[serde(rename = "_tag")]
-    pub tag: String,
-    /// The deleted challenge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub challenge_id: Option<ChallengeId>,
-}
-
-/// A wire object with a `_tag`.
-trait Tagged {
-    const TAG: &'static str;
-    fn tag(&self) -> &str;
-}
-
-macro_rules! tagged {
-    ($($t:ty => $tag:literal),* $(,)?) => {$(
-        impl Tagged for $t {
-            const TAG: &'static str = $tag;
-            fn tag(&self) -> &str { &self.tag }
-        }
-    )*};
-}
-
-tagged!(
-    ExtendedPrincipal => "ExtendedPrincipal",
-    AuthorizedPasskeyRegistration => "AuthorizedPasskeyRegistration",
-    AuthorizedPasskeyAuthentication => "AuthorizedPasskeyAuthentication",
-    FindAllPasskeys => "FindAllPasskeys",
-    Passkey => "Passkey",
-    ChallengeCreated => "ChallengeCreated",
-    Challenge => "Challenge",
-    ChallengeVerified => "ChallengeVerified",
-    ChallengeDeleted => "ChallengeDeleted",
-);
 
 // ---------------------------------------------------------------------------
 // Client
@@ -792,38 +293,61 @@ tagged!(
 /// The Passlock REST API v2 client. Cheap to clone.
 #[derive(Clone)]
 pub struct PasslockClient {
-    http: HttpClient,
-    base: url::Url,
+    rest: RestClient,
     tenancy_id: TenancyId,
-    api_key: ApiKey,
 }
 
 impl std::fmt::Debug for PasslockClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasslockClient")
-            .field("endpoint", &self.base.as_str())
+            .field("endpoint", &self.rest.endpoint())
             .field("tenancy_id", &self.tenancy_id)
-            .field("api_key", &self.api_key) // redacted
+            .field("api_key", self.rest.api_key()) // redacted
             .finish_non_exhaustive()
     }
 }
+
+/// What the Passlock service differs in from the shared REST skeleton.
+struct Passlock;
+
+impl Service for Passlock {
+    type Error = PasslockError;
+
+    /// A value that cannot be an id of the service is `NotFound`.
+    fn unsafe_segment() -> PasslockError {
+        PasslockError::Api {
+            error: PasslockApiError::NotFound,
+            status: 404,
+        }
+    }
+
+    fn error_of(resp: &HttpResponse) -> PasslockError {
+        error_of(resp)
+    }
+}
+
+/// A call without a body.
+const NO_BODY: Option<&()> = None;
 
 impl PasslockClient {
     /// A client for the configured tenancy.
     pub fn new(config: PasslockConfig) -> Result<Self, ConfigError> {
         let base = config.validate()?;
-        let http = HttpClient::new(config.http)?;
-        Ok(Self {
-            http,
+        let rest = RestClient::new(
             base,
+            &["v2", config.tenancy_id.as_str()],
+            config.api_key,
+            config.http,
+        )?;
+        Ok(Self {
+            rest,
             tenancy_id: config.tenancy_id,
-            api_key: config.api_key,
         })
     }
 
     /// The endpoint, without a trailing slash.
     pub fn endpoint(&self) -> String {
-        self.base.as_str().trim_end_matches('/').to_owned()
+        self.rest.endpoint()
     }
 
     /// The tenancy.
@@ -833,7 +357,7 @@ impl PasslockClient {
 
     /// The HTTP client (shared with the JWKS fetcher).
     pub fn http(&self) -> &HttpClient {
-        &self.http
+        self.rest.http()
     }
 
     /// `{endpoint}/v2/{tenancyId}/{segments...}`. Every segment must pass
@@ -841,52 +365,21 @@ impl PasslockClient {
     /// be an id of the service is `NotFound`, before any call); an empty
     /// last segment makes a trailing slash.
     fn url(&self, segments: &[&str]) -> Result<url::Url, PasslockError> {
-        let (last, ids) = segments.split_last().unwrap_or((&"", &[]));
-        let safe = |s: &&str| crate::http::is_url_safe_id(s);
-        if !crate::http::is_url_safe_id(self.tenancy_id.as_str())
-            || !ids.iter().all(safe)
-            || !(last.is_empty() || safe(last))
-        {
-            return Err(PasslockError::Api {
-                error: PasslockApiError::NotFound,
-                status: 404,
-            });
-        }
-        let mut url = self.base.clone();
-        {
-            let mut path = url
-                .path_segments_mut()
-                .map_err(|()| bad("endpoint cannot be a base", 0))?;
-            path.pop_if_empty()
-                .push("v2")
-                .push(self.tenancy_id.as_str())
-                .extend(segments);
-        }
-        Ok(url)
+        self.rest.url::<Passlock>(segments, true)
     }
 
-    async fn call<T: DeserializeOwned + Tagged>(
+    async fn call<T: DeserializeOwned + Tagged, B: Serialize + ?Sized>(
         &self,
         method: Method,
         url: url::Url,
-        body: Option<Vec<u8>>,
+        body: Option<&B>,
         retry: Retry,
     ) -> Result<T, PasslockError> {
         let resp = self
-            .http
-            .send(method, url.as_str(), Some(&self.api_key), body, retry)
+            .rest
+            .send::<Passlock, B>(method, url, body, retry)
             .await?;
         decode(&resp)
-    }
-
-    fn body<B: Serialize>(body: &B) -> Result<Option<Vec<u8>>, PasslockError> {
-        serde_json::to_vec(body).map(Some).map_err(|e| {
-            PasslockError::Upstream(UpstreamError::BadResponse {
-                reason: "cannot encode the request",
-                status: None,
-                source: Some(Box::new(e)),
-            })
-        })
     }
 
     /// Exchanges a code for its principal (`GET /principal/{code}`). Sent at
@@ -901,7 +394,7 @@ impl PasslockClient {
             });
         }
         let url = self.url(&["principal", code.expose_secret()])?;
-        self.call(Method::Get, url, None, Retry::Never).await
+        self.call(Method::Get, url, NO_BODY, Retry::Never).await
     }
 
     /// Approves one registration ceremony.
@@ -910,7 +403,7 @@ impl PasslockClient {
         request: &AuthorizeRegistration,
     ) -> Result<AuthorizedPasskeyRegistration, PasslockError> {
         let url = self.url(&["passkey", "registration", "authorize"])?;
-        self.call(Method::Post, url, Self::body(request)?, Retry::Never)
+        self.call(Method::Post, url, Some(request), Retry::Never)
             .await
     }
 
@@ -920,7 +413,7 @@ impl PasslockClient {
         request: &AuthorizeAuthentication,
     ) -> Result<AuthorizedPasskeyAuthentication, PasslockError> {
         let url = self.url(&["passkey", "authentication", "authorize"])?;
-        self.call(Method::Post, url, Self::body(request)?, Retry::Never)
+        self.call(Method::Post, url, Some(request), Retry::Never)
             .await
     }
 
@@ -933,7 +426,7 @@ impl PasslockClient {
         if let Some(cursor) = cursor {
             url.query_pairs_mut().append_pair("cursor", cursor);
         }
-        self.call(Method::Get, url, None, Retry::OnConnectFailure)
+        self.call(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await
     }
 
@@ -949,28 +442,22 @@ impl PasslockClient {
     /// One passkey (`GET /passkeys/{id}`).
     pub async fn get_passkey(&self, id: &PasskeyId) -> Result<Passkey, PasslockError> {
         let url = self.url(&["passkeys", id.as_str()])?;
-        self.call(Method::Get, url, None, Retry::OnConnectFailure)
+        self.call(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await
     }
 
-    async fn prepare(
+    async fn prepare<B: Serialize>(
         &self,
         op: &str,
-        body: Option<Vec<u8>>,
+        body: &B,
     ) -> Result<PreparedPasskeyOperation, PasslockError> {
         let url = self.url(&["passkeys", op])?;
         let resp = self
-            .http
-            .send(
-                Method::Post,
-                url.as_str(),
-                Some(&self.api_key),
-                body,
-                Retry::Never,
-            )
+            .rest
+            .send::<Passlock, B>(Method::Post, url, Some(body), Retry::Never)
             .await?;
         let prepared: PreparedPasskeyOperation = decode_untagged(&resp)?;
-        if !prepared.tag.starts_with("PreparedPasskey") {
+        if !prepared.is_prepared() {
             return Err(bad("unexpected tag", resp.status));
         }
         Ok(prepared)
@@ -981,7 +468,7 @@ impl PasslockClient {
         &self,
         request: &PrepareUpdate,
     ) -> Result<PreparedPasskeyOperation, PasslockError> {
-        self.prepare("update", Self::body(request)?).await
+        self.prepare("update", request).await
     }
 
     /// Prepares deleting passkeys from the vault (202, a token for the
@@ -990,7 +477,7 @@ impl PasslockClient {
         &self,
         target: &DeleteTarget,
     ) -> Result<PreparedPasskeyOperation, PasslockError> {
-        self.prepare("delete", Self::body(target)?).await
+        self.prepare("delete", target).await
     }
 
     /// Prepares pruning a user's passkeys (202).
@@ -998,12 +485,8 @@ impl PasslockClient {
         &self,
         user_id: &UserHandle,
     ) -> Result<PreparedPasskeyOperation, PasslockError> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Prune<'a> {
-            user_id: &'a UserHandle,
-        }
-        self.prepare("prune", Self::body(&Prune { user_id })?).await
+        let body = PrunePasskeys::new(user_id.clone());
+        self.prepare("prune", &body).await
     }
 
     /// Creates a mailbox challenge (201).
@@ -1012,14 +495,14 @@ impl PasslockClient {
         request: &CreateChallenge,
     ) -> Result<ChallengeCreated, PasslockError> {
         let url = self.url(&["challenges"])?;
-        self.call(Method::Post, url, Self::body(request)?, Retry::Never)
+        self.call(Method::Post, url, Some(request), Retry::Never)
             .await
     }
 
     /// Reads a pending challenge.
     pub async fn get_challenge(&self, id: &ChallengeId) -> Result<Challenge, PasslockError> {
         let url = self.url(&["challenges", id.as_str()])?;
-        self.call(Method::Get, url, None, Retry::OnConnectFailure)
+        self.call(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await
     }
 
@@ -1029,7 +512,7 @@ impl PasslockClient {
         request: &VerifyChallenge,
     ) -> Result<ChallengeVerified, PasslockError> {
         let url = self.url(&["challenges", "verify"])?;
-        self.call(Method::Post, url, Self::body(request)?, Retry::Never)
+        self.call(Method::Post, url, Some(request), Retry::Never)
             .await
     }
 
@@ -1039,24 +522,21 @@ impl PasslockClient {
         id: &ChallengeId,
     ) -> Result<ChallengeDeleted, PasslockError> {
         let url = self.url(&["challenges", id.as_str()])?;
-        self.call(Method::Delete, url, None, Retry::Never).await
+        self.call(Method::Delete, url, NO_BODY, Retry::Never).await
     }
 }
 
 /// Turns a response into `T` (2xx with its tag) or a typed error.
 fn decode<T: DeserializeOwned + Tagged>(resp: &HttpResponse) -> Result<T, PasslockError> {
     let value: T = decode_untagged(resp)?;
-    if value.tag() != T::TAG {
+    if *value.tag() != T::TAG {
         return Err(bad("unexpected tag", resp.status));
     }
     Ok(value)
 }
 
 fn decode_untagged<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, PasslockError> {
-    if resp.is_success() {
-        return Ok(resp.json::<T>()?);
-    }
-    Err(error_of(resp))
+    rest::decode::<Passlock, T>(resp)
 }
 
 /// The typed error of a non-2xx answer. A `429` without a known error tag
@@ -1066,9 +546,9 @@ fn decode_untagged<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, Passlo
 fn error_of(resp: &HttpResponse) -> PasslockError {
     let status = resp.status;
     let typed = if resp.is_json()
-        && let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&resp.body)
+        && let Ok(body) = serde_json::from_slice::<ErrorBody>(&resp.body)
     {
-        PasslockApiError::from_body(&body)
+        Some(PasslockApiError::from(body))
     } else {
         None
     };
@@ -1173,9 +653,7 @@ impl PasslockHosted {
     ) -> Result<Self, ConfigError> {
         let rp_id = rp_id.into();
         let rp_name = rp_name.into();
-        if rp_id.is_empty() || rp_id.contains(['/', ':', ' ']) {
-            return Err(ConfigError::new("rp_id", "must be a bare domain"));
-        }
+        crate::origin::parse_rp_id(&rp_id)?;
         if rp_name.is_empty() {
             return Err(ConfigError::new("rp_name", "is empty"));
         }
@@ -1250,7 +728,7 @@ impl PasskeyProvider for PasslockHosted {
     /// Derived from the API key, which every instance of the app holds.
     fn sealing_key(&self) -> Option<crate::ticket::SealingKey> {
         Some(crate::ticket::SealingKey::derive(
-            self.client.api_key.expose_secret().as_bytes(),
+            self.client.rest.api_key().expose_secret().as_bytes(),
             "passlock sign-up ticket v1",
         ))
     }
@@ -1372,12 +850,7 @@ fn twin_id_token_expiry(principal: &ExtendedPrincipal) -> i64 {
 /// how many of the types accepted it. Not part of the API.
 #[doc(hidden)]
 pub fn fuzz_decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> usize {
-    let resp = HttpResponse {
-        status,
-        content_type: content_type.map(str::to_owned),
-        body: body.to_vec(),
-        retry_after: None,
-    };
+    let resp = rest::fuzz_response(status, content_type, body);
     let results = [
         decode::<ExtendedPrincipal>(&resp).is_ok(),
         decode::<AuthorizedPasskeyRegistration>(&resp).is_ok(),

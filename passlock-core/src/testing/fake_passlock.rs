@@ -45,14 +45,26 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::error::ConfigError;
+use crate::id::ChallengeId;
 use crate::id::{PasskeyId, TenancyId, UserHandle};
-use crate::principal::{ExtendedPrincipal, PasskeyFlags, PrincipalMetadata};
-use crate::provider::passlock::{Passkey, PasskeySummary, PasslockConfig, PasslockHosted};
-use crate::secret::{ApiKey, Code, IdToken, random_token};
+use crate::provider::passlock::{PasslockConfig, PasslockHosted};
+use crate::provider::v2::{
+    AuthenticationOptionsRequest, AuthorizeAuthentication, AuthorizeRegistration,
+    AuthorizedPasskeyAuthentication, AuthorizedPasskeyRegistration, CeremonySuccess, Challenge,
+    ChallengeCreated, ChallengeDeleted, ChallengeMessage, ChallengeVerified, CreateChallenge,
+    CreatedChallenge, ErrorBody, ErrorTag, ExtendedPrincipal, FindAllPasskeys, OptionsAnswer,
+    Passkey, PasskeyFlags, PasskeySummary, PrepareUpdate, PreparedPasskeyOperation,
+    PrincipalMetadata, PrunePasskeys, RegistrationOptionsRequest, SuccessTag, VaultWarning,
+    VerificationRequest, VerifyChallenge,
+};
+use crate::secret::{
+    ApiKey, AuthenticationToken, ChallengeSecret, Code, IdToken, RegistrationToken, SessionToken,
+    VaultToken, random_token,
+};
 use crate::testing::keys::{KeyError, TestKey};
 use crate::testing::server::{self, Fake, Head, Plan, Resp, Server, internal_error, ok, respond};
 
@@ -139,7 +151,7 @@ enum Session {
 }
 
 struct ChallengeRecord {
-    public: Value,
+    public: Challenge,
     email: String,
     secret: String,
     code: String,
@@ -434,7 +446,7 @@ fn issue_code(
         return None;
     }
     let principal = ExtendedPrincipal {
-        tag: ExtendedPrincipal::TAG.to_owned(),
+        tag: SuccessTag::ExtendedPrincipal,
         id: principal_id.to_owned(),
         user_id: user_id.clone(),
         authenticator_id: authenticator,
@@ -464,31 +476,32 @@ fn issue_code(
 // HTTP
 // ---------------------------------------------------------------------------
 
-fn err(status: u16, name: &str) -> Resp {
-    err_with(status, name, Map::new())
+/// The typed error body `tag` answers (message `"<Name> (fake)"`).
+fn error_body(tag: ErrorTag) -> ErrorBody {
+    let message = format!("{} (fake)", tag.name());
+    ErrorBody::new(tag, message)
 }
 
-fn err_with(status: u16, name: &str, extra: Map<String, Value>) -> Resp {
-    let mut body = Map::new();
-    body.insert("_tag".into(), Value::String(format!("@error/{name}")));
-    body.insert("message".into(), Value::String(format!("{name} (fake)")));
-    body.extend(extra);
-    ok(status, &Value::Object(body))
+fn err(status: u16, tag: ErrorTag) -> Resp {
+    ok(status, &error_body(tag))
+}
+
+/// `PasskeyNotFound` naming `credential_id` on `rp_id`.
+fn passkey_not_found(credential_id: &str, rp_id: &str) -> Resp {
+    let mut body = error_body(ErrorTag::PasskeyNotFound);
+    body.credential_id = Some(credential_id.to_owned());
+    body.rp_id = Some(rp_id.to_owned());
+    ok(404, &body)
 }
 
 fn injected_error(status: u16, tag: &str) -> Resp {
-    let mut extra = Map::new();
-    match tag {
-        "ChallengeRateLimited" => {
-            extra.insert("retryAfterSeconds".into(), json!(30));
-        }
-        "PasskeyNotFound" => {
-            extra.insert("credentialId".into(), json!("injected-credential"));
-            extra.insert("rpId".into(), json!("localhost"));
-        }
+    let mut body = error_body(ErrorTag::from_name(tag));
+    match body.tag {
+        ErrorTag::ChallengeRateLimited => body.retry_after_seconds = Some(30),
+        ErrorTag::PasskeyNotFound => return passkey_not_found("injected-credential", "localhost"),
         _ => {}
     }
-    err_with(status, tag, extra)
+    ok(status, &body)
 }
 
 /// What the pipeline does about `fault`.
@@ -584,7 +597,7 @@ impl Fake for Inner {
     }
 
     fn too_large(&self) -> Resp {
-        err(413, "BadRequest")
+        err(413, ErrorTag::BadRequest)
     }
 
     fn route(&self, head: &Head, (family, name, needs_key): Self::Route, body: &[u8]) -> Resp {
@@ -592,14 +605,14 @@ impl Fake for Inner {
         let tenancy_ok = segs.get(1).map(String::as_str) == Some(self.id.as_str());
         if needs_key {
             if !self.key_ok(head.bearer.as_deref()) {
-                err(401, "Unauthorized")
+                err(401, ErrorTag::Unauthorized)
             } else if !tenancy_ok {
-                err(403, "Forbidden")
+                err(403, ErrorTag::Forbidden)
             } else {
                 dispatch(self, name, &segs[2..], &head.query, body)
             }
         } else if family == RouteFamily::Ceremony && !tenancy_ok {
-            err(404, "InvalidTenancy")
+            err(404, ErrorTag::InvalidTenancy)
         } else {
             dispatch(
                 self,
@@ -613,7 +626,16 @@ impl Fake for Inner {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Resp> {
-    serde_json::from_slice(body).map_err(|_| err(400, "BadRequest"))
+    serde_json::from_slice(body).map_err(|_| err(400, ErrorTag::BadRequest))
+}
+
+/// `Ok` when `s` is not empty, else `400 BadRequest`.
+fn present(s: &str) -> Result<&str, Resp> {
+    if s.is_empty() {
+        Err(err(400, ErrorTag::BadRequest))
+    } else {
+        Ok(s)
+    }
 }
 
 fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -643,7 +665,7 @@ fn dispatch(inner: &Inner, name: &str, rest: &[String], query: &str, body: &[u8]
             inner,
             rest.get(1).map_or("", String::as_str),
         )),
-        _ => Ok(err(404, "NotFound")),
+        _ => Ok(err(404, ErrorTag::NotFound)),
     };
     r.unwrap_or_else(|e| e)
 }
@@ -665,81 +687,63 @@ fn exchange(inner: &Inner, code: &str) -> Resp {
     match taken {
         Some(p) if p.expires_at > now => match serde_json::to_value(&p) {
             Ok(v) => ok(200, &v),
-            Err(_) => err(500, "Internal"),
+            Err(_) => err(500, ErrorTag::from_name("Internal")),
         },
-        _ => err(404, "InvalidCode"),
+        _ => err(404, ErrorTag::InvalidCode),
     }
 }
 
 fn authorize_registration(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let (Some(rp_id), Some(_rp_name), Some(user), Some(username)) = (
-        str_field(&v, "rpId"),
-        str_field(&v, "rpName"),
-        str_field(&v, "userId"),
-        str_field(&v, "username"),
-    ) else {
-        return Err(err(400, "BadRequest"));
-    };
-    let user_id = UserHandle::new(user).map_err(|_| err(400, "BadRequest"))?;
+    let request: AuthorizeRegistration = parse(body)?;
+    present(&request.rp_id)?;
+    present(&request.rp_name)?;
+    present(&request.username)?;
     let token = random_token(24);
     let expires_at = inner.now() + TTL_MS;
     inner.state().registrations.insert(
         token.clone(),
         PendingRegistration {
-            rp_id: rp_id.to_owned(),
-            user_id,
-            username: username.to_owned(),
+            rp_id: request.rp_id,
+            user_id: request.user_id,
+            username: request.username,
             expires_at,
         },
     );
     Ok(ok(
         200,
-        &json!({"_tag": "AuthorizedPasskeyRegistration", "registrationToken": token, "expiresAt": expires_at}),
+        &AuthorizedPasskeyRegistration::new(RegistrationToken::new(token), expires_at),
     ))
 }
 
 fn authorize_authentication(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let Some(rp_id) = str_field(&v, "rpId") else {
-        return Err(err(400, "BadRequest"));
-    };
-    let allow = match v.get("allowCredentials") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .map(|x| x.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| err(400, "BadRequest"))?,
-        ),
-        Some(_) => return Err(err(400, "BadRequest")),
-    };
+    let request: AuthorizeAuthentication = parse(body)?;
+    present(&request.rp_id)?;
     let token = random_token(24);
     let expires_at = inner.now() + TTL_MS;
     inner.state().authentications.insert(
         token.clone(),
         PendingAuthentication {
-            rp_id: rp_id.to_owned(),
-            allow,
+            rp_id: request.rp_id,
+            allow: request.allow_credentials,
             expires_at,
         },
     );
     Ok(ok(
         200,
-        &json!({"_tag": "AuthorizedPasskeyAuthentication", "authenticationToken": token, "expiresAt": expires_at}),
+        &AuthorizedPasskeyAuthentication::new(AuthenticationToken::new(token), expires_at),
     ))
 }
 
 fn registration_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let token = str_field(&v, "registrationToken").ok_or_else(|| err(400, "BadRequest"))?;
+    let request: RegistrationOptionsRequest = parse(body)?;
+    let token = present(request.registration_token.expose_secret())?;
     let now = inner.now();
     let mut s = inner.state();
     let pending = s
         .registrations
         .remove(token)
         .filter(|p| p.expires_at > now)
-        .ok_or_else(|| err(400, "BadRequest"))?;
+        .ok_or_else(|| err(400, ErrorTag::BadRequest))?;
     let options = json!({
         "challenge": random_token(32),
         "rp": {"id": pending.rp_id, "name": "Fake app"},
@@ -755,20 +759,20 @@ fn registration_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         .insert(session.clone(), Session::Registration(pending));
     Ok(ok(
         200,
-        &json!({"sessionToken": session, "optionsJSON": options}),
+        &OptionsAnswer::registration(SessionToken::new(session), options),
     ))
 }
 
 fn authentication_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let token = str_field(&v, "authenticationToken").ok_or_else(|| err(400, "BadRequest"))?;
+    let request: AuthenticationOptionsRequest = parse(body)?;
+    let token = present(request.authentication_token.expose_secret())?;
     let now = inner.now();
     let mut s = inner.state();
     let pending = s
         .authentications
         .remove(token)
         .filter(|p| p.expires_at > now)
-        .ok_or_else(|| err(400, "BadRequest"))?;
+        .ok_or_else(|| err(400, ErrorTag::BadRequest))?;
     let allow: Vec<Value> = pending
         .allow
         .iter()
@@ -787,7 +791,7 @@ fn authentication_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         .insert(session.clone(), Session::Authentication(pending));
     Ok(ok(
         200,
-        &json!({"sessionToken": session, "optionsJSON": options, "mediation": "optional"}),
+        &OptionsAnswer::authentication(SessionToken::new(session), options),
     ))
 }
 
@@ -795,9 +799,9 @@ fn authentication_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
 /// the `response.response.authenticatorData` (base64url) the browser sent,
 /// as the service reports it in `passkey.userVerified` and `pk:uv`. A
 /// response without readable authenticator data did not verify the user.
-fn uv_flag(body: &Value) -> bool {
-    body.get("response")
-        .and_then(|r| r.get("response"))
+fn uv_flag(response: &Value) -> bool {
+    response
+        .get("response")
         .and_then(|r| str_field(r, "authenticatorData"))
         .and_then(|d| URL_SAFE_NO_PAD.decode(d.trim_end_matches('=')).ok())
         .and_then(|data| data.get(32).copied())
@@ -807,20 +811,16 @@ fn uv_flag(body: &Value) -> bool {
 /// The simulated verification: trusts `response.id` as the credential id
 /// and reads the UV flag from the authenticator data (see [`uv_flag`]).
 fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let session = str_field(&v, "sessionToken").ok_or_else(|| err(400, "BadRequest"))?;
-    let cred = v
-        .get("response")
-        .and_then(|r| str_field(r, "id"))
-        .ok_or_else(|| err(400, "BadRequest"))?
+    let request: VerificationRequest = parse(body)?;
+    let session = present(request.session_token.expose_secret())?;
+    let cred = str_field(&request.response, "id")
+        .ok_or_else(|| err(400, ErrorTag::BadRequest))?
         .to_owned();
-    PasskeyId::new(cred.as_str()).map_err(|_| err(400, "BadRequest"))?;
+    PasskeyId::new(cred.as_str()).map_err(|_| err(400, ErrorTag::BadRequest))?;
     let now = inner.now();
     let taken = inner.state().sessions.remove(session);
-    let (tag, user_id, username) = match taken {
-        Some(Session::Registration(p)) if p.expires_at > now => {
-            ("RegistrationSuccess", p.user_id, Some(p.username))
-        }
+    let (registration, user_id, username) = match taken {
+        Some(Session::Registration(p)) if p.expires_at > now => (true, p.user_id, Some(p.username)),
         Some(Session::Authentication(p)) if p.expires_at > now => {
             let owner = inner
                 .state()
@@ -828,19 +828,16 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
                 .get(&cred)
                 .and_then(|k| k.user_id.clone());
             let Some(owner) = owner else {
-                let mut extra = Map::new();
-                extra.insert("credentialId".into(), json!(cred));
-                extra.insert("rpId".into(), json!(p.rp_id));
-                return Err(err_with(404, "PasskeyNotFound", extra));
+                return Err(passkey_not_found(&cred, &p.rp_id));
             };
             if p.allow.as_ref().is_some_and(|a| !a.contains(&cred)) {
-                return Err(err(400, "BadRequest"));
+                return Err(err(400, ErrorTag::BadRequest));
             }
-            ("AuthenticationSuccess", owner, None)
+            (false, owner, None)
         }
-        _ => return Err(err(400, "BadRequest")),
+        _ => return Err(err(400, ErrorTag::BadRequest)),
     };
-    let user_verified = uv_flag(&v);
+    let user_verified = uv_flag(&request.response);
     // One ceremony: the code's principal id is the id_token's jti.
     let jti = random_token(16);
     let code = issue_code(
@@ -851,7 +848,7 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         username.as_deref(),
         &jti,
     )
-    .ok_or_else(|| err(400, "BadRequest"))?;
+    .ok_or_else(|| err(400, ErrorTag::BadRequest))?;
     let now_s = now.div_euclid(1000);
     let claims = json!({
         "iss": "passlock.dev", "aud": inner.id.as_str(), "sub": user_id.as_str(),
@@ -861,15 +858,18 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
     let key = inner.state().keys.last().cloned();
     let id_token = key
         .and_then(|k| k.sign(&claims).ok())
-        .ok_or_else(|| err(500, "Internal"))?;
+        .ok_or_else(|| err(500, ErrorTag::from_name("Internal")))?;
+    let authenticator =
+        crate::id::AuthenticatorId::new(cred).map_err(|_| err(400, ErrorTag::BadRequest))?;
     Ok(ok(
         200,
-        &json!({
-            "_tag": tag,
-            "principal": {"authenticatorId": cred, "userId": user_id.as_str()},
-            "id_token": id_token,
-            "code": code,
-        }),
+        &CeremonySuccess::new(
+            registration,
+            authenticator,
+            user_id,
+            IdToken::new(id_token),
+            Code::new(code),
+        ),
     ))
 }
 
@@ -882,7 +882,7 @@ fn list_passkeys(inner: &Inner, query: &str) -> Resp {
         None => None,
         Some(c) => match s.vault.contains_key(&c) {
             true => Some(c),
-            false => return err(400, "BadRequest"),
+            false => return err(400, ErrorTag::BadRequest),
         },
     };
     let records: Vec<&Passkey> = match &after {
@@ -908,33 +908,34 @@ fn list_passkeys(inner: &Inner, query: &str) -> Resp {
     } else {
         None
     };
-    ok(
-        200,
-        &json!({"_tag": "FindAllPasskeys", "cursor": next, "records": page}),
-    )
+    ok(200, &FindAllPasskeys::new(next, page))
 }
 
 fn get_passkey(inner: &Inner, id: &str) -> Resp {
     match inner.state().vault.get(id) {
-        Some(p) => serde_json::to_value(p).map_or_else(|_| err(500, "Internal"), |v| ok(200, &v)),
-        None => err(404, "NotFound"),
+        Some(p) => serde_json::to_value(p).map_or_else(
+            |_| err(500, ErrorTag::from_name("Internal")),
+            |v| ok(200, &v),
+        ),
+        None => err(404, ErrorTag::NotFound),
     }
 }
 
-fn prepared(inner: &Inner, tag: &str, token_field: &str, warnings: Vec<Value>) -> Resp {
-    let mut body = Map::new();
-    body.insert("_tag".into(), json!(tag));
-    body.insert(token_field.into(), json!(random_token(24)));
-    body.insert("expiresAt".into(), json!(inner.now() + TTL_MS));
-    body.insert("warnings".into(), Value::Array(warnings));
-    ok(202, &Value::Object(body))
+fn prepared(inner: &Inner, tag: SuccessTag, warnings: Vec<VaultWarning>) -> Resp {
+    let mut body =
+        PreparedPasskeyOperation::new(tag, VaultToken::new(random_token(24)), inner.now() + TTL_MS);
+    body.warnings = warnings;
+    ok(202, &body)
+}
+
+fn no_passkeys() -> VaultWarning {
+    VaultWarning::new("NoPasskeys", "the user has no passkeys", None)
 }
 
 fn prepare_update(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let (Some(user), Some(username)) = (str_field(&v, "userId"), str_field(&v, "username")) else {
-        return Err(err(400, "BadRequest"));
-    };
+    let request: PrepareUpdate = parse(body)?;
+    let user = request.user_id.as_str();
+    let username = present(&request.username)?;
     let mut s = inner.state();
     let mut n = 0;
     for p in s.vault.values_mut() {
@@ -944,17 +945,8 @@ fn prepare_update(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         }
     }
     drop(s);
-    let warnings = if n == 0 {
-        vec![json!({"code": "NoPasskeys", "message": "the user has no passkeys"})]
-    } else {
-        vec![]
-    };
-    Ok(prepared(
-        inner,
-        "PreparedPasskeyUpdate",
-        "updateToken",
-        warnings,
-    ))
+    let warnings = if n == 0 { vec![no_passkeys()] } else { vec![] };
+    Ok(prepared(inner, SuccessTag::PreparedPasskeyUpdate, warnings))
 }
 
 fn prepare_delete(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
@@ -968,19 +960,21 @@ fn prepare_delete(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
             let mut deleted = 0;
             for id in ids {
                 let Some(id) = id.as_str() else {
-                    return Err(err(400, "BadRequest"));
+                    return Err(err(400, ErrorTag::BadRequest));
                 };
                 if s.vault.remove(id).is_some() {
                     deleted += 1;
                 } else {
-                    warnings.push(json!({"code": "PasskeyNotFound", "message": "no such passkey", "passkeyId": id}));
+                    warnings.push(VaultWarning::new(
+                        "PasskeyNotFound",
+                        "no such passkey",
+                        PasskeyId::new(id).ok(),
+                    ));
                 }
             }
             if deleted == 0 {
-                let mut extra = Map::new();
-                extra.insert("credentialId".into(), ids[0].clone());
-                extra.insert("rpId".into(), json!("localhost"));
-                return Err(err_with(404, "PasskeyNotFound", extra));
+                let first = ids[0].as_str().unwrap_or_default();
+                return Err(passkey_not_found(first, "localhost"));
             }
         }
         (None, Some(Value::String(user))) => {
@@ -988,55 +982,41 @@ fn prepare_delete(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
             s.vault
                 .retain(|_, p| p.user_id.as_ref().is_none_or(|u| u.as_str() != user));
             if s.vault.len() == before {
-                warnings.push(json!({"code": "NoPasskeys", "message": "the user has no passkeys"}));
+                warnings.push(no_passkeys());
             }
         }
-        _ => return Err(err(400, "BadRequest")),
+        _ => return Err(err(400, ErrorTag::BadRequest)),
     }
     drop(s);
-    Ok(prepared(
-        inner,
-        "PreparedPasskeyDelete",
-        "deleteToken",
-        warnings,
-    ))
+    Ok(prepared(inner, SuccessTag::PreparedPasskeyDelete, warnings))
 }
 
 fn prepare_prune(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    if str_field(&v, "userId").is_none() {
-        return Err(err(400, "BadRequest"));
-    }
-    Ok(prepared(
-        inner,
-        "PreparedPasskeyPrune",
-        "pruneToken",
-        vec![],
-    ))
+    let _request: PrunePasskeys = parse(body)?;
+    Ok(prepared(inner, SuccessTag::PreparedPasskeyPrune, vec![]))
 }
 
 fn create_challenge(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let (Some(email), Some(purpose)) = (str_field(&v, "email"), str_field(&v, "purpose")) else {
-        return Err(err(400, "BadRequest"));
-    };
+    let request: CreateChallenge = parse(body)?;
+    let email = present(&request.email)?;
+    let purpose = present(&request.purpose)?;
     let valid_email = email
         .split_once('@')
         .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
     if !valid_email {
-        return Err(err(400, "InvalidEmail"));
+        return Err(err(400, ErrorTag::InvalidEmail));
     }
     let now = inner.now();
     let mut s = inner.state();
     s.challenges.retain(|_, c| c.expires_at > now);
-    if v.get("invalidateOthers") == Some(&Value::Bool(true)) {
+    if request.invalidate_others == Some(true) {
         s.challenges.retain(|_, c| c.email != email);
     }
     let pending = s.challenges.values().filter(|c| c.email == email).count();
-    if pending >= CHALLENGE_RATE && v.get("skipRateLimit") != Some(&Value::Bool(true)) {
-        let mut extra = Map::new();
-        extra.insert("retryAfterSeconds".into(), json!(60));
-        return Err(err_with(429, "ChallengeRateLimited", extra));
+    if pending >= CHALLENGE_RATE && request.skip_rate_limit != Some(true) {
+        let mut body = error_body(ErrorTag::ChallengeRateLimited);
+        body.retry_after_seconds = Some(60);
+        return Err(ok(429, &body));
     }
     let id = random_token(12);
     let secret = random_token(24);
@@ -1044,18 +1024,13 @@ fn create_challenge(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         acc.wrapping_mul(31).wrapping_add(u32::from(b))
     });
     let code = format!("{:06}", digits % 1_000_000);
-    let mut public = json!({
-        "_tag": "Challenge",
-        "challengeId": id,
-        "purpose": purpose,
-        "email": email,
-        "createdAt": now,
-        "expiresAt": now + CHALLENGE_TTL_MS,
-        "metadata": v.get("metadata").cloned().unwrap_or_else(|| json!({})),
-    });
-    if let (Some(u), Some(obj)) = (str_field(&v, "userId"), public.as_object_mut()) {
-        obj.insert("userId".into(), json!(u));
+    let challenge_id =
+        ChallengeId::new(id.as_str()).map_err(|_| err(500, ErrorTag::from_name("Internal")))?;
+    let mut public = Challenge::new(challenge_id, purpose, email, now, now + CHALLENGE_TTL_MS);
+    if let Some(metadata) = request.metadata.clone() {
+        public.metadata = metadata;
     }
+    public.user_id = request.user_id.clone();
     s.challenges.insert(
         id.clone(),
         ChallengeRecord {
@@ -1067,74 +1042,64 @@ fn create_challenge(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
             attempts: 0,
         },
     );
-    let mut created = public;
-    if let Some(obj) = created.as_object_mut() {
-        obj.remove("_tag");
-        obj.insert("secret".into(), json!(secret));
-        obj.insert("code".into(), json!(code));
-        obj.insert(
-            "message".into(),
-            json!({"html": format!("<p>Your code is {code}</p>"), "text": format!("Your code is {code}")}),
-        );
-    }
-    Ok(ok(
-        201,
-        &json!({"_tag": "ChallengeCreated", "challenge": created}),
-    ))
+    let message = ChallengeMessage::new(
+        format!("<p>Your code is {code}</p>"),
+        format!("Your code is {code}"),
+    );
+    let created = CreatedChallenge::new(
+        &public,
+        ChallengeSecret::new(secret),
+        ChallengeSecret::new(code),
+        message,
+    );
+    Ok(ok(201, &ChallengeCreated::new(created)))
 }
 
 fn get_challenge(inner: &Inner, id: &str) -> Resp {
     let now = inner.now();
     match inner.state().challenges.get(id) {
         Some(c) if c.expires_at > now => ok(200, &c.public),
-        Some(_) => err(410, "ChallengeExpired"),
-        None => err(404, "NotFound"),
+        Some(_) => err(410, ErrorTag::ChallengeExpired),
+        None => err(404, ErrorTag::NotFound),
     }
 }
 
 fn verify_challenge(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
-    let v: Value = parse(body)?;
-    let (Some(id), Some(secret), Some(code)) = (
-        str_field(&v, "challengeId"),
-        str_field(&v, "secret"),
-        str_field(&v, "code"),
-    ) else {
-        return Err(err(400, "BadRequest"));
-    };
+    let request: VerifyChallenge = parse(body)?;
+    let id = request.challenge_id.as_str();
+    let secret = present(request.secret.expose_secret())?;
+    let code = present(request.code.expose_secret())?;
     let now = inner.now();
     let mut s = inner.state();
     let Some(c) = s.challenges.get_mut(id) else {
-        return Err(err(404, "InvalidChallenge"));
+        return Err(err(404, ErrorTag::InvalidChallenge));
     };
     if !ApiKey::new(secret).ct_eq(&ApiKey::new(c.secret.clone())) {
-        return Err(err(400, "InvalidChallenge"));
+        return Err(err(400, ErrorTag::InvalidChallenge));
     }
     if c.expires_at <= now {
         s.challenges.remove(id);
-        return Err(err(410, "ChallengeExpired"));
+        return Err(err(410, ErrorTag::ChallengeExpired));
     }
     if c.attempts >= CHALLENGE_ATTEMPTS {
-        return Err(err(429, "ChallengeAttemptsExceeded"));
+        return Err(err(429, ErrorTag::ChallengeAttemptsExceeded));
     }
     if !ApiKey::new(code).ct_eq(&ApiKey::new(c.code.clone())) {
         c.attempts += 1;
         return Err(if c.attempts >= CHALLENGE_ATTEMPTS {
-            err(429, "ChallengeAttemptsExceeded")
+            err(429, ErrorTag::ChallengeAttemptsExceeded)
         } else {
-            err(400, "InvalidChallengeCode")
+            err(400, ErrorTag::InvalidChallengeCode)
         });
     }
     let public = c.public.clone();
     s.challenges.remove(id);
-    Ok(ok(
-        200,
-        &json!({"_tag": "ChallengeVerified", "challenge": public}),
-    ))
+    Ok(ok(200, &ChallengeVerified::new(public)))
 }
 
 fn delete_challenge(inner: &Inner, id: &str) -> Resp {
     match inner.state().challenges.remove(id) {
-        Some(_) => ok(200, &json!({"_tag": "ChallengeDeleted", "challengeId": id})),
-        None => err(404, "NotFound"),
+        Some(_) => ok(200, &ChallengeDeleted::new(ChallengeId::new(id).ok())),
+        None => err(404, ErrorTag::NotFound),
     }
 }

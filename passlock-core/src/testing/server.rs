@@ -19,7 +19,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::Value;
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::id::TenancyId;
@@ -42,7 +41,7 @@ pub(crate) fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Resp {
 }
 
 /// A JSON answer (`Content-Type: application/json` exactly).
-pub(crate) fn ok(status: u16, value: &Value) -> Resp {
+pub(crate) fn ok<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Resp {
     respond(
         status,
         "application/json",

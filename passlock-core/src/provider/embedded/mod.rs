@@ -38,7 +38,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, Url,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
@@ -46,13 +46,17 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 use crate::clock::{SharedClock, UnixMillis};
 use crate::error::{ConfigError, ProviderError, Rejection, StoreError};
 use crate::id::{AuthenticatorId, TenancyId, UserHandle};
-use crate::principal::{ExtendedPrincipal, PasskeyFlags, Principal, PrincipalMetadata};
+use crate::principal::Principal;
 use crate::proof::{MAX_CODE_LEN, Proof};
 use crate::provider::jwt::{IdTokenVerifier, VerifierConfig};
+use crate::provider::v2::{
+    CeremonySuccess, ErrorBody, ErrorTag, ExtendedPrincipal, OptionsAnswer, PasskeyFlags,
+    PrincipalMetadata, SuccessTag,
+};
 use crate::provider::{
     AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
 };
-use crate::secret::{AuthenticationToken, Code, RegistrationToken};
+use crate::secret::{AuthenticationToken, Code, IdToken, RegistrationToken, SessionToken};
 
 mod ceremony;
 mod issuer;
@@ -183,21 +187,7 @@ impl EmbeddedConfig {
 
     /// Checks the configuration; returns the parsed, normalised origins.
     fn validate(&self) -> Result<Vec<Url>, ConfigError> {
-        let rp_id = self.rp_id.as_str();
-        if rp_id.is_empty() {
-            return Err(ConfigError::new("rp_id", "must not be empty"));
-        }
-        if rp_id.starts_with('.')
-            || rp_id.ends_with('.')
-            || !rp_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            return Err(ConfigError::new(
-                "rp_id",
-                "must be a domain name (no scheme, port or path)",
-            ));
-        }
+        let rp_id = crate::origin::parse_rp_id(&self.rp_id)?;
         if self.rp_name.trim().is_empty() {
             return Err(ConfigError::new("rp_name", "must not be empty"));
         }
@@ -215,20 +205,8 @@ impl EmbeddedConfig {
         }
         let mut urls = Vec::with_capacity(self.origins.len());
         for origin in &self.origins {
-            let url = Url::parse(origin)
-                .map_err(|_| ConfigError::new("origins", format!("not a URL: {origin:?}")))?;
+            let url = crate::origin::parse_origin(origin)?;
             let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-            let local = host == "localhost" || host.ends_with(".localhost");
-            match url.scheme() {
-                "https" => {}
-                "http" if local => {}
-                _ => {
-                    return Err(ConfigError::new(
-                        "origins",
-                        format!("{origin:?} must be https (http only for localhost)"),
-                    ));
-                }
-            }
             if url.domain().is_none() {
                 return Err(ConfigError::new(
                     "origins",
@@ -239,17 +217,6 @@ impl EmbeddedConfig {
                 return Err(ConfigError::new(
                     "origins",
                     format!("the host of {origin:?} is not {rp_id:?} or a subdomain of it"),
-                ));
-            }
-            if !(url.path().is_empty() || url.path() == "/")
-                || url.query().is_some()
-                || url.fragment().is_some()
-                || !url.username().is_empty()
-                || url.password().is_some()
-            {
-                return Err(ConfigError::new(
-                    "origins",
-                    format!("{origin:?} must be an origin (scheme, host and port only)"),
                 ));
             }
             urls.push(url);
@@ -345,47 +312,60 @@ impl From<StoreError> for Failure {
 }
 
 impl Failure {
+    /// A failure inside the provider (answered as `503 Unavailable`).
+    fn internal(what: &'static str) -> Self {
+        Self::Provider(StoreError::backend(what).into())
+    }
+
     fn render(&self, rp_id: &str) -> BrowserResponse {
-        let (status, tag, code, message, extra) = match self {
-            Self::Tenancy => (
+        let error = |status: u16, tag: ErrorTag, code: &str, message: String| {
+            let mut body = ErrorBody::new(tag, message);
+            body.code = Some(code.to_owned());
+            (status, body)
+        };
+        let (status, body) = match self {
+            Self::Tenancy => error(
                 404,
-                "InvalidTenancy",
+                ErrorTag::InvalidTenancy,
                 "invalid_tenancy",
                 "unknown tenancy".to_owned(),
-                None,
             ),
-            Self::TooLarge => (
+            Self::TooLarge => error(
                 413,
-                "BadRequest",
+                ErrorTag::BadRequest,
                 "payload_too_large",
                 "the request body is too large".to_owned(),
-                None,
             ),
-            Self::BadRequest(what) => (
+            Self::BadRequest(what) => error(
                 400,
-                "BadRequest",
+                ErrorTag::BadRequest,
                 "bad_request",
                 format!("malformed request: {what}"),
-                None,
             ),
-            Self::PasskeyNotFound(id) => (
-                404,
-                "PasskeyNotFound",
-                Rejection::UnknownCredential.code(),
-                Rejection::UnknownCredential.to_string(),
-                Some(json!({ "credentialId": id, "rpId": rp_id })),
-            ),
+            Self::PasskeyNotFound(id) => {
+                let (status, mut body) = error(
+                    404,
+                    ErrorTag::PasskeyNotFound,
+                    Rejection::UnknownCredential.code(),
+                    Rejection::UnknownCredential.to_string(),
+                );
+                body.credential_id = Some(id.clone());
+                body.rp_id = Some(rp_id.to_owned());
+                (status, body)
+            }
             Self::Provider(e) => {
                 let tag = match e {
                     ProviderError::Rejected(
                         Rejection::InvalidToken | Rejection::Expired | Rejection::Replayed,
-                    ) => "InvalidChallenge",
+                    ) => ErrorTag::InvalidChallenge,
                     ProviderError::Rejected(Rejection::Malformed)
-                    | ProviderError::BadRequest(_) => "BadRequest",
-                    ProviderError::Rejected(Rejection::UnknownCredential) => "PasskeyNotFound",
-                    ProviderError::Rejected(_) => "Forbidden",
-                    ProviderError::Store(StoreError::Conflict) => "Forbidden",
-                    _ => "Unavailable",
+                    | ProviderError::BadRequest(_) => ErrorTag::BadRequest,
+                    ProviderError::Rejected(Rejection::UnknownCredential) => {
+                        ErrorTag::PasskeyNotFound
+                    }
+                    ProviderError::Rejected(_) => ErrorTag::Forbidden,
+                    ProviderError::Store(StoreError::Conflict) => ErrorTag::Forbidden,
+                    _ => ErrorTag::Unavailable,
                 };
                 let status = match e {
                     ProviderError::Rejected(Rejection::UnknownCredential) => 404,
@@ -397,17 +377,11 @@ impl Failure {
                 if status >= 500 {
                     tracing::warn!(code = e.code(), "embedded passkey server failed: {e}");
                 }
-                (status, tag, e.code(), e.to_string(), None)
+                error(status, tag, e.code(), e.to_string())
             }
         };
-        let mut body = json!({
-            "_tag": format!("@error/{tag}"),
-            "message": message,
-            "code": code,
-        });
-        if let (Some(Value::Object(extra)), Value::Object(map)) = (extra, &mut body) {
-            map.extend(extra);
-        }
+        // An `ErrorBody` always serialises.
+        let body = serde_json::to_value(body).unwrap_or(Value::Null);
         BrowserResponse { status, body }
     }
 }
@@ -461,9 +435,9 @@ fn encode_id(raw: &[u8]) -> Result<AuthenticatorId, Rejection> {
     AuthenticatorId::new(URL_SAFE_NO_PAD.encode(raw)).map_err(|_| Rejection::Malformed)
 }
 
-/// Reads `cred.<field>` of a serialised webauthn-rs `Passkey`.
-fn passkey_field<'a>(passkey: &'a Value, field: &str) -> Option<&'a Value> {
-    passkey.get("cred").and_then(|c| c.get(field))
+/// One answer body of the v2 wire, as the JSON the adapter writes.
+fn answer<T: serde::Serialize>(body: &T) -> Result<Value, Failure> {
+    serde_json::to_value(body).map_err(internal("answer"))
 }
 
 /// The purpose the sign-up ticket key is derived for.
@@ -642,14 +616,14 @@ impl EmbeddedProvider {
     }
 
     /// Stores a ceremony under a fresh session token; returns the token.
-    async fn open_session(&self, state: &CeremonyState) -> Result<String, Failure> {
+    async fn open_session(&self, state: &CeremonyState) -> Result<SessionToken, Failure> {
         let session = Self::fresh_token()?;
         let json = serde_json::to_string(state).map_err(internal("ceremony state"))?;
         self.inner
             .ceremonies
             .put(&store_key(SESSION, &session), &json, self.expiry())
             .await?;
-        Ok(session)
+        Ok(SessionToken::new(session))
     }
 
     /// Adjusts webauthn-rs options JSON to what this provider requires.
@@ -700,7 +674,7 @@ impl EmbeddedProvider {
         let options = self.finish_options(options["publicKey"].take(), true);
         let mut state = serde_json::to_value(&state).map_err(internal("state"))?;
         if !self.inner.config.user_verification_required {
-            relax_policy(&mut state);
+            relax_policy(&mut state).map_err(Failure::internal)?;
         }
         let session = self
             .open_session(&CeremonyState::Registration {
@@ -709,7 +683,7 @@ impl EmbeddedProvider {
                 state,
             })
             .await?;
-        Ok(json!({ "sessionToken": session, "optionsJSON": options }))
+        answer(&OptionsAnswer::registration(session, options))
     }
 
     /// Refuses client data of a ceremony run in a cross-origin iframe
@@ -766,20 +740,15 @@ impl EmbeddedProvider {
             .finish_passkey_registration(&credential, &state)
             .map_err(|e| rejection_of(&e))?;
         self.check_same_origin(&credential.response.client_data_json)?;
-        let passkey_value = serde_json::to_value(&passkey).map_err(internal("passkey"))?;
-        let flag = |name: &str| {
-            passkey_field(&passkey_value, name)
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        };
-        let user_verified = flag("user_verified");
+        let passkey_json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
+        // The registered credential's own fields (webauthn-rs feature
+        // `danger-credential-internals`), not its serialised form.
+        let credential_data = Credential::from(passkey.clone());
+        let user_verified = credential_data.user_verified;
         if self.inner.config.user_verification_required && !user_verified {
             return Err(Rejection::UserNotVerified.into());
         }
-        let sign_count = passkey_field(&passkey_value, "counter")
-            .and_then(Value::as_u64)
-            .and_then(|c| u32::try_from(c).ok())
-            .unwrap_or(0);
+        let sign_count = credential_data.counter;
         let id = encode_id(passkey.cred_id())?;
         // The attested credential id must be the one the response names:
         // the passkey is stored and later looked up under it.
@@ -791,24 +760,19 @@ impl EmbeddedProvider {
             id.clone(),
             user.clone(),
             username,
-            passkey_value.to_string(),
+            passkey_json,
             now,
             sign_count,
-            flag("backup_eligible"),
-            flag("backup_state"),
+            credential_data.backup_eligible,
+            credential_data.backup_state,
         );
         match self.inner.credentials.insert(&record).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Err(Rejection::CredentialExists.into()),
             Err(e) => return Err(e.into()),
         }
-        let proof = self.issue(&user, &id, user_verified).await?;
-        Ok(json!({
-            "_tag": "RegistrationSuccess",
-            "principal": { "authenticatorId": id, "userId": user },
-            "id_token": proof.0,
-            "code": proof.1,
-        }))
+        let (id_token, code) = self.issue(&user, &id, user_verified).await?;
+        answer(&CeremonySuccess::new(true, id, user, id_token, code))
     }
 
     async fn authentication_options(&self, body: &Value) -> Result<Value, Failure> {
@@ -853,18 +817,14 @@ impl EmbeddedProvider {
         let mut options = options;
         let options = self.finish_options(options["publicKey"].take(), false);
         if !self.inner.config.user_verification_required {
-            relax_policy(&mut state);
+            relax_policy(&mut state).map_err(Failure::internal)?;
         }
         let ceremony = match ceremony {
             None => CeremonyState::Discoverable { state },
             Some(allow) => CeremonyState::Restricted { allow, state },
         };
         let session = self.open_session(&ceremony).await?;
-        Ok(json!({
-            "sessionToken": session,
-            "optionsJSON": options,
-            "mediation": "optional",
-        }))
+        answer(&OptionsAnswer::authentication(session, options))
     }
 
     async fn authentication_verification(&self, mut body: Value) -> Result<Value, Failure> {
@@ -943,13 +903,8 @@ impl EmbeddedProvider {
             Err(e) => return Err(e.into()),
         }
         let user = stored.user_handle;
-        let proof = self.issue(&user, &id, result.user_verified()).await?;
-        Ok(json!({
-            "_tag": "AuthenticationSuccess",
-            "principal": { "authenticatorId": id, "userId": user },
-            "id_token": proof.0,
-            "code": proof.1,
-        }))
+        let (id_token, code) = self.issue(&user, &id, result.user_verified()).await?;
+        answer(&CeremonySuccess::new(false, id, user, id_token, code))
     }
 
     /// Issues the single-use code and the id_token of a verified ceremony.
@@ -958,7 +913,7 @@ impl EmbeddedProvider {
         user: &UserHandle,
         authenticator: &AuthenticatorId,
         user_verified: bool,
-    ) -> Result<(String, String), Failure> {
+    ) -> Result<(IdToken, Code), Failure> {
         let now = self.now();
         let expires_at = self.expiry();
         let code = Self::fresh_token()?;
@@ -967,7 +922,7 @@ impl EmbeddedProvider {
                 .issuer
                 .issue(user, authenticator, user_verified, now.div_euclid(1000))?;
         let principal = ExtendedPrincipal {
-            tag: ExtendedPrincipal::TAG.to_owned(),
+            tag: SuccessTag::ExtendedPrincipal,
             // As on the hosted service: the principal id is the jti.
             id: issued.jti.clone(),
             user_id: user.clone(),
@@ -1005,7 +960,7 @@ impl EmbeddedProvider {
             .ceremonies
             .put(&store_key(CODE, &code), &json, expires_at)
             .await?;
-        Ok((issued.token.expose_secret().to_owned(), code))
+        Ok((issued.token, Code::new(code)))
     }
 }
 
