@@ -16,4 +16,5 @@ mod passage;
 mod redis;
 mod revocation;
 mod scenarios;
+mod setup;
 mod throttle_real;
