@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use passlock_core::clock::ManualClock;
 use passlock_core::provider::embedded::EmbeddedConfig;
-use passlock_core::{Passlock, setup};
+use passlock_core::{Passlock, PasslockBuilder, setup};
 use passlock_tests::{pg_database, unique_name};
 use tower_sessions::MemoryStore;
 
@@ -18,6 +18,14 @@ use crate::harness::{MemoryUsers, ORIGIN, World, authenticator};
 
 fn config(clock: &ManualClock) -> EmbeddedConfig {
     EmbeddedConfig::new("localhost", "passlock tests", [ORIGIN]).with_clock(Arc::new(clock.clone()))
+}
+
+/// The app's part of the wiring: its sign-up hook, then `build`.
+fn finish(builder: PasslockBuilder<i64>) -> Passlock<i64> {
+    builder
+        .sign_up(Arc::new(MemoryUsers::default()))
+        .build()
+        .unwrap()
 }
 
 fn world(passlock: Passlock<i64>, clock: &ManualClock) -> World<AxumApp> {
@@ -64,12 +72,7 @@ async fn embedded_sqlite_keeps_passkeys_across_a_restart() {
         let url = url.clone();
         async move {
             let pool = setup::open_sqlite(&url).await.unwrap();
-            setup::embedded_sqlite(&pool, config)
-                .await
-                .unwrap()
-                .sign_up(Arc::new(MemoryUsers::default()))
-                .build()
-                .unwrap()
+            finish(setup::embedded_sqlite(&pool, config).await.unwrap())
         }
     })
     .await;
@@ -86,12 +89,7 @@ async fn embedded_postgres_keeps_passkeys_across_a_restart() {
         async move {
             // Each "instance" opens its own pool, as a new process would.
             let pool = db.pool().await;
-            setup::embedded_postgres(&pool, config)
-                .await
-                .unwrap()
-                .sign_up(Arc::new(MemoryUsers::default()))
-                .build()
-                .unwrap()
+            finish(setup::embedded_postgres(&pool, config).await.unwrap())
         }
     })
     .await;
@@ -108,20 +106,8 @@ async fn two_instances_wired_to_one_postgres_share_passkeys() {
         setup::embedded_postgres::<i64>(&pool, config(&clock)),
         setup::embedded_postgres::<i64>(&other_pool, config(&clock)),
     );
-    let a = world(
-        a.unwrap()
-            .sign_up(Arc::new(MemoryUsers::default()))
-            .build()
-            .unwrap(),
-        &clock,
-    );
-    let b = world(
-        b.unwrap()
-            .sign_up(Arc::new(MemoryUsers::default()))
-            .build()
-            .unwrap(),
-        &clock,
-    );
+    let a = world(finish(a.unwrap()), &clock);
+    let b = world(finish(b.unwrap()), &clock);
     let mut auth = authenticator();
     let (user, aid) = a.client().sign_up(&mut auth, "bob").await;
     let mut c = b.client();
