@@ -45,7 +45,10 @@
 //! | `sqlite` | yes | SQLite stores |
 //! | `postgres` | no | PostgreSQL stores |
 //! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle), [`RedisReplayCache`](provider::jwt::RedisReplayCache) and [`RedisRevocationStore`](revocation::RedisRevocationStore): failure counters, the id_token replay cache and logout markers shared by app instances |
-//! | `testing` | no | the test kit: fake hosted services, a software authenticator, conformance suites |
+//!
+//! The test kit (fake hosted services, a software authenticator, conformance
+//! suites for stores) is the separate crate `passlock-test`: add it as a
+//! dev-dependency.
 //!
 //! ## Security
 //!
@@ -91,10 +94,6 @@ pub mod http;
     doc(cfg(all(feature = "embedded", any(feature = "sqlite", feature = "postgres"))))
 )]
 pub mod setup;
-
-#[cfg(feature = "testing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-pub mod testing;
 
 /// The `async_trait` attribute the store and hook traits are written with:
 /// put `#[passlock_core::async_trait]` on your `impl SignUpHook` (or

@@ -17,7 +17,7 @@ use passlock_core::provider::embedded::{
 };
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{Code, IdToken};
-use passlock_core::testing::authenticator::SoftAuthenticator;
+use passlock_test::authenticator::SoftAuthenticator;
 use passlock_core::{AuthenticatorId, Proof, ProviderError, Rejection, UserHandle};
 use serde_json::{Value, json};
 

@@ -21,7 +21,7 @@ use passlock_core::provider::{
     AuthenticationRequest, Endpoint, PasskeyProvider, RegistrationRequest,
 };
 use passlock_core::secret::{ApiKey, ChallengeSecret, Code, PassageNonce};
-use passlock_core::testing::fake_passlock::{FakePasslock, Fault, RouteFamily};
+use passlock_test::fake_passlock::{FakePasslock, Fault, RouteFamily};
 use passlock_core::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
 use serde_json::{Value, json};
 

@@ -13,7 +13,7 @@ use passlock_core::provider::embedded::{
 };
 use passlock_core::provider::{PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{ApiKey, Code};
-use passlock_core::testing::fake_passlock::FakePasslock;
+use passlock_test::fake_passlock::FakePasslock;
 use passlock_core::wire::AuthorizeAnswer;
 use passlock_core::{Passlock, Proof, TenancyId, UserHandle};
 
@@ -132,7 +132,7 @@ async fn debug_never_prints_a_secret() {
     let api_key = fake.api_key().expose_secret().to_owned();
     hides("FakePasslock", &fake, &[&api_key]);
     hides("PasslockConfig", &fake.client_config(), &[&api_key]);
-    let passage = passlock_core::testing::fake_passage::FakePassage::start()
+    let passage = passlock_test::fake_passage::FakePassage::start()
         .await
         .unwrap();
     let passage_key = passage.api_key().expose_secret().to_owned();

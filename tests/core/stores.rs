@@ -17,7 +17,7 @@ use passlock_core::store::sqlite::{
     SqliteRevocationStore,
 };
 use passlock_core::store::{AuthenticatorStore, MemoryAuthenticatorStore};
-use passlock_core::testing::conformance;
+use passlock_test::conformance;
 use passlock_core::{AuthenticatorId, StoreError};
 use passlock_tests::{pg_database, sqlite_pool};
 

@@ -346,7 +346,7 @@ async fn hosted_world(
     breaker: bool,
 ) -> (
     World<AxumApp>,
-    passlock_core::testing::fake_passlock::FakePasslock,
+    passlock_test::fake_passlock::FakePasslock,
 ) {
     let (clock, fake, passlock) = crate::hardening::hosted_setup(breaker).await;
     let w = World {

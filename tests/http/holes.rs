@@ -898,7 +898,7 @@ pub(crate) async fn https_cookies_are_secure<A: TestApp, W: WorldWith<A>>(with: 
         ))
         .await;
     assert_eq!(options.status, 200, "{options:?}");
-    let mut device = passlock_core::testing::authenticator::SoftAuthenticator::new(https);
+    let mut device = passlock_test::authenticator::SoftAuthenticator::new(https);
     let response = device.create(&options.json["optionsJSON"]).await.unwrap();
     let verified = c
         .send(post_with_origin(

@@ -14,7 +14,7 @@ use passlock_core::clock::{Clock, ManualClock};
 use passlock_core::http::HttpConfig;
 use passlock_core::provider::passlock::PasslockHosted;
 use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_core::testing::fake_passlock::{FakePasslock, Fault};
+use passlock_test::fake_passlock::{FakePasslock, Fault};
 use serde_json::json;
 use tower_sessions::MemoryStore;
 
