@@ -44,10 +44,10 @@ use passlock_core::provider::jwt::{IdTokenVerifier, MemoryReplayCache, VerifierC
 use passlock_core::provider::passlock::PasslockClient;
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{Code, IdToken};
+use passlock_core::{AuthenticatorId, ExtendedPrincipal, Proof, TenancyId, UserHandle};
 use passlock_test::authenticator::SoftAuthenticator;
 use passlock_test::fake_passlock::FakePasslock;
 use passlock_test::keys::{StaticJwks, TestKey, jwk_set};
-use passlock_core::{AuthenticatorId, ExtendedPrincipal, Proof, TenancyId, UserHandle};
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential, Url};
 use webauthn_rs::{Webauthn, WebauthnBuilder};

@@ -439,7 +439,13 @@ fn credential(
 }
 
 fn usage(previous: u32, count: u32, used_at: UnixMillis) -> CredentialUse {
-    CredentialUse::new(format!(r#"{{"n":{count}}}"#), previous, count, true, used_at)
+    CredentialUse::new(
+        format!(r#"{{"n":{count}}}"#),
+        previous,
+        count,
+        true,
+        used_at,
+    )
 }
 
 /// The embedded provider's credential suite.

@@ -35,14 +35,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::server::{
+    self, Fake, Head, Plan, Resp, Server, internal_error, ok, percent_decode, respond,
+};
 use passlock_core::clock::{SharedClock, UnixMillis};
 use passlock_core::error::ConfigError;
 use passlock_core::id::TenancyId;
 use passlock_core::provider::passage::{PassageConfig, PassageFlex};
 use passlock_core::secret::{ApiKey, PassageNonce, random_token};
-use crate::server::{
-    self, Fake, Head, Plan, Resp, Server, internal_error, ok, percent_decode, respond,
-};
 
 /// How long a transaction can be completed (ms).
 pub const TRANSACTION_TTL_MS: i64 = 5 * 60 * 1000;

@@ -47,6 +47,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use crate::keys::{KeyError, TestKey};
+use crate::server::{self, Fake, Head, Plan, Resp, Server, internal_error, ok, respond};
 use passlock_core::clock::{SharedClock, UnixMillis};
 use passlock_core::error::ConfigError;
 use passlock_core::id::ChallengeId;
@@ -65,8 +67,6 @@ use passlock_core::secret::{
     ApiKey, AuthenticationToken, ChallengeSecret, Code, IdToken, RegistrationToken, SessionToken,
     VaultToken, random_token,
 };
-use crate::keys::{KeyError, TestKey};
-use crate::server::{self, Fake, Head, Plan, Resp, Server, internal_error, ok, respond};
 
 /// How long issued codes, tokens and id_tokens live (ms).
 const TTL_MS: i64 = 5 * 60 * 1000;
@@ -859,8 +859,8 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
     let id_token = key
         .and_then(|k| k.sign(&claims).ok())
         .ok_or_else(|| err(500, ErrorTag::from_name("Internal")))?;
-    let authenticator =
-        passlock_core::id::AuthenticatorId::new(cred).map_err(|_| err(400, ErrorTag::BadRequest))?;
+    let authenticator = passlock_core::id::AuthenticatorId::new(cred)
+        .map_err(|_| err(400, ErrorTag::BadRequest))?;
     Ok(ok(
         200,
         &CeremonySuccess::new(

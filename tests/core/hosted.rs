@@ -21,8 +21,8 @@ use passlock_core::provider::{
     AuthenticationRequest, Endpoint, PasskeyProvider, RegistrationRequest,
 };
 use passlock_core::secret::{ApiKey, ChallengeSecret, Code, PassageNonce};
-use passlock_test::fake_passlock::{FakePasslock, Fault, RouteFamily};
 use passlock_core::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
+use passlock_test::fake_passlock::{FakePasslock, Fault, RouteFamily};
 use serde_json::{Value, json};
 
 fn user(s: &str) -> UserHandle {

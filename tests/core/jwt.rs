@@ -12,9 +12,9 @@ use passlock_core::error::{ProviderError, Rejection, UpstreamError};
 use passlock_core::http::{HttpClient, HttpConfig};
 use passlock_core::provider::jwt::{Algorithm, HttpJwks, IdTokenVerifier, JwkSet, VerifierConfig};
 use passlock_core::secret::IdToken;
+use passlock_core::{TenancyId, UserHandle};
 use passlock_test::fake_passlock::{FakePasslock, Fault};
 use passlock_test::keys::{self, StaticJwks, TestKey};
-use passlock_core::{TenancyId, UserHandle};
 use serde_json::{Value, json};
 
 struct Setup {

@@ -13,9 +13,9 @@ use passlock_core::provider::embedded::{
 };
 use passlock_core::provider::{PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{ApiKey, Code};
-use passlock_test::fake_passlock::FakePasslock;
 use passlock_core::wire::AuthorizeAnswer;
 use passlock_core::{Passlock, Proof, TenancyId, UserHandle};
+use passlock_test::fake_passlock::FakePasslock;
 
 /// Asserts that neither Debug form of `value` contains any of `secrets`.
 fn hides(what: &str, value: &impl std::fmt::Debug, secrets: &[&str]) {

@@ -17,8 +17,8 @@ use passlock_core::store::sqlite::{
     SqliteRevocationStore,
 };
 use passlock_core::store::{AuthenticatorStore, MemoryAuthenticatorStore};
-use passlock_test::conformance;
 use passlock_core::{AuthenticatorId, StoreError};
+use passlock_test::conformance;
 use passlock_tests::{pg_database, sqlite_pool};
 
 // ---- memory ----

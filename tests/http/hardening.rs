@@ -668,9 +668,9 @@ pub(crate) async fn hosted_setup(
     passlock_core::Passlock<i64>,
 ) {
     let clock = passlock_core::clock::ManualClock::starting_now();
-    let fake = passlock_test::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
+    let fake = passlock_test::fake_passlock::FakePasslock::start_with_clock(std::sync::Arc::new(
+        clock.clone(),
+    ))
     .await
     .unwrap();
     let passlock = match breaker {

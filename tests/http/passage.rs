@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use passlock_core::clock::ManualClock;
 use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_test::fake_passage::FakePassage;
 use passlock_core::{AuthState, Passlock, SessionChange, SessionRecord};
+use passlock_test::fake_passage::FakePassage;
 use serde_json::{Value, json};
 
 use crate::harness::{self, Client, MemoryUsers, ORIGIN, TestApp};
