@@ -152,7 +152,7 @@ impl<U> AuthState<U> {
 
 /// A registration authorized for this browser and not yet completed: in
 /// the session when a signed-in user adds a passkey, in the sealed
-/// [sign-up ticket](crate::ticket) for an anonymous sign-up.
+/// [sign-up ticket](crate::SealingKey) for an anonymous sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PendingRegistration<U> {
@@ -296,7 +296,7 @@ pub struct Outcome<T, U> {
     /// What happens to the session.
     pub session: SessionChange<U>,
     /// A `Set-Cookie` header value the adapter adds to the response (the
-    /// [sign-up ticket](crate::ticket), set or removed).
+    /// [sign-up ticket](crate::SealingKey), set or removed).
     pub set_cookie: Option<String>,
 }
 

@@ -6,18 +6,9 @@ use crate::clock::UnixMillis;
 use crate::id::{AuthenticatorId, TenancyId};
 use crate::state::{AuthState, Method};
 
-/// The error body every adapter renders: `{"error","message"}` (and
-/// `max_age` for `step_up_required`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// Machine code.
-    pub error: String,
-    /// One sentence for humans.
-    pub message: String,
-    /// Step-up window in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_age: Option<u64>,
-}
+// The error body is defined with the errors (a lower layer) and re-exported
+// here with the other bodies.
+pub use crate::error::ErrorBody;
 
 /// `POST {prefix}/registration/authorize` body.
 #[derive(Debug, Clone, Default, Deserialize)]

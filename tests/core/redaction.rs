@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use passlock_core::adapter::wire::AuthorizeAnswer;
 use passlock_core::provider::embedded::{
     BrowserOp, CeremonyStore, EmbeddedConfig, EmbeddedProvider, MemoryCeremonyStore,
     MemoryCredentialStore, SigningKey,
 };
 use passlock_core::provider::{PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{ApiKey, Code};
-use passlock_core::wire::AuthorizeAnswer;
 use passlock_core::{Passlock, Proof, TenancyId, UserHandle};
 use passlock_test::fake_passlock::FakePasslock;
 

@@ -489,7 +489,7 @@ impl PasskeyProvider for RefusesDeletes {
     fn embedded(&self) -> Option<&EmbeddedProvider> {
         Some(&self.0)
     }
-    fn sealing_key(&self) -> Option<passlock_core::ticket::SealingKey> {
+    fn sealing_key(&self) -> Option<passlock_core::SealingKey> {
         self.0.sealing_key()
     }
 }

@@ -366,7 +366,7 @@ async fn uv_passlock(require_uv: bool) -> (ManualClock, FakePasslock, Passlock<i
         Arc::new(clock.clone()),
     )
     .unwrap();
-    let mut policy = passlock_core::config::Policy::default();
+    let mut policy = passlock_core::Policy::default();
     policy.require_user_verification = require_uv;
     let passlock = Passlock::builder(
         Arc::new(provider),
@@ -508,7 +508,7 @@ async fn embedded_uv_world(require_uv: bool) -> World<AxumApp> {
     )
     .await
     .unwrap();
-    let mut policy = passlock_core::config::Policy::default();
+    let mut policy = passlock_core::Policy::default();
     policy.require_user_verification = require_uv;
     let passlock = Passlock::builder(
         Arc::new(provider),
