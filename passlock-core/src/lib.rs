@@ -143,7 +143,9 @@ pub use id::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
 pub use principal::Principal;
 pub use proof::Proof;
 pub use provider::v2::ExtendedPrincipal;
-pub use state::{AuthState, Method, SessionChange, SessionRecord};
+#[allow(deprecated)]
+pub use state::Method;
+pub use state::{AuthMethod, AuthState, SessionChange, SessionRecord};
 pub use store::{AuthenticatorStore, UserId};
 pub use ticket::SealingKey;
 

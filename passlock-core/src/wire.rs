@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 use crate::id::{AuthenticatorId, TenancyId};
-use crate::state::{AuthState, Method};
+use crate::state::{AuthMethod, AuthState};
 
 // The error body is defined with the errors (a lower layer) and re-exported
 // here with the other bodies.
@@ -74,7 +74,7 @@ pub struct SessionView {
     /// When a passkey was last verified (epoch ms).
     pub verified_at: Option<UnixMillis>,
     /// Methods used.
-    pub amr: Vec<Method>,
+    pub amr: Vec<AuthMethod>,
     /// A first factor is recorded and a passkey step-up must complete it.
     #[serde(default)]
     pub second_factor_pending: bool,
