@@ -141,7 +141,8 @@ pub fn require_signed_in<U: UserId>(record: &SessionRecord<U>) -> Result<&AuthSt
 /// the state it approved by value, so an extractor keeps it without a clone.
 ///
 /// ```
-/// use passlock_core::{AuthState, AuthenticatorId, FlowError, SessionRecord, flow};
+/// use passlock_core::adapter::flow;
+/// use passlock_core::{AuthState, AuthenticatorId, FlowError, SessionRecord};
 ///
 /// let empty = SessionRecord::<i64>::default();
 /// assert!(matches!(
@@ -853,7 +854,8 @@ pub struct CheckedSession<U> {
 /// session_unavailable`: the session is not trusted blindly.
 ///
 /// ```
-/// use passlock_core::{AuthState, AuthenticatorId, SessionRecord, flow};
+/// use passlock_core::adapter::flow;
+/// use passlock_core::{AuthState, AuthenticatorId, SessionRecord};
 /// # use std::sync::Arc;
 /// # use passlock_core::{Passlock, store::MemoryAuthenticatorStore};
 /// # use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
