@@ -377,4 +377,32 @@ mod tests {
         let old: SessionRecord<i64> = serde_json::from_str(r#"{"auth":null}"#).unwrap();
         assert_eq!(old, SessionRecord::default());
     }
+
+    #[test]
+    fn a_verification_dated_more_than_five_seconds_ahead_is_not_fresh() {
+        // Up to 5 s of clock skew between instances is tolerated.
+        let s = AuthState::passkey(7_i64, aid(), 1_005_000);
+        assert!(s.require_fresh(1_000_000, 60).is_ok());
+        let s = AuthState::passkey(7_i64, aid(), 1_005_001);
+        assert!(matches!(
+            s.require_fresh(1_000_000, 60),
+            Err(FlowError::StepUpRequired { max_age: 60 })
+        ));
+    }
+
+    #[test]
+    fn a_record_is_empty_only_when_it_holds_nothing() {
+        assert!(SessionRecord::<i64>::default().is_empty());
+        assert!(!SessionRecord::signed_in(AuthState::passkey(7_i64, aid(), 5)).is_empty());
+        let pending = SessionRecord::<i64> {
+            pending: Some(PendingRegistration {
+                user_handle: UserHandle::random(),
+                username: "ada".into(),
+                for_user: None,
+                expires_at: 10,
+            }),
+            ..SessionRecord::default()
+        };
+        assert!(!pending.is_empty());
+    }
 }

@@ -727,4 +727,54 @@ mod tests {
             crate::ProviderError::Upstream(crate::UpstreamError::Timeout)
         )));
     }
+
+    fn failures(t: &MemoryThrottle, key: &ThrottleKey) -> Option<u32> {
+        t.counters.lock().unwrap().get(&key.name).map(|(n, _)| *n)
+    }
+
+    #[tokio::test]
+    async fn an_outage_counts_no_failure_on_a_proven_session_address() {
+        let clock = ManualClock::new(1_000_000);
+        let t = MemoryThrottle::new(Arc::new(clock));
+        let policy = ThrottlePolicy::default();
+        let client = ClientInfo::new(Some("192.0.2.7".parse().unwrap()));
+        let address = ThrottleKey::client(&client, policy.per_address);
+        let guard = Guard::new(&policy, &client, None, true);
+        guard.acquire(&t).await.unwrap();
+        let outage: Result<(), FlowError> = Err(FlowError::Provider(
+            crate::ProviderError::Upstream(crate::UpstreamError::Timeout),
+        ));
+        guard.settle(&t, &outage).await;
+        assert_eq!(failures(&t, &address), None, "an outage is not a failure");
+        let refused: Result<(), FlowError> = Err(FlowError::UnknownAuthenticator);
+        guard.settle(&t, &refused).await;
+        assert_eq!(failures(&t, &address), Some(1), "a refused proof counts");
+    }
+
+    #[tokio::test]
+    async fn memory_throttle_sweeps_expired_counters_only_above_its_bound() {
+        let clock = ManualClock::new(1_000_000);
+        let t = MemoryThrottle::new(Arc::new(clock.clone()));
+        let len = || t.counters.lock().unwrap().len();
+        for i in 0..SWEEP_ABOVE {
+            t.try_acquire(&key(&format!("k{i}"))).await.unwrap();
+        }
+        assert_eq!(len(), SWEEP_ABOVE);
+        // Every window ends exactly now: expired, but at the bound nothing
+        // is swept.
+        clock.advance_secs(60);
+        t.try_acquire(&key("live")).await.unwrap();
+        assert_eq!(len(), SWEEP_ABOVE + 1, "no sweep at the bound");
+        // Above it, the next attempt drops every expired counter (a window
+        // ending exactly now included) and keeps the live one.
+        t.try_acquire(&key("next")).await.unwrap();
+        assert_eq!(len(), 2);
+        assert_eq!(failures(&t, &key("live")), Some(1));
+    }
+
+    #[test]
+    fn memory_throttle_debug_names_the_type_and_no_keys() {
+        let t = MemoryThrottle::new(Arc::new(ManualClock::new(0)));
+        assert_eq!(format!("{t:?}"), "MemoryThrottle { .. }");
+    }
 }
