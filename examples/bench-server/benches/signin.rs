@@ -57,11 +57,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Request, StatusCode};
-use axum::Json;
 use axum::routing::post;
 use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider, MemoryCeremonyStore,
@@ -163,7 +163,10 @@ impl Client {
     /// The session id, from the session cookie.
     fn session_id(&self) -> String {
         let c = self.cookie.as_deref().unwrap();
-        c.split("; ").find_map(|p| p.strip_prefix("id=")).unwrap().to_owned()
+        c.split("; ")
+            .find_map(|p| p.strip_prefix("id="))
+            .unwrap()
+            .to_owned()
     }
 }
 
@@ -270,7 +273,9 @@ fn ceremony_base(a: &Value) -> String {
 async fn passlock_sign_in(router: &Router, auth: &mut SoftAuthenticator, n: u32) -> Duration {
     let mut c = Client::new(router, address(n));
     let t = Instant::now();
-    let a = c.post("/passkey/authentication/authorize", &json!({})).await;
+    let a = c
+        .post("/passkey/authentication/authorize", &json!({}))
+        .await;
     let base = ceremony_base(&a);
     let o = c
         .post(
@@ -287,7 +292,8 @@ async fn passlock_sign_in(router: &Router, auth: &mut SoftAuthenticator, n: u32)
             &json!({ "response": response, "sessionToken": o["sessionToken"] }),
         )
         .await;
-    c.post("/passkey/login", &json!({ "code": v["code"] })).await;
+    c.post("/passkey/login", &json!({ "code": v["code"] }))
+        .await;
     timed += t.elapsed();
     assert!(c.has_session(), "no session after login");
     timed
@@ -564,7 +570,12 @@ const SCALING_ROUNDS: u32 = 5;
 
 /// Sign-ins per second: the median of [`SCALING_ROUNDS`] rounds of
 /// `iterations` passlock sign-ins (timed parts).
-async fn sign_ins_per_second(router: &Router, auth: &mut SoftAuthenticator, from: u32, iterations: u32) -> f64 {
+async fn sign_ins_per_second(
+    router: &Router,
+    auth: &mut SoftAuthenticator,
+    from: u32,
+    iterations: u32,
+) -> f64 {
     let mut rates = Vec::new();
     for round in 0..SCALING_ROUNDS {
         let mut total = Duration::ZERO;
@@ -582,7 +593,10 @@ async fn sign_ins_per_second(router: &Router, auth: &mut SoftAuthenticator, from
 /// transaction.
 async fn fill_sqlite(pool: &SqlitePool, from: u64, count: u64) {
     let mut tx = pool.begin().await.unwrap();
-    let (from, to) = (i64::try_from(from).unwrap(), i64::try_from(from + count).unwrap());
+    let (from, to) = (
+        i64::try_from(from).unwrap(),
+        i64::try_from(from + count).unwrap(),
+    );
     sqlx::query(
         "WITH RECURSIVE s(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM s WHERE i + 1 < ?) \
          INSERT INTO passlock_credential (credential_id, user_handle, username, passkey_json, \
@@ -624,7 +638,11 @@ async fn pending_ceremony(provider: &EmbeddedProvider) {
         .token;
     let body = json!({ "authenticationToken": token.expose_secret() }).to_string();
     let res = provider
-        .handle("embedded", BrowserOp::AuthenticationOptions, body.as_bytes())
+        .handle(
+            "embedded",
+            BrowserOp::AuthenticationOptions,
+            body.as_bytes(),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
 }
@@ -844,7 +862,15 @@ fn micros(d: &Duration) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn group(rt: &Runtime, dir: &std::path::Path, name: &str, op: Op, sqlite: bool, rounds: u32, iterations: u32) {
+fn group(
+    rt: &Runtime,
+    dir: &std::path::Path,
+    name: &str,
+    op: Op,
+    sqlite: bool,
+    rounds: u32,
+    iterations: u32,
+) {
     let (mut passlock, mut tutorial) = rt.block_on(async {
         let pool = |side: &str| {
             let file = format!("{name}-{side}.db");
@@ -901,14 +927,21 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("passlock-signin-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     if args.iter().any(|a| a == "--scaling") {
-        let sizes: Vec<u64> = args
-            .iter()
-            .find(|s| s.contains(','))
-            .map_or_else(
-                || vec![1_000, 100_000, 1_000_000],
-                |s| s.split(',').filter(|n| !n.is_empty()).map(|n| n.parse().unwrap()).collect(),
-            );
-        scaling(&rt, &dir, numbers.first().copied().unwrap_or(200).max(1), &sizes);
+        let sizes: Vec<u64> = args.iter().find(|s| s.contains(',')).map_or_else(
+            || vec![1_000, 100_000, 1_000_000],
+            |s| {
+                s.split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| n.parse().unwrap())
+                    .collect()
+            },
+        );
+        scaling(
+            &rt,
+            &dir,
+            numbers.first().copied().unwrap_or(200).max(1),
+            &sizes,
+        );
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }

@@ -172,6 +172,14 @@ pub(crate) async fn sign_up(client: &mut impl Client) -> Result<String, BoxError
     Ok(cookie.ok_or("no session cookie")?)
 }
 
+/// Whether to sign the peer's user in too (`GET /peer` then answers 401
+/// otherwise): on unless `BENCH_NO_PEER` is set, which keeps the session as
+/// it was before the peer routes existed (to compare the guard with older
+/// builds of this server).
+pub(crate) fn peer_in_session() -> bool {
+    std::env::var_os("BENCH_NO_PEER").is_none()
+}
+
 /// Signs the peer library's user in (`POST /peer/login`) in the session
 /// of `cookie`, where passlock's user is signed in already; answers the
 /// cookie after it (the peer may renew the session id).
