@@ -71,8 +71,8 @@ use passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
 };
 use passlock_core::store::{AuthenticatorStore, MemoryAuthenticatorStore};
-use passlock_core::testing::authenticator::SoftAuthenticator;
 use passlock_core::{Passlock, SignUpError, SignUpHook};
+use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
