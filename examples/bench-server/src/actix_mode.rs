@@ -1,5 +1,6 @@
 //! The actix mode: `passlock_actix::scope` behind [`PasslockSessions`] with
-//! a minimal in-memory actix-session store (actix-session has none).
+//! a minimal in-memory actix-session store (actix-session has none), and
+//! the peer: actix-identity's `Identity` over the same sessions.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -7,13 +8,15 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use actix_identity::{Identity, IdentityMiddleware};
+use actix_session::SessionExt as _;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::body::{MessageBody, to_bytes};
 use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, CookieJar, Key};
 use actix_web::dev::{ServerHandle, Service as _};
 use actix_web::http::header::SET_COOKIE;
-use actix_web::{App, HttpResponse, HttpServer, test, web};
+use actix_web::{App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer, test, web};
 use passlock_actix::{PasskeyUser, PasslockSessions};
 use passlock_core::SessionRecord;
 use serde_json::Value;
@@ -128,7 +131,43 @@ async fn serve() -> Result<(), BoxError> {
                     web::get()
                         .to(|user: PasskeyUser<i64>| async move { support::body(user.user_id) }),
                 )
+                .route(
+                    "/session",
+                    web::get().to(|req: HttpRequest| async move {
+                        // The limit of a guard: read one value of the
+                        // session (actix-session loads it for every route).
+                        if req
+                            .get_session()
+                            .entries()
+                            .contains_key(SessionRecord::<i64>::KEY)
+                        {
+                            HttpResponse::Ok().body(support::body(1))
+                        } else {
+                            HttpResponse::Unauthorized().finish()
+                        }
+                    }),
+                )
                 .route("/bare", web::get().to(|| async { support::body(1) }))
+                // The peer, wrapped around its own routes only.
+                .service(
+                    web::resource("/peer")
+                        .wrap(IdentityMiddleware::default())
+                        .route(web::get().to(|user: Identity| async move {
+                            support::body(
+                                user.id().ok().and_then(|id| id.parse().ok()).unwrap_or(0),
+                            )
+                        })),
+                )
+                .service(
+                    web::resource("/peer/login")
+                        .wrap(IdentityMiddleware::default())
+                        .route(web::post().to(|req: HttpRequest| async move {
+                            match Identity::login(&req.extensions(), "1".to_owned()) {
+                                Ok(_) => HttpResponse::Ok().json(serde_json::json!({})),
+                                Err(_) => HttpResponse::InternalServerError().finish(),
+                            }
+                        })),
+                )
                 .route(
                     "/shutdown",
                     web::get().to(move || {
@@ -159,6 +198,23 @@ async fn serve() -> Result<(), BoxError> {
         }
     }))
     .await?;
+    let cookie = if !support::peer_in_session() {
+        cookie
+    } else {
+        support::peer_login(
+            &mut InProcess(|req: test::TestRequest| {
+                let app = Rc::clone(&app);
+                async move {
+                    match app.call(req.to_request()).await {
+                        Ok(res) => parts(res.into_parts().1).await,
+                        Err(e) => parts(e.error_response()).await,
+                    }
+                }
+            }),
+            cookie,
+        )
+        .await?
+    };
 
     // What the session holds: the cookie (percent-encoded) is encrypted
     // with `key` and names the store's session key.

@@ -1,20 +1,70 @@
 //! The axum mode: `passlock_axum::router` with the tower-sessions memory
-//! store.
+//! store, and the peer: axum-login's `login_required!` over the same store.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, login_required};
 use passlock_axum::PasskeyUser;
 use passlock_core::SessionRecord;
 use serde_json::Value;
 use tower::ServiceExt;
 use tower_sessions::session::Id;
-use tower_sessions::{MemoryStore, SessionManagerLayer, SessionStore};
+use tower_sessions::{MemoryStore, Session, SessionManagerLayer, SessionStore};
 
 use crate::support::{self, BoxError, ORIGIN};
+
+/// The axum-login user: the same id as the passlock user, a constant
+/// session hash (as an app whose users have no password would keep).
+#[derive(Debug, Clone)]
+struct PeerUser {
+    id: i64,
+}
+
+impl AuthUser for PeerUser {
+    type Id = i64;
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+
+    fn session_auth_hash(&self) -> &[u8] {
+        b"bench"
+    }
+}
+
+/// axum-login's backend: users in memory (as passlock's stores are here).
+#[derive(Debug, Clone, Default)]
+struct PeerBackend {
+    users: Arc<std::collections::HashMap<i64, PeerUser>>,
+}
+
+impl AuthnBackend for PeerBackend {
+    type User = PeerUser;
+    type Credentials = i64;
+    type Error = std::convert::Infallible;
+
+    async fn authenticate(&self, id: i64) -> Result<Option<PeerUser>, Self::Error> {
+        Ok(self.users.get(&id).cloned())
+    }
+
+    async fn get_user(&self, id: &i64) -> Result<Option<PeerUser>, Self::Error> {
+        Ok(self.users.get(id).cloned())
+    }
+}
+
+/// `POST /peer/login`: signs user 1 in with axum-login (in the session
+/// passlock's user is already signed in to).
+async fn peer_login(mut auth: AuthSession<PeerBackend>) -> StatusCode {
+    match auth.authenticate(1).await {
+        Ok(Some(user)) if auth.login(&user).await.is_ok() => StatusCode::OK,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 /// The router driven in-process (`oneshot`) for the sign-up.
 struct InProcess<'a>(&'a Router);
@@ -59,10 +109,46 @@ async fn serve() -> Result<(), BoxError> {
     let sessions = MemoryStore::default();
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let stop = shutdown.clone();
+    let layer = |store: MemoryStore| {
+        SessionManagerLayer::new(store)
+            .with_secure(passlock.secure_cookies())
+            .with_http_only(true)
+    };
+    // Each route sits under exactly one session layer over the one store:
+    // passlock's routes under tower-sessions' own, the peer's under
+    // axum-login's (which brings its own session layer).
+    let peer = Router::new()
+        .route(
+            "/peer",
+            get(|auth: AuthSession<PeerBackend>| async move {
+                support::body(auth.user.map_or(0, |u| u.id))
+            }),
+        )
+        .route_layer(login_required!(PeerBackend))
+        .route("/peer/login", post(peer_login))
+        .layer(
+            AuthManagerLayerBuilder::new(
+                PeerBackend {
+                    users: Arc::new([(1, PeerUser { id: 1 })].into()),
+                },
+                layer(sessions.clone()),
+            )
+            .build(),
+        );
     let app = Router::new()
         .route(
             "/guarded",
             get(|user: PasskeyUser<i64>| async move { support::body(user.user_id) }),
+        )
+        .route(
+            "/session",
+            get(|session: Session| async move {
+                // The limit of a guard: load the session, read one value.
+                match session.get_value(SessionRecord::<i64>::KEY).await {
+                    Ok(Some(_)) => Ok(support::body(1)),
+                    _ => Err(StatusCode::UNAUTHORIZED),
+                }
+            }),
         )
         .route("/bare", get(|| async { support::body(1) }))
         .route(
@@ -74,13 +160,15 @@ async fn serve() -> Result<(), BoxError> {
         )
         .merge(passlock_axum::router(passlock.clone()))
         .with_state(passlock.clone())
-        .layer(
-            SessionManagerLayer::new(sessions.clone())
-                .with_secure(passlock.secure_cookies())
-                .with_http_only(true),
-        );
+        .layer(layer(sessions.clone()))
+        .merge(peer);
 
     let cookie = support::sign_up(&mut InProcess(&app)).await?;
+    let cookie = if support::peer_in_session() {
+        support::peer_login(&mut InProcess(&app), cookie).await?
+    } else {
+        cookie
+    };
 
     // What the session holds.
     let id: Id = cookie

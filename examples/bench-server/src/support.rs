@@ -172,6 +172,26 @@ pub(crate) async fn sign_up(client: &mut impl Client) -> Result<String, BoxError
     Ok(cookie.ok_or("no session cookie")?)
 }
 
+/// Whether to sign the peer's user in too (`GET /peer` then answers 401
+/// otherwise): on unless `BENCH_NO_PEER` is set, which keeps the session as
+/// it was before the peer routes existed (to compare the guard with older
+/// builds of this server).
+pub(crate) fn peer_in_session() -> bool {
+    std::env::var_os("BENCH_NO_PEER").is_none()
+}
+
+/// Signs the peer library's user in (`POST /peer/login`) in the session
+/// of `cookie`, where passlock's user is signed in already; answers the
+/// cookie after it (the peer may renew the session id).
+pub(crate) async fn peer_login(
+    client: &mut impl Client,
+    cookie: String,
+) -> Result<String, BoxError> {
+    let mut cookie = Some(cookie);
+    send(client, &mut cookie, "/peer/login", json!({})).await?;
+    Ok(cookie.ok_or("no session cookie")?)
+}
+
 /// The line `scripts/bench-http` waits for.
 pub(crate) fn announce(port: u16, cookie: &str, record_bytes: usize, session_bytes: usize) {
     println!("{port} {cookie} {record_bytes} {session_bytes}");
