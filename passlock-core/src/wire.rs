@@ -4,21 +4,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 use crate::id::{AuthenticatorId, TenancyId};
-use crate::provider::Mediation;
-use crate::state::{AuthState, Method};
+use crate::state::{AuthMethod, AuthState};
 
-/// The error body every adapter renders: `{"error","message"}` (and
-/// `max_age` for `step_up_required`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// Machine code.
-    pub error: String,
-    /// One sentence for humans.
-    pub message: String,
-    /// Step-up window in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_age: Option<u64>,
+/// How the browser mediates a ceremony (WebAuthn `mediation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Mediation {
+    /// The browser shows its usual prompt (`optional`, the default).
+    #[default]
+    Optional,
+    /// Without a modal prompt: a sign-in offered in the username field's
+    /// autofill, or a passkey created after a password sign-in
+    /// (automatic passkey upgrade).
+    Conditional,
 }
+
+impl Mediation {
+    /// The WebAuthn value (`"optional"`, `"conditional"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Conditional => "conditional",
+        }
+    }
+}
+
+// The error body is defined with the errors (a lower layer) and re-exported
+// here with the other bodies.
+pub use crate::error::ErrorBody;
 
 /// `POST {prefix}/registration/authorize` body.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,7 +116,7 @@ pub struct SessionView {
     /// When a passkey was last verified (epoch ms).
     pub verified_at: Option<UnixMillis>,
     /// Methods used.
-    pub amr: Vec<Method>,
+    pub amr: Vec<AuthMethod>,
     /// A first factor is recorded and a passkey step-up must complete it.
     #[serde(default)]
     pub second_factor_pending: bool,

@@ -29,29 +29,7 @@ pub mod passage;
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub mod embedded;
 
-/// How the browser mediates a ceremony (WebAuthn `mediation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Mediation {
-    /// The browser shows its usual prompt (`optional`, the default).
-    #[default]
-    Optional,
-    /// Without a modal prompt: a sign-in offered in the username field's
-    /// autofill, or a passkey created after a password sign-in
-    /// (automatic passkey upgrade).
-    Conditional,
-}
-
-impl Mediation {
-    /// The WebAuthn value (`"optional"`, `"conditional"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Optional => "optional",
-            Self::Conditional => "conditional",
-        }
-    }
-}
+pub use crate::wire::Mediation;
 
 /// A registration to approve.
 #[derive(Debug, Clone)]
