@@ -73,7 +73,8 @@
 //!
 //! 1. `clock`, `secret`, `error`: no other module.
 //! 2. `id` (secret), `origin` (error), `proof` (secret), `principal` (clock,
-//!    id), `http` (clock, error, secret).
+//!    id), `http` (clock, error, secret), `aaguid` (clock: authenticator
+//!    names and the passkey naming rule).
 //! 3. `store`, `throttle`, `revocation`, `audit`: the stores and counters
 //!    (layers 1-2; the Redis ones share `store`'s connection helper).
 //! 4. `state` (revocation's session family), `ticket` (state), `wire`
@@ -93,6 +94,7 @@
 //! `provider::jwt` and `revocation`; it goes away when those traits live
 //! with their implementations (issue 17, item 4).
 
+pub mod aaguid;
 pub mod adapter;
 pub mod audit;
 pub mod clock;
@@ -151,3 +153,6 @@ pub use ticket::SealingKey;
 
 /// The dependency-free browser client both adapters serve at `{prefix}/client.js`.
 pub const CLIENT_JS: &str = include_str!("../assets/client.js");
+
+/// TypeScript declarations of [`CLIENT_JS`], served at `{prefix}/client.d.ts`.
+pub const CLIENT_DTS: &str = include_str!("../assets/client.d.ts");

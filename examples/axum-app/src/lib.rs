@@ -92,6 +92,7 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
     }
     let routes = routes
         .merge(passlock_axum::router(passlock.clone()))
+        .merge(passlock_axum::well_known_router(&passlock))
         .with_state(passlock.clone());
     match (&config.redis_url, stores.users) {
         (Some(url), _) => {
@@ -347,11 +348,22 @@ mod tests {
             app,
             cookies: Default::default(),
         };
+        // The taken name is refused before any ceremony: no passkey is made.
+        let mut device = SoftAuthenticator::new(ORIGIN);
         let (status, refused) = mallory
-            .sign_up(&mut SoftAuthenticator::new(ORIGIN), "alice")
+            .send(
+                "POST",
+                "/passkey/registration/authorize",
+                json!({ "username": "alice" }),
+            )
             .await;
         assert_eq!(status, 409, "{refused}");
-        assert_eq!(refused["error"], "sign_up_refused");
+        assert_eq!(refused["error"], "username_taken");
+        assert!(device.credential_ids().is_empty());
         assert_eq!(mallory.send("GET", "/api/me", Value::Null).await.0, 401);
+        // A free name still signs up, as another user.
+        let (status, other) = mallory.sign_up(&mut device, "mallory").await;
+        assert_eq!(status, 201, "{other}");
+        assert_ne!(other["user_id"], signed_in["user_id"]);
     }
 }

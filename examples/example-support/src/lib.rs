@@ -123,6 +123,47 @@ impl SignUpHook<i64> for Users {
         };
         done.map_err(|e| SignUpError::Backend(Box::new(e)))
     }
+
+    /// A taken name is refused before the browser creates a passkey.
+    async fn username_available(&self, username: &str) -> Result<bool, SignUpError> {
+        let taken: Result<Option<(i64,)>, sqlx::Error> = match &self.0 {
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT id FROM users WHERE username = ?")
+                    .bind(username)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("SELECT id FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(pool)
+                    .await
+            }
+        };
+        taken
+            .map(|row| row.is_none())
+            .map_err(|e| SignUpError::Backend(Box::new(e)))
+    }
+
+    /// The username the authenticator shows for a passkey the user adds.
+    async fn username_of(&self, user: &i64) -> Result<Option<String>, SignUpError> {
+        let row: Result<Option<(String,)>, sqlx::Error> = match &self.0 {
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT username FROM users WHERE id = ?")
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("SELECT username FROM users WHERE id = $1")
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await
+            }
+        };
+        row.map(|r| r.map(|(name,)| name))
+            .map_err(|e| SignUpError::Backend(Box::new(e)))
+    }
 }
 
 /// The stores of one database, migrated (sessions are the caller's).
@@ -256,7 +297,10 @@ pub async fn open_database(url: &str) -> Result<SqlitePool, BoxError> {
 /// [`Passlock`] for `origin`, with [`Users`] as its sign-up hook and
 /// `policy`. With `PASSLOCK_TRUSTED_PROXY_HEADER` set (for example
 /// `x-forwarded-for`, behind a proxy that always sets it), the client
-/// address for throttling is taken from that header.
+/// address for throttling is taken from that header. With
+/// `PASSLOCK_RELATED_ORIGINS` set (comma-separated origins on other
+/// domains, e.g. `https://example.co.uk`), the embedded provider accepts
+/// ceremonies from them too and lists them at `/.well-known/webauthn`.
 pub async fn build_passlock(
     stores: &Stores,
     origin: &str,
@@ -267,7 +311,14 @@ pub async fn build_passlock(
     let provider: Arc<dyn PasskeyProvider> = match hosted {
         None => Arc::new(
             EmbeddedProvider::new(
-                EmbeddedConfig::new(rp_id, RP_NAME, [origin.to_owned()]),
+                EmbeddedConfig::new(rp_id, RP_NAME, [origin.to_owned()]).with_related_origins(
+                    std::env::var("PASSLOCK_RELATED_ORIGINS")
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty())
+                        .map(str::to_owned),
+                ),
                 stores.credentials.clone(),
                 stores.ceremonies.clone(),
             )
