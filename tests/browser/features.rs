@@ -1,0 +1,555 @@
+//! The client's newer browser features through the example page: autofill (conditional
+//! mediation), the WebAuthn JSON helpers and their fallback, the Signal API, rename, the
+//! taken-username refusal, a browser without passkeys, and the passkey upgrade after a
+//! password sign-in.
+//!
+//! `recorder.js` is injected before the page's scripts and records every WebAuthn call the
+//! page makes in `window.__passlock` (see its header); the tests read that log and the
+//! virtual authenticator's credentials.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::cdp::{CdpResult, Page, platform_authenticator};
+use crate::scenario::{act, expect_credentials, wait_passkeys, wait_text};
+use crate::{STEP_TIMEOUT, Shots};
+
+/// The recorder injected into every document (see the file's header).
+pub(crate) const RECORDER: &str = include_str!("recorder.js");
+
+/// Removes the browser's WebAuthn JSON helpers, so the client converts by hand.
+pub(crate) const WITHOUT_JSON_HELPERS: &str = "delete PublicKeyCredential.parseCreationOptionsFromJSON; \
+     delete PublicKeyCredential.parseRequestOptionsFromJSON; \
+     delete PublicKeyCredential.prototype.toJSON;";
+
+/// A browser without WebAuthn.
+pub(crate) const WITHOUT_WEBAUTHN: &str = "delete window.PublicKeyCredential;";
+
+const SIGNED_OUT: &str = "Signed out";
+const SIGNED_IN: &str = "Signed in as ";
+
+/// The recorded log.
+fn log(page: &mut Page<'_>) -> CdpResult<Vec<Value>> {
+    let log = page.eval("JSON.parse(JSON.stringify(window.__passlock))")?;
+    Ok(log.as_array().cloned().unwrap_or_default())
+}
+
+/// The recorded entries of one kind.
+fn entries(page: &mut Page<'_>, kind: &str) -> CdpResult<Vec<Value>> {
+    Ok(log(page)?
+        .into_iter()
+        .filter(|e| e["kind"] == kind)
+        .collect())
+}
+
+/// Polls the log until `check` finds what it wants, bounded by [`STEP_TIMEOUT`].
+fn wait_log<T>(
+    page: &mut Page<'_>,
+    what: &str,
+    check: impl Fn(&[Value]) -> Option<T>,
+) -> CdpResult<T> {
+    let started = Instant::now();
+    loop {
+        let log = log(page)?;
+        if let Some(found) = check(&log) {
+            return Ok(found);
+        }
+        if started.elapsed() >= STEP_TIMEOUT {
+            return Err(format!(
+                "timed out after {} s waiting for {what}; the WebAuthn log is {}",
+                STEP_TIMEOUT.as_secs(),
+                Value::Array(log)
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A credential id as CDP gives it (standard base64) in base64url, as the page sees it.
+fn base64url(cdp_id: &Value) -> String {
+    cdp_id
+        .as_str()
+        .unwrap_or_default()
+        .replace('+', "-")
+        .replace('/', "_")
+        .trim_end_matches('=')
+        .to_owned()
+}
+
+/// Opens the page and waits for it to show the signed-out sign-in view.
+fn open(page: &mut Page<'_>, base_url: &str) -> CdpResult<()> {
+    page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
+    wait_text(page, "#status", "the page to show it is signed out", |t| {
+        t == SIGNED_OUT
+    })?;
+    Ok(())
+}
+
+/// Signs up `username` with a passkey from the sign-up view; returns the user id.
+fn sign_up(page: &mut Page<'_>, username: &str) -> CdpResult<String> {
+    act(page, "#to-signup")?;
+    page.fill("#new-username", username)?;
+    act(page, "#signup")?;
+    let status = wait_text(page, "#status", "sign-up to sign the user in", |t| {
+        t.starts_with(SIGNED_IN)
+    })?;
+    Ok(status.trim_start_matches(SIGNED_IN).to_owned())
+}
+
+fn log_out(page: &mut Page<'_>) -> CdpResult<()> {
+    act(page, "#logout")?;
+    wait_text(page, "#status", "log-out", |t| t == SIGNED_OUT)?;
+    Ok(())
+}
+
+/// The conditional `get` calls recorded so far.
+fn conditional_gets(log: &[Value]) -> Vec<&Value> {
+    log.iter()
+        .filter(|e| e["kind"] == "get" && e["mediation"] == "conditional")
+        .collect()
+}
+
+/// Autofill: on the sign-in view the page starts one conditional request for a discoverable
+/// credential (no allow list, an abort signal, user verification required); a button
+/// ceremony aborts it without an error on the page; when the virtual authenticator answers a
+/// conditional request, the user is signed in.
+pub(crate) fn autofill(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.add_init_script(RECORDER)?;
+    // The first load: no passkey yet, so the request stays pending.
+    let other = page.add_virtual_authenticator(platform_authenticator())?;
+    page.remove_virtual_authenticator(authenticator)?;
+    open(page, base_url)?;
+    let pending = wait_log(page, "a pending conditional request", |log| {
+        let gets = conditional_gets(log);
+        (gets.len() == 1 && gets[0]["outcome"] == "pending").then(|| gets[0].clone())
+    })?;
+    let options = &pending["options"];
+    if pending["signal"] != true
+        || options["allowCredentials"] != 0
+        || options["challengeIsBuffer"] != true
+        || options["userVerification"] != "required"
+    {
+        return Err(format!(
+            "the conditional request is not a discoverable one with an abort signal: {pending}"
+        ));
+    }
+    shots.take(page, "autofill-pending")?;
+
+    // A passkey on this device, then back to the sign-in view.
+    let user_id = sign_up(page, "autofill-user")?;
+    expect_credentials(page, &other, 1, "after sign-up")?;
+    let first = wait_log(page, "the first request aborted by the sign-up", |log| {
+        let gets = conditional_gets(log);
+        (gets.first()?["outcome"] == "rejected:AbortError").then_some(())
+    });
+    first?;
+    log_out(page)?;
+
+    // A button sign-in aborts the pending conditional request; only the button's own
+    // request signs, and the page shows no error.
+    wait_log(page, "a new conditional request after log-out", |log| {
+        let gets = conditional_gets(log);
+        (gets.len() == 2 && gets[1]["outcome"] == "pending").then_some(())
+    })
+    .or_else(|e| {
+        // The virtual authenticator may answer the conditional request at once: then it
+        // signed the user in by itself, which is the autofill sign-in.
+        let log = log(page)?;
+        let gets = conditional_gets(&log);
+        if gets.len() == 2 && gets[1]["outcome"] == "resolved" {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    let _ = user_id;
+    Ok(())
+}
+
+/// The JSON helpers: with the browser's helpers the client parses options and serializes
+/// credentials through them; without them (deleted before the page loads) the hand
+/// conversion signs up and signs in just the same.
+pub(crate) fn json_helpers(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+    native: bool,
+) -> CdpResult<()> {
+    page.add_init_script(RECORDER)?;
+    if !native {
+        page.add_init_script(WITHOUT_JSON_HELPERS)?;
+    }
+    open(page, base_url)?;
+    let present = page.eval(
+        "[typeof PublicKeyCredential.parseCreationOptionsFromJSON, \
+          typeof PublicKeyCredential.parseRequestOptionsFromJSON, \
+          typeof PublicKeyCredential.prototype.toJSON]",
+    )?;
+    let expected = if native { "function" } else { "undefined" };
+    if present != serde_json::json!([expected, expected, expected]) {
+        return Err(format!(
+            "the JSON helpers are {present}, expected all {expected}"
+        ));
+    }
+    let user_id = sign_up(page, if native { "json-native" } else { "json-by-hand" })?;
+    expect_credentials(page, authenticator, 1, "after sign-up")?;
+    log_out(page)?;
+    act(page, "#login")?;
+    wait_text(page, "#status", "log-in", |t| t == format!("{SIGNED_IN}{user_id}"))?;
+    shots.take(page, "signed-in")?;
+    let kinds: Vec<String> = log(page)?
+        .iter()
+        .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+        .filter(|k| k.starts_with("parse") || k == "toJSON")
+        .collect();
+    let want: Vec<String> = if native {
+        [
+            "parseCreationOptionsFromJSON",
+            "toJSON",
+            "parseRequestOptionsFromJSON",
+            "toJSON",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    } else {
+        Vec::new()
+    };
+    if kinds != want {
+        return Err(format!(
+            "the JSON helpers called were {kinds:?}, expected {want:?}"
+        ));
+    }
+    // Both paths hand the browser real buffers.
+    let calls: Vec<Value> = log(page)?
+        .into_iter()
+        .filter(|e| (e["kind"] == "get" || e["kind"] == "create") && e["mediation"].is_null())
+        .collect();
+    if calls.len() != 2 || calls.iter().any(|c| c["options"]["challengeIsBuffer"] != true) {
+        return Err(format!(
+            "expected one create and one get with buffer challenges: {calls:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Rename through the page: the new name shows in the list and survives a reload; an empty
+/// name is refused with `invalid_name` and changes nothing; the browser is told the user's
+/// current details (`signalCurrentUserDetails`) after the rename.
+pub(crate) fn rename(
+    page: &mut Page<'_>,
+    base_url: &str,
+    _authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.add_init_script(RECORDER)?;
+    open(page, base_url)?;
+    sign_up(page, "renamer")?;
+    let ids = wait_passkeys(page, 1, "the new passkey")?;
+    let item = format!(
+        "#passkeys li[data-authenticator-id={}]",
+        serde_json::to_string(&ids[0]).map_err(|e| e.to_string())?
+    );
+    let created = entries(page, "create")?;
+    let user_handle = created
+        .first()
+        .map(|c| c["options"]["userId"].clone())
+        .ok_or("no create call recorded")?;
+
+    act(page, &format!("{item} button.rename"))?;
+    page.fill(&format!("{item} .rename-input"), "Work laptop")?;
+    act(page, &format!("{item} .rename-save"))?;
+    wait_text(page, &format!("{item} .name"), "the new name", |t| {
+        t == "Work laptop"
+    })?;
+    shots.take(page, "renamed")?;
+    let details = wait_log(page, "signalCurrentUserDetails", |log| {
+        log.iter()
+            .find(|e| e["kind"] == "signalCurrentUserDetails")
+            .cloned()
+    })?;
+    let want = serde_json::json!({
+        "rpId": "localhost",
+        "userId": user_handle,
+        "name": "renamer",
+        "displayName": "renamer",
+    });
+    if details["details"] != want {
+        return Err(format!(
+            "signalCurrentUserDetails got {}, expected {want}",
+            details["details"]
+        ));
+    }
+
+    // An empty name is refused and changes nothing.
+    act(page, &format!("{item} button.rename"))?;
+    page.fill(&format!("{item} .rename-input"), "   ")?;
+    act(page, &format!("{item} .rename-save"))?;
+    let refused = wait_text(page, "#message", "the empty name to be refused", |t| {
+        !t.is_empty()
+    })?;
+    if !(refused.starts_with("Error:") && refused.ends_with("(invalid_name)")) {
+        return Err(format!("an empty name was not refused: {refused:?}"));
+    }
+
+    // The name is the server's: a reload shows it.
+    page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
+    wait_text(page, &format!("{item} .name"), "the name after a reload", |t| {
+        t == "Work laptop"
+    })?;
+    Ok(())
+}
+
+/// The Signal API at the right moments: the list tells the browser the accepted passkeys
+/// (after sign-up: the one; after adding a second and deleting it: the first alone), and a
+/// sign-in with the deleted passkey tells it that credential is unknown.
+pub(crate) fn signals(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.add_init_script(RECORDER)?;
+    open(page, base_url)?;
+    sign_up(page, "signaller")?;
+    let first = wait_passkeys(page, 1, "the new passkey")?;
+    let credential = page.authenticator_credentials(authenticator)?;
+    let first_credential = base64url(&credential[0]["credentialId"]);
+    let user_handle = entries(page, "create")?[0]["options"]["userId"].clone();
+    let accepted = |ids: &[&str]| {
+        serde_json::json!({
+            "rpId": "localhost",
+            "userId": user_handle,
+            "allAcceptedCredentialIds": ids,
+        })
+    };
+    let want = accepted(&[&first_credential]);
+    wait_log(page, "signalAllAcceptedCredentials after sign-up", |log| {
+        log.iter()
+            .any(|e| e["kind"] == "signalAllAcceptedCredentials" && e["details"] == want)
+            .then_some(())
+    })?;
+    if first[0] != first_credential {
+        return Err(format!(
+            "the embedded provider's authenticator id {} is not the credential id {first_credential}",
+            first[0]
+        ));
+    }
+
+    // A second passkey on another device, then deleted.
+    let saved = page.authenticator_credentials(authenticator)?;
+    page.remove_virtual_authenticator(authenticator)?;
+    let other = page.add_virtual_authenticator(platform_authenticator())?;
+    act(page, "#add-passkey")?;
+    let both = wait_passkeys(page, 2, "two passkeys")?;
+    let second = both
+        .iter()
+        .find(|id| **id != first[0])
+        .cloned()
+        .ok_or("no second passkey")?;
+    let want_both = accepted(&[&first_credential, &second]);
+    let want_both_reversed = accepted(&[&second, &first_credential]);
+    wait_log(page, "signalAllAcceptedCredentials with both", |log| {
+        log.iter()
+            .any(|e| {
+                e["kind"] == "signalAllAcceptedCredentials"
+                    && (e["details"] == want_both || e["details"] == want_both_reversed)
+            })
+            .then_some(())
+    })?;
+    let before = entries(page, "signalAllAcceptedCredentials")?.len();
+    let selector = format!(
+        "#passkeys li[data-authenticator-id={}] button.delete",
+        serde_json::to_string(&second).map_err(|e| e.to_string())?
+    );
+    act(page, &selector)?;
+    wait_passkeys(page, 1, "one passkey after the delete")?;
+    let want_one = accepted(&[&first_credential]);
+    wait_log(page, "signalAllAcceptedCredentials after the delete", |log| {
+        let after: Vec<&Value> = log
+            .iter()
+            .filter(|e| e["kind"] == "signalAllAcceptedCredentials")
+            .skip(before)
+            .collect();
+        (!after.is_empty() && after.iter().all(|e| e["details"] == want_one)).then_some(())
+    })?;
+    shots.take(page, "deleted")?;
+    if !entries(page, "signalUnknownCredential")?.is_empty() {
+        return Err("signalUnknownCredential was called before any refused sign-in".to_owned());
+    }
+
+    // The deleted passkey (still on the second device) is refused, and the browser told.
+    log_out(page)?;
+    act(page, "#login")?;
+    let refused = wait_text(page, "#message", "the deleted passkey refused", |t| {
+        !t.is_empty()
+    })?;
+    if !refused.starts_with("Error:") {
+        return Err(format!("the deleted passkey signed in: {refused:?}"));
+    }
+    let unknown = wait_log(page, "signalUnknownCredential", |log| {
+        let found: Vec<Value> = log
+            .iter()
+            .filter(|e| e["kind"] == "signalUnknownCredential")
+            .cloned()
+            .collect();
+        (!found.is_empty()).then_some(found)
+    })?;
+    let want_unknown = serde_json::json!({ "rpId": "localhost", "credentialId": second });
+    if unknown.len() != 1 || unknown[0]["details"] != want_unknown {
+        return Err(format!(
+            "signalUnknownCredential calls {unknown:?}, expected one with {want_unknown}"
+        ));
+    }
+    shots.take(page, "unknown-signalled")?;
+
+    // The first device's passkey still signs in, and signals nothing unknown.
+    page.remove_virtual_authenticator(&other)?;
+    let first_device = page.add_virtual_authenticator(platform_authenticator())?;
+    for credential in &saved {
+        page.add_credential(&first_device, credential)?;
+    }
+    act(page, "#login")?;
+    wait_text(page, "#status", "log-in with the first passkey", |t| {
+        t.starts_with(SIGNED_IN)
+    })?;
+    if entries(page, "signalUnknownCredential")?.len() != 1 {
+        return Err("a successful sign-in signalled an unknown credential".to_owned());
+    }
+    Ok(())
+}
+
+/// A taken username is refused before any ceremony: `409 username_taken` on the page and
+/// no credential on the (new) virtual authenticator, no `create` call at all.
+pub(crate) fn taken_username(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.add_init_script(RECORDER)?;
+    open(page, base_url)?;
+    sign_up(page, "taken")?;
+    log_out(page)?;
+    page.remove_virtual_authenticator(authenticator)?;
+    let other = page.add_virtual_authenticator(platform_authenticator())?;
+    let creates = entries(page, "create")?.len();
+    act(page, "#to-signup")?;
+    page.fill("#new-username", "taken")?;
+    act(page, "#signup")?;
+    let refused = wait_text(page, "#message", "the taken username refused", |t| {
+        !t.is_empty()
+    })?;
+    if !(refused.starts_with("Error:") && refused.ends_with("(username_taken)")) {
+        return Err(format!("the taken username was not refused: {refused:?}"));
+    }
+    expect_credentials(page, &other, 0, "after a refused sign-up")?;
+    if entries(page, "create")?.len() != creates {
+        return Err("the refused sign-up still asked the browser for a passkey".to_owned());
+    }
+    let status = page.text("#status")?.unwrap_or_default();
+    if status != SIGNED_OUT {
+        return Err(format!("a refused sign-up signed in: {status:?}"));
+    }
+    shots.take(page, "refused")?;
+    Ok(())
+}
+
+/// A browser without WebAuthn: the page says so, hides the passkey buttons, a passkey
+/// sign-in fails with `passkeys_unavailable`, and the password still works.
+pub(crate) fn without_passkeys(
+    page: &mut Page<'_>,
+    base_url: &str,
+    _authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.add_init_script(WITHOUT_WEBAUTHN)?;
+    open(page, base_url)?;
+    let shown = page.eval(
+        "[document.querySelector('#unsupported').hidden, document.querySelector('#login').closest('[hidden]') !== null]",
+    )?;
+    if shown != serde_json::json!([false, true]) {
+        return Err(format!(
+            "[#unsupported hidden, #login hidden] is {shown}, expected [false, true]"
+        ));
+    }
+    shots.take(page, "unsupported")?;
+    act(page, "#login")?;
+    let refused = wait_text(page, "#message", "the passkey sign-in refused", |t| {
+        !t.is_empty()
+    })?;
+    if !(refused.starts_with("Error:") && refused.ends_with("(passkeys_unavailable)")) {
+        return Err(format!("expected passkeys_unavailable, got {refused:?}"));
+    }
+    act(page, "#to-signup")?;
+    page.fill("#new-username", "no-passkeys")?;
+    page.fill("#new-password", "correct horse battery")?;
+    act(page, "#password-signup")?;
+    wait_text(page, "#status", "password sign-up", |t| t.starts_with(SIGNED_IN))?;
+    Ok(())
+}
+
+/// After a password sign-in (no passkey yet), the page asks for a passkey without a prompt
+/// (`create` with `mediation: "conditional"`) exactly when the browser reports
+/// `conditionalCreate`; `supported` forces the capability on or off.
+pub(crate) fn upgrade(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+    supported: bool,
+) -> CdpResult<()> {
+    page.add_init_script(RECORDER)?;
+    page.add_init_script(&format!(
+        "(() => {{ const P = window.PublicKeyCredential; const real = P.getClientCapabilities; \
+         P.getClientCapabilities = async () => ({{ ...(real ? await real.call(P) : {{}}), conditionalCreate: {supported} }}); }})();"
+    ))?;
+    open(page, base_url)?;
+    act(page, "#to-signup")?;
+    page.fill("#new-username", "upgrader")?;
+    page.fill("#new-password", "correct horse battery")?;
+    act(page, "#password-signup")?;
+    let status = wait_text(page, "#status", "password sign-up", |t| t.starts_with(SIGNED_IN))?;
+    let user_id = status.trim_start_matches(SIGNED_IN).to_owned();
+    log_out(page)?;
+    page.fill("#username", "upgrader")?;
+    page.fill("#password", "correct horse battery")?;
+    act(page, "#password-login")?;
+    wait_text(page, "#status", "password sign-in", |t| {
+        t == format!("{SIGNED_IN}{user_id}")
+    })?;
+    if supported {
+        let create = wait_log(page, "a conditional create", |log| {
+            log.iter()
+                .find(|e| e["kind"] == "create" && e["outcome"] != "pending")
+                .cloned()
+        })?;
+        if create["mediation"] != "conditional" || create["options"]["userName"] != "upgrader" {
+            return Err(format!("the upgrade's create call is {create}"));
+        }
+        if create["outcome"] == "resolved" {
+            wait_passkeys(page, 1, "the upgraded passkey")?;
+            expect_credentials(page, authenticator, 1, "after the upgrade")?;
+        } else {
+            wait_passkeys(page, 0, "no passkey when the browser declined")?;
+        }
+    } else {
+        // The sign-in is complete once the list shows (empty): by then the page has
+        // decided, and it asked for nothing.
+        wait_text(page, "#message", "the sign-in message", |t| {
+            t == format!("{SIGNED_IN}{user_id}")
+        })?;
+        if !entries(page, "create")?.is_empty() {
+            return Err("the page asked for a passkey without conditionalCreate".to_owned());
+        }
+        expect_credentials(page, authenticator, 0, "without conditional create")?;
+    }
+    shots.take(page, "upgraded")?;
+    Ok(())
+}
