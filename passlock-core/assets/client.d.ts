@@ -93,7 +93,10 @@ export interface AutofillOptions {
 }
 
 export interface UpgradeOptions {
+  /** A name for the new passkey; the server derives one when absent. */
   passkeyName?: string;
+  /** Aborts the pending request (the promise then resolves to null). */
+  signal?: AbortSignal;
 }
 
 /** A client for the passlock routes under one prefix. */
@@ -114,7 +117,10 @@ export interface PasslockClient {
    * `signal`, or by `login`, `register` or `stepUp`).
    */
   autofill(options?: AutofillOptions): Promise<SignedIn | null>;
-  /** After a password sign-in: a passkey without a prompt (conditional create) where the browser offers it, else null. */
+  /**
+   * After a password sign-in: a passkey without a prompt (conditional create) where the browser offers it.
+   * Null when it does not, declined, or the request was aborted (by `signal`, or by `login`, `register` or `stepUp`).
+   */
   upgrade(options?: UpgradeOptions): Promise<SignedIn | null>;
   logout(): Promise<void>;
   logoutEverywhere(): Promise<void>;

@@ -311,14 +311,38 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
   const app = (path) => `${prefix}${path}`;
   const service = (answer, path) => `${String(answer.endpoint).replace(/\/$/, "")}/v2/${encodeURIComponent(answer.tenancyId)}/passkey/${path}`;
 
-  // The one pending autofill (conditional) request; a button ceremony aborts it.
-  let autofillController = null;
-  const SUPERSEDED = "passlock: superseded by another ceremony";
+  // The one pending background request (autofill, or the conditional create
+  // of `upgrade`); a ceremony started from a button aborts it, and the
+  // background promise then resolves to null.
+  let background = null;
 
-  function abortAutofill() {
-    if (autofillController) {
-      autofillController.abort(SUPERSEDED);
-      autofillController = null;
+  function abortBackground() {
+    if (background) {
+      background.abort(new DOMException("passlock: another passkey ceremony started", "AbortError"));
+      background = null;
+    }
+  }
+
+  // Runs `work(signal)` as the background request; null when it was aborted
+  // (by `external`, or by a button ceremony) or the browser declined
+  // (a conditional request ends with "cancelled" when nothing was picked).
+  async function inBackground(external, work) {
+    abortBackground();
+    const controller = new AbortController();
+    background = controller;
+    const stop = () => controller.abort(external.reason);
+    if (external) {
+      if (external.aborted) return null;
+      external.addEventListener("abort", stop, { once: true });
+    }
+    try {
+      return await work(controller.signal);
+    } catch (e) {
+      if (controller.signal.aborted || (e instanceof PasslockError && e.code === "cancelled")) return null;
+      throw e;
+    } finally {
+      if (background === controller) background = null;
+      if (external) external.removeEventListener("abort", stop);
     }
   }
 
@@ -427,7 +451,7 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
 
   async function authenticate(purpose, route) {
     requireWebAuthn();
-    abortAutofill();
+    abortBackground();
     const answer = await fetchJSON(app("/authentication/authorize"), { body: { purpose } });
     return finish(route, await ceremony("authentication", answer));
   }
@@ -462,7 +486,7 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
      */
     async register({ username, passkeyName } = {}) {
       requireWebAuthn();
-      abortAutofill();
+      abortBackground();
       const body = {};
       if (username !== undefined && username !== null) body.username = username;
       if (passkeyName !== undefined && passkeyName !== null && passkeyName !== "") body.passkey_name = passkeyName;
@@ -488,52 +512,43 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
      * (by `signal`, or by a ceremony started from a button). Start it when
      * the sign-in form shows.
      */
-    async autofill({ signal: external } = {}) {
+    async autofill({ signal } = {}) {
       requireWebAuthn();
       if (!(await capabilities()).conditionalGet) return null;
-      abortAutofill();
-      const controller = new AbortController();
-      autofillController = controller;
-      const stop = () => controller.abort(external.reason);
-      if (external) {
-        if (external.aborted) return null;
-        external.addEventListener("abort", stop, { once: true });
-      }
-      try {
+      return inBackground(signal, async (aborted) => {
         const answer = await fetchJSON(app("/authentication/authorize"), { body: { purpose: "login", mediation: "conditional" } });
-        if (controller.signal.aborted) return null;
-        const done = await ceremony("authentication", answer, { mediation: "conditional", signal: controller.signal });
-        if (controller.signal.aborted) return null;
-        return await finish("/login", done);
-      } catch (e) {
-        if (controller.signal.aborted) return null;
-        throw e;
-      } finally {
-        if (autofillController === controller) autofillController = null;
-        if (external) external.removeEventListener("abort", stop);
-      }
+        if (aborted.aborted) return null;
+        const done = await ceremony("authentication", answer, { mediation: "conditional", signal: aborted });
+        if (aborted.aborted) return null;
+        return finish("/login", done);
+      });
     },
 
     /**
-     * After a sign-in with a password, asks the browser to create a passkey
+     * After a sign-in with a password, asks the browser to save a passkey
      * for the signed-in user without a prompt (conditional create) where it
      * offers that. Resolves to `{user_id, authenticator_id}` when a passkey
-     * was added, or to null when the browser lacks conditional create or
-     * declined; nothing is shown to the user either way.
+     * was added, or to null when the browser lacks conditional create,
+     * declined, or the request was aborted (by `signal`, or by a ceremony
+     * started from a button); nothing is shown to the user either way.
      */
-    async upgrade({ passkeyName } = {}) {
+    async upgrade({ passkeyName, signal } = {}) {
       if (!isSupported() || !(await capabilities()).conditionalCreate) return null;
-      const body = { mediation: "conditional" };
-      if (passkeyName) body.passkey_name = passkeyName;
-      const answer = await fetchJSON(app("/registration/authorize"), { body });
-      let done;
-      try {
-        done = await ceremony("registration", answer, { mediation: "conditional" });
-      } catch (e) {
-        if (e instanceof PasslockError && (e.code === "cancelled" || e.code === "credential_exists")) return null;
-        throw e;
-      }
-      return finish("/register", done);
+      return inBackground(signal, async (aborted) => {
+        const body = { mediation: "conditional" };
+        if (passkeyName) body.passkey_name = passkeyName;
+        const answer = await fetchJSON(app("/registration/authorize"), { body });
+        if (aborted.aborted) return null;
+        let done;
+        try {
+          done = await ceremony("registration", answer, { mediation: "conditional", signal: aborted });
+        } catch (e) {
+          if (e instanceof PasslockError && e.code === "credential_exists") return null;
+          throw e;
+        }
+        if (aborted.aborted) return null;
+        return finish("/register", done);
+      });
     },
 
     /** Signs out (the session is deleted on the server). */

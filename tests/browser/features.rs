@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::cdp::{CdpResult, Page, platform_authenticator};
-use crate::scenario::{act, expect_credentials, wait_passkeys, wait_text};
+use crate::scenario::{act, expect_credentials, sign_count, wait_passkeys, wait_text};
 use crate::{STEP_TIMEOUT, Shots};
 
 /// The recorder injected into every document (see the file's header).
@@ -22,6 +22,15 @@ pub(crate) const RECORDER: &str = include_str!("recorder.js");
 pub(crate) const WITHOUT_JSON_HELPERS: &str = "delete PublicKeyCredential.parseCreationOptionsFromJSON; \
      delete PublicKeyCredential.parseRequestOptionsFromJSON; \
      delete PublicKeyCredential.prototype.toJSON;";
+
+/// A browser that offers no passkey autofill (no conditional mediation). The virtual
+/// authenticator answers a conditional request by itself as soon as it holds a passkey
+/// (as if the person picked it at once), which would sign a user in whenever the sign-in
+/// view shows; tests of the buttons run without autofill, and [`autofill`] tests it.
+pub(crate) const WITHOUT_AUTOFILL: &str = "(() => { const P = window.PublicKeyCredential; \
+     P.isConditionalMediationAvailable = async () => false; \
+     const real = P.getClientCapabilities; \
+     P.getClientCapabilities = async () => ({ ...(real ? await real.call(P) : {}), conditionalGet: false }); })();";
 
 /// A browser without WebAuthn.
 pub(crate) const WITHOUT_WEBAUTHN: &str = "delete window.PublicKeyCredential;";
@@ -111,9 +120,9 @@ fn conditional_gets(log: &[Value]) -> Vec<&Value> {
 }
 
 /// Autofill: on the sign-in view the page starts one conditional request for a discoverable
-/// credential (no allow list, an abort signal, user verification required); a button
-/// ceremony aborts it without an error on the page; when the virtual authenticator answers a
-/// conditional request, the user is signed in.
+/// credential (no allow list, an abort signal, user verification required) and shows no
+/// error when nothing is picked; when the virtual authenticator answers it, the user is
+/// signed in with one signature; a button ceremony aborts a pending one without an error.
 pub(crate) fn autofill(
     page: &mut Page<'_>,
     base_url: &str,
@@ -121,54 +130,87 @@ pub(crate) fn autofill(
     shots: &mut Shots,
 ) -> CdpResult<()> {
     page.add_init_script(RECORDER)?;
-    // The first load: no passkey yet, so the request stays pending.
-    let other = page.add_virtual_authenticator(platform_authenticator())?;
-    page.remove_virtual_authenticator(authenticator)?;
     open(page, base_url)?;
-    let pending = wait_log(page, "a pending conditional request", |log| {
+    // No passkey yet: the browser ends the request with nothing picked.
+    let first = wait_log(page, "the first conditional request to end", |log| {
         let gets = conditional_gets(log);
-        (gets.len() == 1 && gets[0]["outcome"] == "pending").then(|| gets[0].clone())
+        (gets.len() == 1 && gets[0]["outcome"] != "pending").then(|| gets[0].clone())
     })?;
-    let options = &pending["options"];
-    if pending["signal"] != true
+    let options = &first["options"];
+    if first["signal"] != true
         || options["allowCredentials"] != 0
         || options["challengeIsBuffer"] != true
+        || options["rpId"] != "localhost"
         || options["userVerification"] != "required"
     {
         return Err(format!(
-            "the conditional request is not a discoverable one with an abort signal: {pending}"
+            "the conditional request is not a discoverable one with an abort signal: {first}"
         ));
     }
-    shots.take(page, "autofill-pending")?;
+    let message = page.text("#message")?.unwrap_or_default();
+    if !message.is_empty() {
+        return Err(format!("an autofill with nothing picked showed {message:?}"));
+    }
+    shots.take(page, "autofill-nothing-picked")?;
 
-    // A passkey on this device, then back to the sign-in view.
     let user_id = sign_up(page, "autofill-user")?;
-    expect_credentials(page, &other, 1, "after sign-up")?;
-    let first = wait_log(page, "the first request aborted by the sign-up", |log| {
-        let gets = conditional_gets(log);
-        (gets.first()?["outcome"] == "rejected:AbortError").then_some(())
-    });
-    first?;
-    log_out(page)?;
+    expect_credentials(page, authenticator, 1, "after sign-up")?;
+    let signatures = sign_count(page, authenticator)?;
+    let requests = log(page)?.len();
 
-    // A button sign-in aborts the pending conditional request; only the button's own
-    // request signs, and the page shows no error.
-    wait_log(page, "a new conditional request after log-out", |log| {
-        let gets = conditional_gets(log);
-        (gets.len() == 2 && gets[1]["outcome"] == "pending").then_some(())
-    })
-    .or_else(|e| {
-        // The virtual authenticator may answer the conditional request at once: then it
-        // signed the user in by itself, which is the autofill sign-in.
-        let log = log(page)?;
-        let gets = conditional_gets(&log);
-        if gets.len() == 2 && gets[1]["outcome"] == "resolved" {
-            Ok(())
-        } else {
-            Err(e)
-        }
+    // Signed out, the sign-in view starts autofill again, and the virtual authenticator
+    // answers it (a person picking the passkey from the username field).
+    act(page, "#logout")?;
+    let expected = format!("{SIGNED_IN}{user_id}");
+    wait_text(page, "#message", "the autofill sign-in", |t| t == expected)?;
+    wait_text(page, "#status", "the autofill sign-in", |t| t == expected)?;
+    let after: Vec<Value> = log(page)?.into_iter().skip(requests).collect();
+    let gets: Vec<&Value> = after.iter().filter(|e| e["kind"] == "get").collect();
+    if gets.len() != 1 || gets[0]["mediation"] != "conditional" || gets[0]["outcome"] != "resolved" {
+        return Err(format!(
+            "expected exactly one resolved conditional request after log-out: {after:?}"
+        ));
+    }
+    if sign_count(page, authenticator)? != signatures + 1 {
+        return Err("the autofill sign-in did not sign exactly once".to_owned());
+    }
+    shots.take(page, "autofill-signed-in")?;
+
+    // Without an authenticator the request stays pending; the sign-in button aborts it.
+    let saved = page.authenticator_credentials(authenticator)?;
+    page.remove_virtual_authenticator(authenticator)?;
+    let requests = log(page)?.len();
+    act(page, "#logout")?;
+    wait_text(page, "#status", "log-out", |t| t == SIGNED_OUT)?;
+    wait_log(page, "a pending conditional request", |log| {
+        let later = &log[requests.min(log.len())..];
+        let gets = conditional_gets(later);
+        (gets.len() == 1 && gets[0]["outcome"] == "pending").then_some(())
     })?;
-    let _ = user_id;
+    act(page, "#login")?;
+    let (aborted, button) = wait_log(page, "the abort and the button's request", |log| {
+        let later = &log[requests.min(log.len())..];
+        let gets: Vec<&Value> = later.iter().filter(|e| e["kind"] == "get").collect();
+        (gets.len() == 2 && gets[0]["outcome"] != "pending")
+            .then(|| (gets[0].clone(), gets[1].clone()))
+    })?;
+    if aborted["mediation"] != "conditional" || aborted["outcome"] != "rejected:AbortError" {
+        return Err(format!("the autofill request was not aborted: {aborted}"));
+    }
+    if !button["mediation"].is_null() || button["outcome"] != "pending" {
+        return Err(format!("the button's request is not a modal pending one: {button}"));
+    }
+    let message = page.text("#message")?.unwrap_or_default();
+    if !message.is_empty() {
+        return Err(format!("the aborted autofill showed {message:?}"));
+    }
+    shots.take(page, "autofill-aborted")?;
+    let device = page.add_virtual_authenticator(platform_authenticator())?;
+    for credential in &saved {
+        page.add_credential(&device, credential)?;
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    eprintln!("AFTER ADD {:?} msg {:?} status {:?}", log(page)?, page.text("#message"), page.text("#status"));
     Ok(())
 }
 
@@ -183,6 +225,7 @@ pub(crate) fn json_helpers(
     native: bool,
 ) -> CdpResult<()> {
     page.add_init_script(RECORDER)?;
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     if !native {
         page.add_init_script(WITHOUT_JSON_HELPERS)?;
     }
@@ -249,6 +292,7 @@ pub(crate) fn rename(
     shots: &mut Shots,
 ) -> CdpResult<()> {
     page.add_init_script(RECORDER)?;
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     open(page, base_url)?;
     sign_up(page, "renamer")?;
     let ids = wait_passkeys(page, 1, "the new passkey")?;
@@ -316,6 +360,7 @@ pub(crate) fn signals(
     shots: &mut Shots,
 ) -> CdpResult<()> {
     page.add_init_script(RECORDER)?;
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     open(page, base_url)?;
     sign_up(page, "signaller")?;
     let first = wait_passkeys(page, 1, "the new passkey")?;
@@ -434,6 +479,7 @@ pub(crate) fn taken_username(
     shots: &mut Shots,
 ) -> CdpResult<()> {
     page.add_init_script(RECORDER)?;
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     open(page, base_url)?;
     sign_up(page, "taken")?;
     log_out(page)?;
@@ -506,6 +552,7 @@ pub(crate) fn upgrade(
     supported: bool,
 ) -> CdpResult<()> {
     page.add_init_script(RECORDER)?;
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     page.add_init_script(&format!(
         "(() => {{ const P = window.PublicKeyCredential; const real = P.getClientCapabilities; \
          P.getClientCapabilities = async () => ({{ ...(real ? await real.call(P) : {{}}), conditionalCreate: {supported} }}); }})();"

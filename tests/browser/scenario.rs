@@ -21,6 +21,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cdp::{CdpResult, Page, platform_authenticator};
+use crate::features::WITHOUT_AUTOFILL;
 use crate::{STEP_TIMEOUT, Shots};
 
 const SIGNED_OUT: &str = "Signed out";
@@ -37,6 +38,7 @@ pub(crate) fn passkey_journey(
     authenticator: &str,
     shots: &mut Shots,
 ) -> CdpResult<()> {
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
     wait_text(page, "#status", "the page to show it is signed out", |t| {
         t == SIGNED_OUT
@@ -213,6 +215,7 @@ pub(crate) fn password_then_passkey_journey(
     authenticator: &str,
     shots: &mut Shots,
 ) -> CdpResult<()> {
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
     wait_text(page, "#status", "the page to show it is signed out", |t| {
         t == SIGNED_OUT
