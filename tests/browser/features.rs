@@ -600,3 +600,64 @@ pub(crate) fn upgrade(
     shots.take(page, "upgraded")?;
     Ok(())
 }
+
+/// The README's screenshot: the account view after a sign-up, with the sign-up passkey
+/// renamed and a second, named one from a security key, at 1000x700. Saved among the
+/// test's screenshots as `account.png`, and also to `$PASSLOCK_SCREENSHOT` when set
+/// (`scripts/screenshot` sets it to `docs/screenshot.png`).
+pub(crate) fn readme_screenshot(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.add_init_script(WITHOUT_AUTOFILL)?;
+    page.set_viewport(1000, 700)?;
+    open(page, base_url)?;
+    sign_up(page, "alice")?;
+    let ids = wait_passkeys(page, 1, "the sign-up passkey")?;
+    let item = format!(
+        "#passkeys li[data-authenticator-id={}]",
+        serde_json::to_string(&ids[0]).map_err(|e| e.to_string())?
+    );
+    act(page, &format!("{item} button.rename"))?;
+    page.fill(&format!("{item} .rename-input"), "MacBook Pro")?;
+    act(page, &format!("{item} .rename-save"))?;
+    wait_text(page, &format!("{item} .name"), "the renamed passkey", |t| {
+        t == "MacBook Pro"
+    })?;
+
+    // A second passkey on a security key, named when it is added.
+    let saved = page.authenticator_credentials(authenticator)?;
+    page.remove_virtual_authenticator(authenticator)?;
+    let key = page.add_virtual_authenticator(serde_json::json!({
+        "protocol": "ctap2",
+        "transport": "usb",
+        "hasResidentKey": true,
+        "hasUserVerification": true,
+        "isUserVerified": true,
+        "automaticPresenceSimulation": true,
+    }))?;
+    page.fill("#passkey-name", "Security key")?;
+    act(page, "#add-passkey")?;
+    wait_passkeys(page, 2, "the second passkey")?;
+    wait_text(page, "#message", "the passkey added", |t| t == "Passkey added")?;
+    page.remove_virtual_authenticator(&key)?;
+    let device = page.add_virtual_authenticator(platform_authenticator())?;
+    for credential in &saved {
+        page.add_credential(&device, credential)?;
+    }
+    let names = page.eval(
+        "Array.from(document.querySelectorAll('#passkeys li .name')).map((n) => n.textContent)",
+    )?;
+    if names != serde_json::json!(["MacBook Pro", "Security key"]) {
+        return Err(format!("the account view lists {names}"));
+    }
+    page.eval("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur(); true")?;
+    let path = shots.dir.join("account.png");
+    page.screenshot(&path)?;
+    if let Some(out) = std::env::var_os("PASSLOCK_SCREENSHOT") {
+        std::fs::copy(&path, &out).map_err(|e| format!("cannot copy the screenshot: {e}"))?;
+    }
+    Ok(())
+}

@@ -426,3 +426,13 @@ fn axum_example_no_upgrade_without_conditional_create() {
         features::upgrade(page, &base_url, authenticator, shots, false)
     });
 }
+
+/// The README's screenshot of the account view (see `scripts/screenshot`).
+#[test]
+fn readme_screenshot() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("readme", |page, authenticator, shots| {
+        features::readme_screenshot(page, &base_url, authenticator, shots)
+    });
+}
