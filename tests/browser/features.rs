@@ -149,7 +149,9 @@ pub(crate) fn autofill(
     }
     let message = page.text("#message")?.unwrap_or_default();
     if !message.is_empty() {
-        return Err(format!("an autofill with nothing picked showed {message:?}"));
+        return Err(format!(
+            "an autofill with nothing picked showed {message:?}"
+        ));
     }
     shots.take(page, "autofill-nothing-picked")?;
 
@@ -166,7 +168,8 @@ pub(crate) fn autofill(
     wait_text(page, "#status", "the autofill sign-in", |t| t == expected)?;
     let after: Vec<Value> = log(page)?.into_iter().skip(requests).collect();
     let gets: Vec<&Value> = after.iter().filter(|e| e["kind"] == "get").collect();
-    if gets.len() != 1 || gets[0]["mediation"] != "conditional" || gets[0]["outcome"] != "resolved" {
+    if gets.len() != 1 || gets[0]["mediation"] != "conditional" || gets[0]["outcome"] != "resolved"
+    {
         return Err(format!(
             "expected exactly one resolved conditional request after log-out: {after:?}"
         ));
@@ -198,7 +201,9 @@ pub(crate) fn autofill(
         return Err(format!("the autofill request was not aborted: {aborted}"));
     }
     if !button["mediation"].is_null() || button["outcome"] != "pending" {
-        return Err(format!("the button's request is not a modal pending one: {button}"));
+        return Err(format!(
+            "the button's request is not a modal pending one: {button}"
+        ));
     }
     let message = page.text("#message")?.unwrap_or_default();
     if !message.is_empty() {
@@ -210,7 +215,12 @@ pub(crate) fn autofill(
         page.add_credential(&device, credential)?;
     }
     std::thread::sleep(std::time::Duration::from_secs(3));
-    eprintln!("AFTER ADD {:?} msg {:?} status {:?}", log(page)?, page.text("#message"), page.text("#status"));
+    eprintln!(
+        "AFTER ADD {:?} msg {:?} status {:?}",
+        log(page)?,
+        page.text("#message"),
+        page.text("#status")
+    );
     Ok(())
 }
 
@@ -241,11 +251,20 @@ pub(crate) fn json_helpers(
             "the JSON helpers are {present}, expected all {expected}"
         ));
     }
-    let user_id = sign_up(page, if native { "json-native" } else { "json-by-hand" })?;
+    let user_id = sign_up(
+        page,
+        if native {
+            "json-native"
+        } else {
+            "json-by-hand"
+        },
+    )?;
     expect_credentials(page, authenticator, 1, "after sign-up")?;
     log_out(page)?;
     act(page, "#login")?;
-    wait_text(page, "#status", "log-in", |t| t == format!("{SIGNED_IN}{user_id}"))?;
+    wait_text(page, "#status", "log-in", |t| {
+        t == format!("{SIGNED_IN}{user_id}")
+    })?;
     shots.take(page, "signed-in")?;
     let kinds: Vec<String> = log(page)?
         .iter()
@@ -274,7 +293,11 @@ pub(crate) fn json_helpers(
         .into_iter()
         .filter(|e| (e["kind"] == "get" || e["kind"] == "create") && e["mediation"].is_null())
         .collect();
-    if calls.len() != 2 || calls.iter().any(|c| c["options"]["challengeIsBuffer"] != true) {
+    if calls.len() != 2
+        || calls
+            .iter()
+            .any(|c| c["options"]["challengeIsBuffer"] != true)
+    {
         return Err(format!(
             "expected one create and one get with buffer challenges: {calls:?}"
         ));
@@ -344,9 +367,12 @@ pub(crate) fn rename(
 
     // The name is the server's: a reload shows it.
     page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
-    wait_text(page, &format!("{item} .name"), "the name after a reload", |t| {
-        t == "Work laptop"
-    })?;
+    wait_text(
+        page,
+        &format!("{item} .name"),
+        "the name after a reload",
+        |t| t == "Work laptop",
+    )?;
     Ok(())
 }
 
@@ -416,14 +442,18 @@ pub(crate) fn signals(
     act(page, &selector)?;
     wait_passkeys(page, 1, "one passkey after the delete")?;
     let want_one = accepted(&[&first_credential]);
-    wait_log(page, "signalAllAcceptedCredentials after the delete", |log| {
-        let after: Vec<&Value> = log
-            .iter()
-            .filter(|e| e["kind"] == "signalAllAcceptedCredentials")
-            .skip(before)
-            .collect();
-        (!after.is_empty() && after.iter().all(|e| e["details"] == want_one)).then_some(())
-    })?;
+    wait_log(
+        page,
+        "signalAllAcceptedCredentials after the delete",
+        |log| {
+            let after: Vec<&Value> = log
+                .iter()
+                .filter(|e| e["kind"] == "signalAllAcceptedCredentials")
+                .skip(before)
+                .collect();
+            (!after.is_empty() && after.iter().all(|e| e["details"] == want_one)).then_some(())
+        },
+    )?;
     shots.take(page, "deleted")?;
     if !entries(page, "signalUnknownCredential")?.is_empty() {
         return Err("signalUnknownCredential was called before any refused sign-in".to_owned());
@@ -537,7 +567,9 @@ pub(crate) fn without_passkeys(
     page.fill("#new-username", "no-passkeys")?;
     page.fill("#new-password", "correct horse battery")?;
     act(page, "#password-signup")?;
-    wait_text(page, "#status", "password sign-up", |t| t.starts_with(SIGNED_IN))?;
+    wait_text(page, "#status", "password sign-up", |t| {
+        t.starts_with(SIGNED_IN)
+    })?;
     Ok(())
 }
 
@@ -562,7 +594,9 @@ pub(crate) fn upgrade(
     page.fill("#new-username", "upgrader")?;
     page.fill("#new-password", "correct horse battery")?;
     act(page, "#password-signup")?;
-    let status = wait_text(page, "#status", "password sign-up", |t| t.starts_with(SIGNED_IN))?;
+    let status = wait_text(page, "#status", "password sign-up", |t| {
+        t.starts_with(SIGNED_IN)
+    })?;
     let user_id = status.trim_start_matches(SIGNED_IN).to_owned();
     log_out(page)?;
     page.fill("#username", "upgrader")?;
@@ -641,7 +675,9 @@ pub(crate) fn readme_screenshot(
     page.fill("#passkey-name", "Security key")?;
     act(page, "#add-passkey")?;
     wait_passkeys(page, 2, "the second passkey")?;
-    wait_text(page, "#message", "the passkey added", |t| t == "Passkey added")?;
+    wait_text(page, "#message", "the passkey added", |t| {
+        t == "Passkey added"
+    })?;
     page.remove_virtual_authenticator(&key)?;
     let device = page.add_virtual_authenticator(platform_authenticator())?;
     for credential in &saved {
@@ -653,7 +689,9 @@ pub(crate) fn readme_screenshot(
     if names != serde_json::json!(["MacBook Pro", "Security key"]) {
         return Err(format!("the account view lists {names}"));
     }
-    page.eval("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur(); true")?;
+    page.eval(
+        "window.scrollTo(0, 0); document.activeElement && document.activeElement.blur(); true",
+    )?;
     let path = shots.dir.join("account.png");
     page.screenshot(&path)?;
     if let Some(out) = std::env::var_os("PASSLOCK_SCREENSHOT") {

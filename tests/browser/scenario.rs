@@ -352,7 +352,11 @@ pub(crate) fn wait_text(
 }
 
 /// Waits until `#passkeys` lists exactly `count` items; returns their authenticator ids.
-pub(crate) fn wait_passkeys(page: &mut Page<'_>, count: usize, what: &str) -> CdpResult<Vec<String>> {
+pub(crate) fn wait_passkeys(
+    page: &mut Page<'_>,
+    count: usize,
+    what: &str,
+) -> CdpResult<Vec<String>> {
     let started = Instant::now();
     loop {
         let ids = page.eval(
