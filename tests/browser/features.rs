@@ -179,9 +179,12 @@ pub(crate) fn autofill(
     }
     shots.take(page, "autofill-signed-in")?;
 
-    // Without an authenticator the request stays pending; the sign-in button aborts it.
-    let saved = page.authenticator_credentials(authenticator)?;
-    page.remove_virtual_authenticator(authenticator)?;
+    // While the authenticator waits for the person (no presence simulated), the request
+    // stays pending; the sign-in button aborts it and starts its own, which then waits too.
+    page.call(
+        "WebAuthn.setAutomaticPresenceSimulation",
+        serde_json::json!({ "authenticatorId": authenticator, "enabled": false }),
+    )?;
     let requests = log(page)?.len();
     act(page, "#logout")?;
     wait_text(page, "#status", "log-out", |t| t == SIGNED_OUT)?;
@@ -210,17 +213,21 @@ pub(crate) fn autofill(
         return Err(format!("the aborted autofill showed {message:?}"));
     }
     shots.take(page, "autofill-aborted")?;
+    let saved = page.authenticator_credentials(authenticator)?;
+    page.remove_virtual_authenticator(authenticator)?;
     let device = page.add_virtual_authenticator(platform_authenticator())?;
     for credential in &saved {
         page.add_credential(&device, credential)?;
     }
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    eprintln!(
-        "AFTER ADD {:?} msg {:?} status {:?}",
-        log(page)?,
-        page.text("#message"),
-        page.text("#status")
-    );
+    // The button's own request then finishes with the authenticator that answers.
+    wait_text(page, "#status", "the button sign-in", |t| t == expected)?;
+    let later: Vec<Value> = log(page)?.into_iter().skip(requests).collect();
+    let gets: Vec<&Value> = later.iter().filter(|e| e["kind"] == "get").collect();
+    if gets.len() != 2 || gets[1]["outcome"] != "resolved" || !gets[1]["mediation"].is_null() {
+        return Err(format!(
+            "expected the aborted autofill request and the resolved button request: {later:?}"
+        ));
+    }
     Ok(())
 }
 
