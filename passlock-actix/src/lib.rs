@@ -129,7 +129,7 @@ mod sql_store;
 pub use error::PasslockError;
 pub use extract::{FirstFactorUser, MaybePasskeyUser, PasskeyUser, SignedInUser, StepUp};
 pub use guard::{LoginPage, require_passkey, require_passkey_or_redirect};
-pub use scope::scope;
+pub use scope::{scope, well_known};
 pub use session::{PasslockSession, PasslockSessions, PasslockSessionsService};
 #[cfg(all(feature = "sql-store", any(feature = "sqlite", feature = "postgres")))]
 #[cfg_attr(

@@ -12,8 +12,8 @@ use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 #[cfg(feature = "embedded")]
 use passlock_core::provider::embedded::BrowserOp;
 use passlock_core::throttle::ClientInfo;
-use passlock_core::wire::AuthorizeRegistrationBody;
-use passlock_core::{CLIENT_JS, FlowError, Passlock, Proof, UserId};
+use passlock_core::wire::{AuthorizeRegistrationBody, RenamePasskeyBody};
+use passlock_core::{CLIENT_DTS, CLIENT_JS, FlowError, Passlock, Proof, UserId};
 use serde::de::IgnoredAny;
 
 use crate::error::PasslockError;
@@ -75,12 +75,13 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
         ))
         .service(at("/session", "GET,HEAD", get().to(session::<U>)))
         .service(at("/passkeys", "GET,HEAD", get().to(passkeys::<U>)))
-        .service(at(
+        .service(at_routes(
             "/passkeys/{authenticator_id}",
-            "DELETE",
-            web::delete().to(unlink::<U>),
+            "DELETE,PATCH",
+            vec![web::delete().to(unlink::<U>), web::patch().to(rename::<U>)],
         ))
-        .service(at("/client.js", "GET,HEAD", get().to(client_js)));
+        .service(at("/client.js", "GET,HEAD", get().to(client_js)))
+        .service(at("/client.d.ts", "GET,HEAD", get().to(client_dts)));
     #[cfg(feature = "embedded")]
     if passlock.provider().embedded().is_some() {
         for op in BrowserOp::ALL {
@@ -105,14 +106,24 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
 /// Every answer is `Cache-Control: no-store` (session views, one-time
 /// tokens, errors) unless the handler set its own (`client.js`).
 fn at(path: &str, allow: &'static str, route: Route) -> impl HttpServiceFactory + 'static {
+    at_routes(path, allow, vec![route])
+}
+
+/// [`at`] with several methods on one resource.
+fn at_routes(
+    path: &str,
+    allow: &'static str,
+    routes: Vec<Route>,
+) -> impl HttpServiceFactory + 'static {
     let refuse = move || async move {
         let mut response = PasslockError(FlowError::MethodNotAllowed).error_response();
         let allow = HeaderValue::from_static(allow);
         response.headers_mut().insert(ALLOW, allow);
         response
     };
-    web::resource(path)
-        .route(route)
+    routes
+        .into_iter()
+        .fold(web::resource(path), |r, route| r.route(route))
         .default_service(web::to(refuse))
         .wrap(DefaultHeaders::new().add((CACHE_CONTROL, "no-store")))
 }
@@ -129,7 +140,7 @@ async fn authorize_registration<U: UserId>(
     Body(Optional(body)): Body<Optional<AuthorizeRegistrationBody>>,
 ) -> Answer {
     flow::throttle_ceremony(&pl, &client(&pl, &req)).await?;
-    let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
+    let out = flow::authorize_registration(&pl, s.record(), &body).await?;
     s.apply(out.session)?;
     Ok(with_cookie(HttpResponse::Ok(), out.set_cookie).json(out.value))
 }
@@ -141,7 +152,7 @@ async fn authorize_authentication<U: UserId>(
     Body(Optional(body)): Body<Optional<AuthorizeAuthenticationBody>>,
 ) -> Answer {
     flow::throttle_ceremony(&pl, &client(&pl, &req)).await?;
-    let out = flow::authorize_authentication(&pl, s.record(), body.purpose).await?;
+    let out = flow::authorize_authentication(&pl, s.record(), &body).await?;
     s.apply(out.session)?;
     Ok(HttpResponse::Ok().json(out.value))
 }
@@ -239,6 +250,70 @@ async fn unlink<U: UserId>(
     let out = flow::unlink(&pl, s.record(), authenticator, s.client()).await?;
     s.apply(out.session)?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+async fn rename<U: UserId>(
+    Checked(pl): Checked<U>,
+    s: PasslockSession<U>,
+    req: HttpRequest,
+    Body(Optional(body)): Body<Optional<RenamePasskeyBody>>,
+) -> Answer {
+    let authenticator = req
+        .match_info()
+        .get("authenticator_id")
+        .ok_or(FlowError::NotFound)?;
+    let view = flow::rename_passkey(&pl, s.record(), authenticator, &body.name, s.client()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn client_dts() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/typescript; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .body(CLIENT_DTS)
+}
+
+/// The resource an app mounts at the ROOT of its host (not under the
+/// prefix): `GET /.well-known/webauthn`, the related origins document of
+/// WebAuthn Level 3 (`{"origins":[...]}`, see
+/// [`EmbeddedConfig::related_origins`](passlock_core::provider::embedded::EmbeddedConfig::related_origins))
+/// with the embedded provider; a JSON `404` with the hosted providers
+/// (they serve their own). Browsers fetch it from
+/// `https://{rp_id}/.well-known/webauthn` before a ceremony on a related
+/// origin; it needs no session.
+///
+/// ```no_run
+/// # fn demo(passlock: passlock_actix::passlock_core::Passlock<i64>) {
+/// let app = actix_web::App::new()
+///     .service(passlock_actix::scope(passlock.clone()))
+///     .service(passlock_actix::well_known(&passlock));
+/// # let _ = app;
+/// # }
+/// ```
+pub fn well_known<U: UserId>(passlock: &Passlock<U>) -> actix_web::Resource {
+    #[cfg(feature = "embedded")]
+    let document = passlock
+        .provider()
+        .embedded()
+        .map(passlock_core::provider::embedded::EmbeddedProvider::well_known_webauthn);
+    #[cfg(not(feature = "embedded"))]
+    let document: Option<serde_json::Value> = {
+        let _ = passlock;
+        None
+    };
+    let document = web::Data::new(document);
+    web::resource("/.well-known/webauthn")
+        .app_data(document)
+        .route(
+            get().to(|doc: web::Data<Option<serde_json::Value>>| async move {
+                match doc.get_ref() {
+                    Some(d) => Ok(HttpResponse::Ok()
+                        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+                        .json(d)),
+                    None => Err(PasslockError(FlowError::NotFound)),
+                }
+            }),
+        )
 }
 
 async fn client_js() -> HttpResponse {

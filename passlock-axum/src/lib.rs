@@ -125,5 +125,5 @@ mod session;
 pub use extract::{FirstFactorUser, MaybePasskeyUser, PasskeyUser, SignedInUser, StepUp};
 pub use layer::{RequirePasskey, RequirePasskeyService, require_passkey};
 pub use rejection::PasslockRejection;
-pub use routes::{router, routes};
+pub use routes::{router, routes, well_known_router};
 pub use session::PasslockSession;

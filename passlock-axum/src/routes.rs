@@ -16,8 +16,8 @@ use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 #[cfg(feature = "embedded")]
 use passlock_core::provider::embedded::BrowserOp;
 use passlock_core::throttle::ClientInfo;
-use passlock_core::wire::AuthorizeRegistrationBody;
-use passlock_core::{CLIENT_JS, FlowError, Passlock, UserId};
+use passlock_core::wire::{AuthorizeRegistrationBody, RenamePasskeyBody};
+use passlock_core::{CLIENT_DTS, CLIENT_JS, FlowError, Passlock, UserId};
 use serde::de::IgnoredAny;
 
 #[cfg(feature = "embedded")]
@@ -51,8 +51,12 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
         .route("/logout/everywhere", post(logout_everywhere::<U>))
         .route("/session", get(session::<U>))
         .route("/passkeys", get(passkeys::<U>))
-        .route("/passkeys/{authenticator_id}", delete(unlink::<U>))
-        .route("/client.js", get(client_js));
+        .route(
+            "/passkeys/{authenticator_id}",
+            delete(unlink::<U>).patch(rename::<U>),
+        )
+        .route("/client.js", get(client_js))
+        .route("/client.d.ts", get(client_dts));
     #[cfg(feature = "embedded")]
     if passlock.provider().embedded().is_some() {
         for op in BrowserOp::ALL {
@@ -138,7 +142,7 @@ async fn authorize_registration<U: UserId>(
     OptionalJsonBody(body): OptionalJsonBody<AuthorizeRegistrationBody>,
 ) -> Answer {
     flow::throttle_ceremony(&pl, &client).await?;
-    let out = flow::authorize_registration(&pl, s.record(), body.username.as_deref()).await?;
+    let out = flow::authorize_registration(&pl, s.record(), &body).await?;
     s.apply(out.session).await?;
     Ok(with_cookie(Json(out.value), out.set_cookie))
 }
@@ -150,7 +154,7 @@ async fn authorize_authentication<U: UserId>(
     OptionalJsonBody(body): OptionalJsonBody<AuthorizeAuthenticationBody>,
 ) -> Answer {
     flow::throttle_ceremony(&pl, &client).await?;
-    let out = flow::authorize_authentication(&pl, s.record(), body.purpose).await?;
+    let out = flow::authorize_authentication(&pl, s.record(), &body).await?;
     s.apply(out.session).await?;
     Ok(Json(out.value).into_response())
 }
@@ -260,6 +264,29 @@ async fn unlink<U: UserId>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+async fn rename<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    Client(client): Client,
+    s: PasslockSession<U>,
+    authenticator: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    OptionalJsonBody(body): OptionalJsonBody<RenamePasskeyBody>,
+) -> Answer {
+    let Path(authenticator) = authenticator.map_err(|_| FlowError::NotFound)?;
+    let view = flow::rename_passkey(&pl, s.record(), &authenticator, &body.name, &client).await?;
+    Ok(Json(view).into_response())
+}
+
+async fn client_dts() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "application/typescript; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        CLIENT_DTS,
+    )
+        .into_response()
+}
+
 async fn client_js() -> Response {
     (
         [
@@ -299,6 +326,40 @@ async fn jwks<U: UserId>(State(pl): State<Passlock<U>>) -> Response {
         Some(embedded) => Json(embedded.jwks()).into_response(),
         None => PasslockRejection(FlowError::NotFound).into_response(),
     }
+}
+
+/// The routes an app mounts at the ROOT of its host (not under the
+/// prefix): with the embedded provider, `GET /.well-known/webauthn`, the
+/// related origins document of WebAuthn Level 3 (`{"origins":[...]}`, see
+/// [`EmbeddedConfig::related_origins`](passlock_core::provider::embedded::EmbeddedConfig::related_origins)).
+/// Browsers fetch it from `https://{rp_id}/.well-known/webauthn` before a
+/// ceremony on a related origin; it needs no session. Empty for the hosted
+/// providers (they serve their own).
+///
+/// ```no_run
+/// # fn demo(passlock: passlock_axum::passlock_core::Passlock<i64>) {
+/// let app: axum::Router = axum::Router::new()
+///     .merge(passlock_axum::router(passlock.clone()))
+///     .merge(passlock_axum::well_known_router(&passlock));
+/// # let _ = app;
+/// # }
+/// ```
+pub fn well_known_router<U: UserId, S: Clone + Send + Sync + 'static>(
+    passlock: &Passlock<U>,
+) -> Router<S> {
+    #[cfg(feature = "embedded")]
+    if let Some(embedded) = passlock.provider().embedded() {
+        let document = embedded.well_known_webauthn();
+        return Router::new().route(
+            passlock_core::provider::embedded::WELL_KNOWN_WEBAUTHN,
+            get(move || {
+                let document = document.clone();
+                async move { ([(CACHE_CONTROL, "public, max-age=3600")], Json(document)) }
+            }),
+        );
+    }
+    let _ = passlock;
+    Router::new()
 }
 
 async fn not_found() -> PasslockRejection {

@@ -90,6 +90,8 @@ pub enum AuditKind {
     PasskeyAdded,
     /// A signed-in user removed one of their passkeys.
     PasskeyRemoved,
+    /// A signed-in user renamed one of their passkeys.
+    PasskeyRenamed,
     /// Sessions of the user were ended.
     SessionsRevoked {
         /// Why.
@@ -101,7 +103,7 @@ impl AuditKind {
     /// The kind as a short name, as in the `event` field of the log and
     /// the `event` label of `passlock_events_total`: `sign_up`, `login`,
     /// `step_up`, `first_factor`, `passkey_added`, `passkey_removed`,
-    /// `sessions_revoked`.
+    /// `passkey_renamed`, `sessions_revoked`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::SignedUp => "sign_up",
@@ -110,6 +112,7 @@ impl AuditKind {
             Self::FirstFactor { .. } => "first_factor",
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyRenamed => "passkey_renamed",
             Self::SessionsRevoked { .. } => "sessions_revoked",
         }
     }

@@ -104,9 +104,21 @@ pub enum SignUpError {
 
 /// Creates users at sign-up. Without one, sign-up is refused.
 ///
-/// `create_user` runs after the passkey was verified and before it is linked;
+/// `username_available` runs first, when the sign-up is authorized
+/// (`POST {prefix}/registration/authorize`): a taken name is refused with
+/// `409 username_taken` before any ceremony starts, so the user's device
+/// never saves a passkey for an account that will not exist. Apps should
+/// implement it (the default says every name is free, and a taken name is
+/// then refused only by `create_user`, after the device saved a passkey).
+///
+/// `create_user` runs after the passkey was verified and before it is linked
+/// (a name taken in between is refused there, so it stays the final check);
 /// if linking then fails, `abandon_user` is called so that nothing is left
 /// half made.
+///
+/// `username_of` names a signed-in user to their authenticator when they
+/// add a passkey, so that the password manager shows their username and
+/// not the app's numeric id.
 #[async_trait::async_trait]
 pub trait SignUpHook<U: UserId>: Send + Sync + fmt::Debug + 'static {
     /// Creates a user named `username` and returns its id.
@@ -114,6 +126,24 @@ pub trait SignUpHook<U: UserId>: Send + Sync + fmt::Debug + 'static {
 
     /// Removes a user `create_user` made, when the sign-up could not finish.
     async fn abandon_user(&self, user: &U) -> Result<(), SignUpError>;
+
+    /// Whether `username` (trimmed, checked for length and control
+    /// characters) is free for a new account. `Ok(false)` refuses the
+    /// sign-up with `409 username_taken` and nothing is stored. Default:
+    /// `Ok(true)`.
+    async fn username_available(&self, username: &str) -> Result<bool, SignUpError> {
+        let _ = username;
+        Ok(true)
+    }
+
+    /// The username of an existing user, shown by the authenticator as the
+    /// passkey's `user.name` (and `user.displayName`) when the user adds a
+    /// passkey. Default `Ok(None)`: the username stored with the user's
+    /// other passkeys (embedded provider), else the user id as text.
+    async fn username_of(&self, user: &U) -> Result<Option<String>, SignUpError> {
+        let _ = user;
+        Ok(None)
+    }
 }
 
 struct Inner<U: UserId> {

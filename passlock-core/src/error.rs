@@ -366,6 +366,15 @@ pub enum FlowError {
     /// The username is empty, too long or has control characters.
     #[error("invalid username: {0}")]
     InvalidUsername(&'static str),
+    /// A passkey name is empty, longer than 64 characters or has control
+    /// characters.
+    #[error("invalid passkey name: {0}")]
+    InvalidName(&'static str),
+    /// The app's sign-up hook says the username is taken
+    /// ([`SignUpHook::username_available`](crate::SignUpHook::username_available)):
+    /// refused before any ceremony starts.
+    #[error("this username is taken")]
+    UsernameTaken,
     /// The app's sign-up hook refused the user (e.g. a taken username).
     #[error("sign-up was refused: {0}")]
     SignUpRefused(String),
@@ -440,6 +449,8 @@ impl FlowError {
             Self::UserMismatch => "user_mismatch",
             Self::SignUpDisabled => "sign_up_disabled",
             Self::InvalidUsername(_) => "invalid_username",
+            Self::InvalidName(_) => "invalid_name",
+            Self::UsernameTaken => "username_taken",
             Self::SignUpRefused(_) => "sign_up_refused",
             Self::Conflict => "conflict",
             Self::LastAuthenticator => "last_authenticator",
@@ -467,8 +478,13 @@ impl FlowError {
             Self::WrongUser | Self::UserMismatch | Self::SignUpDisabled | Self::ForbiddenOrigin => {
                 Status::Forbidden
             }
-            Self::InvalidUsername(_) | Self::BadRequest(_) => Status::BadRequest,
-            Self::SignUpRefused(_) | Self::Conflict | Self::LastAuthenticator => Status::Conflict,
+            Self::InvalidUsername(_) | Self::InvalidName(_) | Self::BadRequest(_) => {
+                Status::BadRequest
+            }
+            Self::SignUpRefused(_)
+            | Self::UsernameTaken
+            | Self::Conflict
+            | Self::LastAuthenticator => Status::Conflict,
             Self::NotFound => Status::NotFound,
             Self::UnsupportedMediaType => Status::UnsupportedMediaType,
             Self::PayloadTooLarge => Status::PayloadTooLarge,

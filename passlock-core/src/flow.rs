@@ -12,12 +12,14 @@ use crate::config::{Passlock, SignUpError};
 use crate::error::{FlowError, ProviderError};
 use crate::id::{AuthenticatorId, UserHandle};
 use crate::proof::Proof;
-use crate::provider::{AuthenticationRequest, Authorization, Endpoint, RegistrationRequest};
+use crate::provider::{
+    AuthenticationRequest, Authorization, Endpoint, Mediation, PasskeyDetails, RegistrationRequest,
+};
 use crate::state::{AuthState, Outcome, PendingRegistration, SessionChange, SessionRecord};
 use crate::store::UserId;
 use crate::throttle::{ClientInfo, Guard, ThrottleKey};
 use crate::ticket;
-use crate::wire::{AuthorizeAnswer, PasskeyView, SessionView, SignedIn};
+use crate::wire::{AuthorizeAnswer, AuthorizeRegistrationBody, PasskeyView, SessionView, SignedIn};
 
 /// What an authentication is authorized for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -37,6 +39,10 @@ pub struct AuthorizeAuthenticationBody {
     /// Defaults to `step_up` when a session exists, else `login`.
     #[serde(default)]
     pub purpose: Option<Purpose>,
+    /// `conditional` for a sign-in offered in the username field's
+    /// autofill (a login only); default `optional`.
+    #[serde(default)]
+    pub mediation: Option<Mediation>,
 }
 
 fn endpoint_of<U: UserId, T>(pl: &Passlock<U>, a: &Authorization<T>) -> String {
@@ -280,14 +286,87 @@ pub async fn throttle_ceremony<U: UserId>(
         .await
 }
 
+/// Longest passkey name, in characters.
+pub const MAX_PASSKEY_NAME_CHARS: usize = 64;
+
+/// A passkey name as the user typed it: trimmed, 1 to
+/// [`MAX_PASSKEY_NAME_CHARS`] characters, no control characters; else
+/// `400 invalid_name`.
+///
+/// ```
+/// use passlock_core::flow::check_passkey_name;
+/// assert_eq!(check_passkey_name("  Work laptop ").unwrap(), "Work laptop");
+/// assert_eq!(check_passkey_name(" ").unwrap_err().code(), "invalid_name");
+/// assert_eq!(check_passkey_name("a\u{7}b").unwrap_err().code(), "invalid_name");
+/// ```
+pub fn check_passkey_name(raw: &str) -> Result<String, FlowError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(FlowError::InvalidName("it is empty"));
+    }
+    if name.chars().count() > MAX_PASSKEY_NAME_CHARS {
+        return Err(FlowError::InvalidName("it is longer than 64 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FlowError::InvalidName("it contains control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn sign_up_error(e: SignUpError) -> FlowError {
+    match e {
+        SignUpError::Refused(msg) => FlowError::SignUpRefused(msg),
+        SignUpError::Backend(b) => FlowError::Store(crate::error::StoreError::Backend(b)),
+    }
+}
+
+/// The username a signed-in user's authenticator shows for a new passkey:
+/// the app's ([`SignUpHook::username_of`](crate::SignUpHook::username_of)),
+/// else the one stored with a passkey the user already has (embedded
+/// provider), else the user id as text.
+async fn username_of<U: UserId>(
+    pl: &Passlock<U>,
+    user: &U,
+    linked: &[AuthenticatorId],
+) -> Result<String, FlowError> {
+    if let Some(hook) = pl.sign_up()
+        && let Some(name) = hook.username_of(user).await.map_err(sign_up_error)?
+        && !name.trim().is_empty()
+    {
+        return Ok(name);
+    }
+    if !linked.is_empty() {
+        let details = pl.provider().passkey_details(linked).await?;
+        if let Some(name) = details.into_iter().find_map(|d| d.username) {
+            return Ok(name);
+        }
+    }
+    Ok(user.to_string())
+}
+
 /// `POST {prefix}/registration/authorize`: approves a sign-up (no session)
 /// or a new passkey for the signed-in user (after a recent step-up).
+///
+/// A sign-up asks the app's [`SignUpHook::username_available`](crate::SignUpHook::username_available)
+/// first: a taken name is `409 username_taken` and nothing is stored (no
+/// ceremony, no ticket). A passkey added by a signed-in user is created
+/// under the user's username (see [`SignUpHook::username_of`](crate::SignUpHook::username_of)),
+/// never the app's id. `body.passkey_name` names the new passkey
+/// ([`check_passkey_name`]); `body.mediation` `conditional` asks the browser
+/// to create it without a prompt (automatic passkey upgrade), with the same
+/// rules.
 pub async fn authorize_registration<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
-    username: Option<&str>,
+    body: &AuthorizeRegistrationBody,
 ) -> Result<Outcome<AuthorizeAnswer, U>, FlowError> {
     let now = pl.now();
+    let username = body.username.as_deref();
+    let passkey_name = body
+        .passkey_name
+        .as_deref()
+        .map(check_passkey_name)
+        .transpose()?;
     let (handle, username, for_user, exclude) = match &record.auth {
         Some(auth) => {
             let linked = pl.store().authenticators_of(&auth.user_id).await?;
@@ -296,26 +375,37 @@ pub async fn authorize_registration<U: UserId>(
             if auth.has_passkey() || !linked.is_empty() {
                 auth.require_fresh(now, pl.policy().manage_step_up_secs)?;
             }
+            let exclude: Vec<AuthenticatorId> =
+                linked.into_iter().map(|l| l.authenticator_id).collect();
             let name = match username {
                 Some(u) => check_username(u, pl.policy().max_username_chars)?,
-                None => auth.user_id.to_string(),
+                None => username_of(pl, &auth.user_id, &exclude).await?,
             };
             // The same provider user as the passkeys this session proved, so
             // an account stays one Passlock userId / Passage external id.
             let handle = auth.provider_handle();
-            let exclude = linked.into_iter().map(|l| l.authenticator_id).collect();
             (handle, name, Some(auth.user_id.clone()), exclude)
         }
         None => {
-            if pl.sign_up().is_none() {
+            let Some(hook) = pl.sign_up() else {
                 return Err(FlowError::SignUpDisabled);
-            }
+            };
             let name = check_username(username.unwrap_or(""), pl.policy().max_username_chars)?;
+            // Before any ceremony state exists: a taken name leaves nothing.
+            if !hook
+                .username_available(&name)
+                .await
+                .map_err(sign_up_error)?
+            {
+                return Err(FlowError::UsernameTaken);
+            }
             (UserHandle::random(), name, None, Vec::new())
         }
     };
     let mut request = RegistrationRequest::new(handle.clone(), username.clone());
     request.exclude = exclude;
+    request.passkey_name = passkey_name;
+    request.mediation = body.mediation.unwrap_or_default();
     let authz = pl.provider().authorize_registration(request).await?;
     let answer = AuthorizeAnswer {
         registration_token: Some(authz.token.expose_secret().to_owned()),
@@ -477,12 +567,7 @@ async fn register_unthrottled<U: UserId>(
                 Ok(u) => u,
                 Err(e) => {
                     discard_passkey(pl, &aid).await;
-                    return Err(match e {
-                        SignUpError::Refused(msg) => FlowError::SignUpRefused(msg),
-                        SignUpError::Backend(b) => {
-                            FlowError::Store(crate::error::StoreError::Backend(b))
-                        }
-                    });
+                    return Err(sign_up_error(e));
                 }
             };
             if let Err(e) = pl.store().link(&aid, &user, now).await {
@@ -552,18 +637,28 @@ async fn discard_passkey<U: UserId>(pl: &Passlock<U>, aid: &AuthenticatorId) {
 
 /// `POST {prefix}/authentication/authorize`: usernameless for a login,
 /// restricted to the session user's passkeys for a step-up.
+///
+/// `body.mediation` `conditional` (a login only: a step-up is always a
+/// modal ceremony, `400 bad_request` otherwise) asks for a discoverable
+/// challenge the browser offers in the username field's autofill.
 pub async fn authorize_authentication<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
-    purpose: Option<Purpose>,
+    body: &AuthorizeAuthenticationBody,
 ) -> Result<Outcome<AuthorizeAnswer, U>, FlowError> {
-    let purpose = purpose.unwrap_or(if record.auth.is_some() {
+    let mediation = body.mediation.unwrap_or_default();
+    let purpose = body.purpose.unwrap_or(if record.auth.is_some() {
         Purpose::StepUp
     } else {
         Purpose::Login
     });
     let request = match purpose {
-        Purpose::Login => AuthenticationRequest::discoverable(),
+        Purpose::Login => AuthenticationRequest::discoverable().with_mediation(mediation),
+        Purpose::StepUp if mediation == Mediation::Conditional => {
+            return Err(FlowError::BadRequest(
+                "conditional mediation is for a login, not a step-up".to_owned(),
+            ));
+        }
         Purpose::StepUp => {
             let auth = record.auth.as_ref().ok_or(FlowError::NotSignedIn)?;
             let linked = pl.store().authenticators_of(&auth.user_id).await?;
@@ -938,21 +1033,109 @@ pub fn session<U: UserId>(record: &SessionRecord<U>) -> Result<SessionView, Flow
 
 /// `GET {prefix}/passkeys`: for a complete sign-in (a passkey session, or
 /// the app's factor alone when no passkey is required), not a partial one.
+/// Each entry joins the link (dates) with what the provider knows of the
+/// passkey ([`PasskeyProvider::passkey_details`](crate::provider::PasskeyProvider::passkey_details):
+/// name, AAGUID, backup flags).
 pub async fn list_passkeys<U: UserId>(
     pl: &Passlock<U>,
     record: &SessionRecord<U>,
 ) -> Result<Vec<PasskeyView>, FlowError> {
     let auth = require_signed_in(record)?;
     let linked = pl.store().authenticators_of(&auth.user_id).await?;
+    let ids: Vec<AuthenticatorId> = linked.iter().map(|l| l.authenticator_id.clone()).collect();
+    let mut details = if ids.is_empty() {
+        Vec::new()
+    } else {
+        pl.provider().passkey_details(&ids).await?
+    };
     Ok(linked
         .into_iter()
-        .map(|l| PasskeyView {
-            current: auth.authenticator_id.as_ref() == Some(&l.authenticator_id),
-            authenticator_id: l.authenticator_id,
-            created_at: l.created_at,
-            last_used_at: l.last_used_at,
+        .map(|l| {
+            let found = details
+                .iter()
+                .position(|d| d.authenticator_id == l.authenticator_id)
+                .map(|i| details.swap_remove(i));
+            passkey_view(auth, l, found)
         })
         .collect())
+}
+
+fn passkey_view<U: UserId>(
+    auth: &AuthState<U>,
+    link: crate::store::LinkedAuthenticator,
+    details: Option<PasskeyDetails>,
+) -> PasskeyView {
+    let details = details.unwrap_or_else(|| PasskeyDetails::new(link.authenticator_id.clone()));
+    let authenticator_name = details
+        .aaguid
+        .as_deref()
+        .and_then(crate::aaguid::authenticator_name)
+        .map(str::to_owned);
+    let name = crate::aaguid::display_name(
+        details.name.as_deref(),
+        details.aaguid.as_deref(),
+        link.created_at,
+    );
+    let last_used_at = match (link.last_used_at, details.last_used_at) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    PasskeyView {
+        current: auth.authenticator_id.as_ref() == Some(&link.authenticator_id),
+        authenticator_id: link.authenticator_id,
+        name,
+        authenticator_name,
+        aaguid: details.aaguid,
+        backup_eligible: details.backup_eligible,
+        backed_up: details.backed_up,
+        created_at: link.created_at,
+        last_used_at,
+    }
+}
+
+/// `PATCH {prefix}/passkeys/{authenticator_id}`: renames one of the
+/// signed-in user's passkeys, with the rules of a delete (a passkey
+/// verified within [`Policy::manage_step_up_secs`](crate::Policy::manage_step_up_secs)).
+/// `name` is checked by [`check_passkey_name`] (`400 invalid_name`); a
+/// passkey that is not the user's is `404 not_found`. Answers the renamed
+/// passkey as the list shows it. Audited as [`AuditKind::PasskeyRenamed`].
+/// Providers that keep no names (the hosted ones) answer
+/// `404 unsupported`.
+pub async fn rename_passkey<U: UserId>(
+    pl: &Passlock<U>,
+    record: &SessionRecord<U>,
+    authenticator: &str,
+    name: &str,
+    client: &ClientInfo,
+) -> Result<PasskeyView, FlowError> {
+    let run = async {
+        let auth = require_step_up(pl, record, pl.policy().manage_step_up_secs)?;
+        let aid = AuthenticatorId::new(authenticator).map_err(|_| FlowError::NotFound)?;
+        record_subject(&auth.user_id, Some(&aid));
+        let name = check_passkey_name(name)?;
+        let linked = pl.store().authenticators_of(&auth.user_id).await?;
+        let Some(link) = linked.into_iter().find(|l| l.authenticator_id == aid) else {
+            return Err(FlowError::NotFound);
+        };
+        if !pl.provider().rename_passkey(&aid, &name).await? {
+            return Err(FlowError::NotFound);
+        }
+        pl.emit(
+            AuditKind::PasskeyRenamed,
+            auth.user_id.clone(),
+            Some(aid.clone()),
+            client.address,
+        )
+        .await;
+        let details = pl
+            .provider()
+            .passkey_details(std::slice::from_ref(&aid))
+            .await?
+            .into_iter()
+            .next();
+        Ok(passkey_view(auth, link, details))
+    };
+    observed(pl, "rename_passkey", Some(client), run).await
 }
 
 /// `DELETE {prefix}/passkeys/{authenticator_id}`: after a recent step-up,

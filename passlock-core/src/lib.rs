@@ -63,6 +63,7 @@
 //!
 //! * [`PasslockBuilder::danger_disable_throttling`]: no limit on failed proofs.
 
+pub mod aaguid;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -120,3 +121,6 @@ pub use store::{AuthenticatorStore, UserId};
 
 /// The dependency-free browser client both adapters serve at `{prefix}/client.js`.
 pub const CLIENT_JS: &str = include_str!("../assets/client.js");
+
+/// TypeScript declarations of [`CLIENT_JS`], served at `{prefix}/client.d.ts`.
+pub const CLIENT_DTS: &str = include_str!("../assets/client.d.ts");

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 use crate::id::{AuthenticatorId, TenancyId};
+use crate::provider::Mediation;
 use crate::state::{AuthState, Method};
 
 /// The error body every adapter renders: `{"error","message"}` (and
@@ -26,6 +27,24 @@ pub struct AuthorizeRegistrationBody {
     /// The username for a sign-up; ignored when signed in.
     #[serde(default)]
     pub username: Option<String>,
+    /// A name for the passkey being created (trimmed, 1 to 64 characters,
+    /// no control characters, else `400 invalid_name`). Without one, the
+    /// passkey is named after its authenticator or its creation date.
+    #[serde(default)]
+    pub passkey_name: Option<String>,
+    /// `conditional` for an automatic passkey upgrade (a passkey created
+    /// without a prompt after the app's own sign-in); default `optional`.
+    #[serde(default)]
+    pub mediation: Option<Mediation>,
+}
+
+/// `PATCH {prefix}/passkeys/{authenticator_id}` body (an empty body reads
+/// as an empty name: `400 invalid_name`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenamePasskeyBody {
+    /// The new name (trimmed, 1 to 64 characters, no control characters).
+    pub name: String,
 }
 
 /// The answer of an authorize route. `Debug` hides the one-time tokens.
@@ -102,11 +121,24 @@ impl<U: std::fmt::Display> From<&AuthState<U>> for SessionView {
     }
 }
 
-/// One entry of `GET {prefix}/passkeys`.
+/// One entry of `GET {prefix}/passkeys` (and the answer of a rename).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PasskeyView {
     /// The passkey.
     pub authenticator_id: AuthenticatorId,
+    /// The name to show: the user's, else the authenticator's, else
+    /// `"Passkey created YYYY-MM-DD"`.
+    pub name: String,
+    /// The authenticator's name from its AAGUID (a table of well-known
+    /// authenticators, [`crate::aaguid`]), if known.
+    pub authenticator_name: Option<String>,
+    /// The authenticator's AAGUID, if it sent one.
+    pub aaguid: Option<String>,
+    /// Whether the passkey may be synced between devices.
+    pub backup_eligible: bool,
+    /// Whether it is synced (as of its last use).
+    pub backed_up: bool,
     /// When it was linked (epoch ms).
     pub created_at: UnixMillis,
     /// When it was last used (epoch ms).

@@ -29,6 +29,30 @@ pub mod passage;
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub mod embedded;
 
+/// How the browser mediates a ceremony (WebAuthn `mediation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Mediation {
+    /// The browser shows its usual prompt (`optional`, the default).
+    #[default]
+    Optional,
+    /// Without a modal prompt: a sign-in offered in the username field's
+    /// autofill, or a passkey created after a password sign-in
+    /// (automatic passkey upgrade).
+    Conditional,
+}
+
+impl Mediation {
+    /// The WebAuthn value (`"optional"`, `"conditional"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Conditional => "conditional",
+        }
+    }
+}
+
 /// A registration to approve.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -42,6 +66,10 @@ pub struct RegistrationRequest {
     /// Passkeys the user already has, so the authenticator does not create a
     /// second one on the same device.
     pub exclude: Vec<AuthenticatorId>,
+    /// The name the user gave the passkey being created, if any.
+    pub passkey_name: Option<String>,
+    /// How the browser is asked to create it.
+    pub mediation: Mediation,
 }
 
 impl RegistrationRequest {
@@ -52,6 +80,8 @@ impl RegistrationRequest {
             username: username.into(),
             display_name: None,
             exclude: Vec::new(),
+            passkey_name: None,
+            mediation: Mediation::Optional,
         }
     }
 }
@@ -67,6 +97,9 @@ pub struct AuthenticationRequest {
     /// a signed-in user). Providers that authenticate a known user (Passage
     /// Passkey Flex) need it; others ignore it.
     pub user: Option<UserHandle>,
+    /// How the browser is asked to run it ([`Mediation::Conditional`]: a
+    /// discoverable sign-in offered in the username field's autofill).
+    pub mediation: Mediation,
 }
 
 impl AuthenticationRequest {
@@ -75,6 +108,7 @@ impl AuthenticationRequest {
         Self {
             allow: None,
             user: None,
+            mediation: Mediation::Optional,
         }
     }
 
@@ -83,7 +117,15 @@ impl AuthenticationRequest {
         Self {
             allow: Some(allow),
             user: None,
+            mediation: Mediation::Optional,
         }
+    }
+
+    /// Asks the browser for this mediation.
+    #[must_use]
+    pub fn with_mediation(mut self, mediation: Mediation) -> Self {
+        self.mediation = mediation;
+        self
     }
 
     /// Names the user being authenticated.
@@ -91,6 +133,42 @@ impl AuthenticationRequest {
     pub fn with_user(mut self, user: UserHandle) -> Self {
         self.user = Some(user);
         self
+    }
+}
+
+/// What a provider knows about one passkey
+/// ([`PasskeyProvider::passkey_details`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PasskeyDetails {
+    /// The passkey.
+    pub authenticator_id: AuthenticatorId,
+    /// The name the user gave it, if any.
+    pub name: Option<String>,
+    /// The authenticator's AAGUID (lowercase UUID), if known.
+    pub aaguid: Option<String>,
+    /// Whether it may be synced (backup eligible).
+    pub backup_eligible: bool,
+    /// Whether it is synced (backed up), as of its last use.
+    pub backed_up: bool,
+    /// When it was last used, as the provider saw it (epoch ms).
+    pub last_used_at: Option<UnixMillis>,
+    /// The username it was created under, if the provider keeps it.
+    pub username: Option<String>,
+}
+
+impl PasskeyDetails {
+    /// Details of `authenticator_id`, nothing known yet.
+    pub fn new(authenticator_id: AuthenticatorId) -> Self {
+        Self {
+            authenticator_id,
+            name: None,
+            aaguid: None,
+            backup_eligible: false,
+            backed_up: false,
+            last_used_at: None,
+            username: None,
+        }
     }
 }
 
@@ -161,6 +239,32 @@ pub trait PasskeyProvider: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes a passkey from the provider's vault, where it has one. A
     /// provider without a vault answers `Ok(())`.
     async fn delete_passkey(&self, authenticator: &AuthenticatorId) -> Result<(), ProviderError>;
+
+    /// What the provider knows about these passkeys (names, AAGUIDs, backup
+    /// flags), for the passkey list. A passkey it knows nothing of is left
+    /// out; the default knows nothing (the list then shows the link's
+    /// dates and a name derived from the creation date).
+    async fn passkey_details(
+        &self,
+        authenticators: &[AuthenticatorId],
+    ) -> Result<Vec<PasskeyDetails>, ProviderError> {
+        let _ = authenticators;
+        Ok(Vec::new())
+    }
+
+    /// Renames a passkey where the provider keeps names; `Ok(false)` when
+    /// it has no such passkey. The default keeps no names and answers
+    /// [`ProviderError::Unsupported`].
+    async fn rename_passkey(
+        &self,
+        authenticator: &AuthenticatorId,
+        name: &str,
+    ) -> Result<bool, ProviderError> {
+        let _ = (authenticator, name);
+        Err(ProviderError::Unsupported(
+            "this provider keeps no passkey names",
+        ))
+    }
 
     /// The embedded server, when this provider is one (the adapters mount
     /// its browser-facing routes).

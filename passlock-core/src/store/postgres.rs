@@ -36,7 +36,7 @@ sql_stores! {
 }
 
 /// The schema version [`migrate`] brings a database to.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The shipped schema, one script per version.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -44,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/postgres/0002_revocation.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_passkey_names.sql"),
     ),
 ];
 

@@ -247,13 +247,16 @@ macro_rules! sql_stores {
             };
             use $crate::store::sql_common::sign_count;
 
-            type CredentialRow = (String, String, String, String, i64, Option<i64>, i64, bool, bool);
+            type CredentialRow = (
+                String, String, String, String, i64, Option<i64>, i64, bool, bool,
+                Option<String>, Option<String>,
+            );
 
             const CREDENTIAL_COLUMNS: &str = "credential_id, user_handle, username, passkey_json, \
-                 created_at, last_used_at, sign_count, backup_eligible, backup_state";
+                 created_at, last_used_at, sign_count, backup_eligible, backup_state, name, aaguid";
 
             fn credential(row: CredentialRow) -> Result<StoredCredential, StoreError> {
-                let (id, handle, username, passkey_json, created_at, last_used_at, count, eligible, state) =
+                let (id, handle, username, passkey_json, created_at, last_used_at, count, eligible, state, name, aaguid) =
                     row;
                 let user_handle = UserHandle::new(handle)
                     .map_err(|_| StoreError::backend("a stored user handle is invalid"))?;
@@ -266,7 +269,9 @@ macro_rules! sql_stores {
                     sign_count(count)?,
                     eligible,
                     state,
-                );
+                )
+                .with_name(name)
+                .with_aaguid(aaguid);
                 c.last_used_at = last_used_at;
                 Ok(c)
             }
@@ -303,8 +308,8 @@ macro_rules! sql_stores {
                     let inserted = sqlx::query(
                         "INSERT INTO passlock_credential \
                          (credential_id, user_handle, username, passkey_json, created_at, \
-                          last_used_at, sign_count, backup_eligible, backup_state) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                          last_used_at, sign_count, backup_eligible, backup_state, name, aaguid) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                          ON CONFLICT (credential_id) DO NOTHING",
                     )
                     .bind(c.credential_id.as_str())
@@ -316,6 +321,8 @@ macro_rules! sql_stores {
                     .bind(i64::from(c.sign_count))
                     .bind(c.backup_eligible)
                     .bind(c.backup_state)
+                    .bind(c.name.as_deref())
+                    .bind(c.aaguid.as_deref())
                     .execute(&self.pool)
                     .await
                     .map_err(backend)?
@@ -398,6 +405,18 @@ macro_rules! sql_stores {
                             .map_err(backend)?
                             .rows_affected();
                     Ok(deleted > 0)
+                }
+
+                async fn rename(&self, id: &AuthenticatorId, name: &str) -> Result<bool, StoreError> {
+                    let updated =
+                        sqlx::query("UPDATE passlock_credential SET name = $1 WHERE credential_id = $2")
+                            .bind(name)
+                            .bind(id.as_str())
+                            .execute(&self.pool)
+                            .await
+                            .map_err(backend)?
+                            .rows_affected();
+                    Ok(updated > 0)
                 }
             }
 

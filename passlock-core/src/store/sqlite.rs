@@ -44,7 +44,7 @@ sql_stores! {
 }
 
 /// The schema version [`migrate`] brings a database to.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The shipped schema, one script per version.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/sqlite/0002_revocation.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_passkey_names.sql"),
     ),
 ];
 

@@ -44,12 +44,21 @@ pub(crate) struct RegistrationGrant {
     pub(crate) username: String,
     pub(crate) display_name: Option<String>,
     pub(crate) exclude: Vec<String>,
+    /// The name the user gave the passkey.
+    #[serde(default)]
+    pub(crate) passkey_name: Option<String>,
+    /// Conditional creation (automatic passkey upgrade).
+    #[serde(default)]
+    pub(crate) conditional: bool,
 }
 
 /// An approved authentication (behind an authentication token).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct AuthenticationGrant {
     pub(crate) allow: Option<Vec<String>>,
+    /// Conditional mediation (autofill sign-in).
+    #[serde(default)]
+    pub(crate) conditional: bool,
 }
 
 /// A running ceremony (behind a session token). The webauthn-rs state is
@@ -60,6 +69,8 @@ pub(crate) enum CeremonyState {
     Registration {
         user: UserHandle,
         username: String,
+        #[serde(default)]
+        passkey_name: Option<String>,
         state: serde_json::Value,
     },
     Discoverable {

@@ -54,7 +54,8 @@ use crate::provider::v2::{
     PrincipalMetadata, SuccessTag,
 };
 use crate::provider::{
-    AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
+    AuthenticationRequest, Authorization, Endpoint, Mediation, PasskeyDetails, PasskeyProvider,
+    RegistrationRequest,
 };
 use crate::secret::{AuthenticationToken, Code, IdToken, RegistrationToken, SessionToken};
 
@@ -88,8 +89,17 @@ pub struct EmbeddedConfig {
     pub rp_id: String,
     /// The relying party name shown by authenticators.
     pub rp_name: String,
-    /// The origins ceremonies may run on (`https://example.com`).
+    /// The origins ceremonies may run on (`https://example.com`): the RP
+    /// id's host or its subdomains.
     pub origins: Vec<String>,
+    /// Origins on other domains that use this RP id too (WebAuthn Level 3
+    /// related origin requests, e.g. `https://example.co.uk` for the RP id
+    /// `example.com`). Ceremonies are accepted from them as from
+    /// [`origins`](Self::origins), and
+    /// [`EmbeddedProvider::well_known_webauthn`] lists them for browsers,
+    /// which fetch `https://{rp_id}/.well-known/webauthn` before running a
+    /// ceremony on such an origin. Default: none.
+    pub related_origins: Vec<String>,
     /// The tenancy id (the `aud` of id_tokens). Default `"embedded"`.
     pub tenancy_id: TenancyId,
     /// The `iss` of id_tokens. Default `"passlock-embedded"`.
@@ -129,6 +139,7 @@ impl EmbeddedConfig {
             rp_id: rp_id.into(),
             rp_name: rp_name.into(),
             origins: origins.into_iter().map(Into::into).collect(),
+            related_origins: Vec::new(),
             #[allow(clippy::expect_used)]
             tenancy_id: TenancyId::new("embedded").expect("static id is valid"),
             issuer: "passlock-embedded".to_owned(),
@@ -138,6 +149,19 @@ impl EmbeddedConfig {
             signing_key: None,
             allow_cross_origin_iframes: false,
         }
+    }
+
+    /// Accepts ceremonies from these origins on other domains too (see
+    /// [`related_origins`](Self::related_origins)); each must be an origin
+    /// with a domain name, `https` unless it is on `localhost`.
+    #[must_use]
+    pub fn with_related_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.related_origins = origins.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Uses `clock` for every expiry.
@@ -221,9 +245,29 @@ impl EmbeddedConfig {
             }
             urls.push(url);
         }
+        for origin in &self.related_origins {
+            let url = crate::origin::parse_origin(origin)?;
+            let Some(domain) = url.domain() else {
+                return Err(ConfigError::new(
+                    "related_origins",
+                    format!("{origin:?} must have a domain name as host"),
+                ));
+            };
+            if url.scheme() != "https" && domain != "localhost" {
+                return Err(ConfigError::new(
+                    "related_origins",
+                    format!("{origin:?} must be https"),
+                ));
+            }
+            urls.push(url);
+        }
         Ok(urls)
     }
 }
+
+/// The path of the related origins document (WebAuthn Level 3), served at
+/// the root of the RP id's host, not under the passlock prefix.
+pub const WELL_KNOWN_WEBAUTHN: &str = "/.well-known/webauthn";
 
 /// One of the Passlock v2 browser-facing operations the adapters mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,6 +479,22 @@ fn encode_id(raw: &[u8]) -> Result<AuthenticatorId, Rejection> {
     AuthenticatorId::new(URL_SAFE_NO_PAD.encode(raw)).map_err(|_| Rejection::Malformed)
 }
 
+/// The AAGUID in the attested credential data of an attestation object
+/// (CBOR `{fmt, attStmt, authData}`; `authData` is the RP id hash (32
+/// bytes), flags (1), counter (4), then the AAGUID (16)), read after
+/// webauthn-rs verified the registration. `None` when absent or all zeros.
+fn aaguid_of(attestation_object: &[u8]) -> Option<String> {
+    use serde_cbor_2::Value as Cbor;
+    let Ok(Cbor::Map(map)) = serde_cbor_2::from_slice::<Cbor>(attestation_object) else {
+        return None;
+    };
+    let Some(Cbor::Bytes(auth_data)) = map.get(&Cbor::Text("authData".to_owned())) else {
+        return None;
+    };
+    let bytes: &[u8; 16] = auth_data.get(37..53)?.try_into().ok()?;
+    crate::aaguid::format_aaguid(bytes)
+}
+
 /// One answer body of the v2 wire, as the JSON the adapter writes.
 fn answer<T: serde::Serialize>(body: &T) -> Result<Value, Failure> {
     serde_json::to_value(body).map_err(internal("answer"))
@@ -452,10 +512,20 @@ impl EmbeddedProvider {
     ) -> Result<Self, ConfigError> {
         let mut config = config;
         let urls = config.validate()?;
-        config.origins = urls
-            .iter()
-            .map(|u| u.origin().ascii_serialization())
-            .collect();
+        let own = config.origins.len().min(urls.len());
+        let mut all: Vec<String> = Vec::with_capacity(urls.len());
+        let mut related = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let origin = url.origin().ascii_serialization();
+            if !all.contains(&origin) {
+                if i >= own {
+                    related.push(origin.clone());
+                }
+                all.push(origin);
+            }
+        }
+        config.related_origins = related;
+        config.origins = all;
         let Some((first, rest)) = urls.split_first() else {
             return Err(ConfigError::new("origins", "at least one origin is needed"));
         };
@@ -506,9 +576,23 @@ impl EmbeddedProvider {
         .await
     }
 
-    /// The allowed origins (normalised: `scheme://host[:port]`).
+    /// Every allowed origin (normalised: `scheme://host[:port]`), the
+    /// related ones included.
     pub fn origins(&self) -> &[String] {
         &self.inner.config.origins
+    }
+
+    /// The related origins (on other domains), normalised.
+    pub fn related_origins(&self) -> &[String] {
+        &self.inner.config.related_origins
+    }
+
+    /// The related origins document served at [`WELL_KNOWN_WEBAUTHN`]:
+    /// `{"origins": [...]}` with every allowed origin (the RP id's own
+    /// first, then the related ones), as WebAuthn Level 3 related origin
+    /// requests expect it.
+    pub fn well_known_webauthn(&self) -> serde_json::Value {
+        json!({ "origins": self.inner.config.origins })
     }
 
     /// The tenancy id.
@@ -680,10 +764,15 @@ impl EmbeddedProvider {
             .open_session(&CeremonyState::Registration {
                 user: grant.user,
                 username: grant.username,
+                passkey_name: grant.passkey_name,
                 state,
             })
             .await?;
-        answer(&OptionsAnswer::registration(session, options))
+        let mut options = OptionsAnswer::registration(session, options);
+        if grant.conditional {
+            options.mediation = Some(Mediation::Conditional.as_str().to_owned());
+        }
+        answer(&options)
     }
 
     /// Refuses client data of a ceremony run in a cross-origin iframe
@@ -720,6 +809,7 @@ impl EmbeddedProvider {
         let CeremonyState::Registration {
             user,
             username,
+            passkey_name,
             state,
         } = state
         else {
@@ -765,7 +855,9 @@ impl EmbeddedProvider {
             sign_count,
             credential_data.backup_eligible,
             credential_data.backup_state,
-        );
+        )
+        .with_name(passkey_name)
+        .with_aaguid(aaguid_of(&credential.response.attestation_object));
         match self.inner.credentials.insert(&record).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Err(Rejection::CredentialExists.into()),
@@ -778,6 +870,7 @@ impl EmbeddedProvider {
     async fn authentication_options(&self, body: &Value) -> Result<Value, Failure> {
         let token = token_field(body, "authenticationToken")?;
         let grant: AuthenticationGrant = self.take_json(AUTHENTICATION_TOKEN, token).await?;
+        let conditional = grant.conditional;
         let (options, mut state, ceremony) = match grant.allow {
             None => {
                 let (rcr, state) = self
@@ -824,7 +917,11 @@ impl EmbeddedProvider {
             Some(allow) => CeremonyState::Restricted { allow, state },
         };
         let session = self.open_session(&ceremony).await?;
-        answer(&OptionsAnswer::authentication(session, options))
+        let mut options = OptionsAnswer::authentication(session, options);
+        if conditional {
+            options.mediation = Some(Mediation::Conditional.as_str().to_owned());
+        }
+        answer(&options)
     }
 
     async fn authentication_verification(&self, mut body: Value) -> Result<Value, Failure> {
@@ -992,6 +1089,8 @@ impl PasskeyProvider for EmbeddedProvider {
                 .into_iter()
                 .map(AuthenticatorId::into_string)
                 .collect(),
+            passkey_name: request.passkey_name,
+            conditional: request.mediation == Mediation::Conditional,
         };
         let json = serde_json::to_string(&grant)
             .map_err(|e| StoreError::backend(format!("registration grant: {e}")))?;
@@ -1020,6 +1119,7 @@ impl PasskeyProvider for EmbeddedProvider {
             allow: request
                 .allow
                 .map(|ids| ids.into_iter().map(AuthenticatorId::into_string).collect()),
+            conditional: request.mediation == Mediation::Conditional,
         };
         let json = serde_json::to_string(&grant)
             .map_err(|e| StoreError::backend(format!("authentication grant: {e}")))?;
@@ -1065,6 +1165,36 @@ impl PasskeyProvider for EmbeddedProvider {
     async fn delete_passkey(&self, authenticator: &AuthenticatorId) -> Result<(), ProviderError> {
         self.inner.credentials.delete(authenticator).await?;
         Ok(())
+    }
+
+    /// From the credential store: the name, AAGUID, backup flags (backup
+    /// state as of the last use), last use and username of each passkey.
+    async fn passkey_details(
+        &self,
+        authenticators: &[AuthenticatorId],
+    ) -> Result<Vec<PasskeyDetails>, ProviderError> {
+        let mut out = Vec::with_capacity(authenticators.len());
+        for id in authenticators {
+            if let Some(c) = self.inner.credentials.get(id).await? {
+                let mut d = PasskeyDetails::new(c.credential_id);
+                d.name = c.name;
+                d.aaguid = c.aaguid;
+                d.backup_eligible = c.backup_eligible;
+                d.backed_up = c.backup_state;
+                d.last_used_at = c.last_used_at;
+                d.username = Some(c.username);
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn rename_passkey(
+        &self,
+        authenticator: &AuthenticatorId,
+        name: &str,
+    ) -> Result<bool, ProviderError> {
+        Ok(self.inner.credentials.rename(authenticator, name).await?)
     }
 
     fn embedded(&self) -> Option<&EmbeddedProvider> {

@@ -31,6 +31,12 @@ pub struct StoredCredential {
     pub backup_eligible: bool,
     /// Whether the credential is backed up.
     pub backup_state: bool,
+    /// The name the user gave it (at creation or by a rename); `None`: the
+    /// name shown is derived (see [`display_name`](Self::display_name)).
+    pub name: Option<String>,
+    /// The authenticator's AAGUID (`xxxxxxxx-xxxx-...`, lowercase), when it
+    /// sent a non-zero one.
+    pub aaguid: Option<String>,
 }
 
 impl Debug for StoredCredential {
@@ -39,6 +45,7 @@ impl Debug for StoredCredential {
             .field("credential_id", &self.credential_id)
             .field("user_handle", &self.user_handle)
             .field("sign_count", &self.sign_count)
+            .field("aaguid", &self.aaguid)
             .finish_non_exhaustive()
     }
 }
@@ -66,7 +73,33 @@ impl StoredCredential {
             sign_count,
             backup_eligible,
             backup_state,
+            name: None,
+            aaguid: None,
         }
+    }
+
+    /// With the name the user gave it.
+    #[must_use]
+    pub fn with_name(mut self, name: Option<String>) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// With the authenticator's AAGUID.
+    #[must_use]
+    pub fn with_aaguid(mut self, aaguid: Option<String>) -> Self {
+        self.aaguid = aaguid;
+        self
+    }
+
+    /// The name to show: the user's, else the authenticator's (from its
+    /// AAGUID, [`crate::aaguid`]), else `"Passkey created YYYY-MM-DD"`.
+    pub fn display_name(&self) -> String {
+        crate::aaguid::display_name(
+            self.name.as_deref(),
+            self.aaguid.as_deref(),
+            self.created_at,
+        )
     }
 }
 
@@ -110,6 +143,10 @@ pub trait CredentialStore: Send + Sync + Debug + 'static {
 
     /// Deletes a credential; `false` when there was none.
     async fn delete(&self, id: &AuthenticatorId) -> Result<bool, StoreError>;
+
+    /// Sets the name the user gave a credential; `false` when there is no
+    /// such credential. Nothing else changes.
+    async fn rename(&self, id: &AuthenticatorId, name: &str) -> Result<bool, StoreError>;
 }
 
 /// Single-use, expiring values (tokens, ceremony state, codes) and a few
@@ -198,6 +235,16 @@ impl CredentialStore for MemoryCredentialStore {
 
     async fn delete(&self, id: &AuthenticatorId) -> Result<bool, StoreError> {
         Ok(self.lock()?.remove(id).is_some())
+    }
+
+    async fn rename(&self, id: &AuthenticatorId, name: &str) -> Result<bool, StoreError> {
+        Ok(match self.lock()?.get_mut(id) {
+            Some(c) => {
+                c.name = Some(name.to_owned());
+                true
+            }
+            None => false,
+        })
     }
 }
 
