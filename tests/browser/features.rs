@@ -180,7 +180,9 @@ pub(crate) fn autofill(
     shots.take(page, "autofill-signed-in")?;
 
     // While the authenticator waits for the person (no presence simulated), the request
-    // stays pending; the sign-in button aborts it and starts its own, which then waits too.
+    // stays pending; the sign-in button aborts it and starts its own, which then waits for
+    // the person too. (Chromium may end that one when the authenticator changes, so the
+    // test stops here: the button sign-in itself is the journeys' business.)
     page.call(
         "WebAuthn.setAutomaticPresenceSimulation",
         serde_json::json!({ "authenticatorId": authenticator, "enabled": false }),
@@ -213,21 +215,6 @@ pub(crate) fn autofill(
         return Err(format!("the aborted autofill showed {message:?}"));
     }
     shots.take(page, "autofill-aborted")?;
-    let saved = page.authenticator_credentials(authenticator)?;
-    page.remove_virtual_authenticator(authenticator)?;
-    let device = page.add_virtual_authenticator(platform_authenticator())?;
-    for credential in &saved {
-        page.add_credential(&device, credential)?;
-    }
-    // The button's own request then finishes with the authenticator that answers.
-    wait_text(page, "#status", "the button sign-in", |t| t == expected)?;
-    let later: Vec<Value> = log(page)?.into_iter().skip(requests).collect();
-    let gets: Vec<&Value> = later.iter().filter(|e| e["kind"] == "get").collect();
-    if gets.len() != 2 || gets[1]["outcome"] != "resolved" || !gets[1]["mediation"].is_null() {
-        return Err(format!(
-            "expected the aborted autofill request and the resolved button request: {later:?}"
-        ));
-    }
     Ok(())
 }
 
@@ -383,9 +370,11 @@ pub(crate) fn rename(
     Ok(())
 }
 
-/// The Signal API at the right moments: the list tells the browser the accepted passkeys
-/// (after sign-up: the one; after adding a second and deleting it: the first alone), and a
-/// sign-in with the deleted passkey tells it that credential is unknown.
+/// The Signal API at the right moments, with its real effect on Chromium's virtual
+/// authenticators: the list tells the browser the accepted passkeys (after sign-up: the one;
+/// after adding a second: both; after deleting it: the first alone, and the browser then
+/// removes the deleted one from the device in the tab); a passkey deleted from another
+/// device is refused at sign-in, and the browser, told it is unknown, removes it too.
 pub(crate) fn signals(
     page: &mut Page<'_>,
     base_url: &str,
@@ -397,8 +386,14 @@ pub(crate) fn signals(
     open(page, base_url)?;
     sign_up(page, "signaller")?;
     let first = wait_passkeys(page, 1, "the new passkey")?;
-    let credential = page.authenticator_credentials(authenticator)?;
-    let first_credential = base64url(&credential[0]["credentialId"]);
+    let device_a = page.authenticator_credentials(authenticator)?;
+    let first_credential = base64url(&device_a[0]["credentialId"]);
+    if first[0] != first_credential {
+        return Err(format!(
+            "the embedded provider's authenticator id {} is not the credential id {first_credential}",
+            first[0]
+        ));
+    }
     let user_handle = entries(page, "create")?[0]["options"]["userId"].clone();
     let accepted = |ids: &[&str]| {
         serde_json::json!({
@@ -413,42 +408,49 @@ pub(crate) fn signals(
             .any(|e| e["kind"] == "signalAllAcceptedCredentials" && e["details"] == want)
             .then_some(())
     })?;
-    if first[0] != first_credential {
-        return Err(format!(
-            "the embedded provider's authenticator id {} is not the credential id {first_credential}",
-            first[0]
-        ));
-    }
 
-    // A second passkey on another device, then deleted.
-    let saved = page.authenticator_credentials(authenticator)?;
+    // A second passkey on device B, then a third on device C.
     page.remove_virtual_authenticator(authenticator)?;
-    let other = page.add_virtual_authenticator(platform_authenticator())?;
+    let b = page.add_virtual_authenticator(platform_authenticator())?;
     act(page, "#add-passkey")?;
-    let both = wait_passkeys(page, 2, "two passkeys")?;
-    let second = both
+    let two = wait_passkeys(page, 2, "two passkeys")?;
+    let second = two
         .iter()
-        .find(|id| **id != first[0])
+        .find(|id| **id != first_credential)
         .cloned()
         .ok_or("no second passkey")?;
-    let want_both = accepted(&[&first_credential, &second]);
-    let want_both_reversed = accepted(&[&second, &first_credential]);
+    let both = [
+        accepted(&[&first_credential, &second]),
+        accepted(&[&second, &first_credential]),
+    ];
     wait_log(page, "signalAllAcceptedCredentials with both", |log| {
         log.iter()
-            .any(|e| {
-                e["kind"] == "signalAllAcceptedCredentials"
-                    && (e["details"] == want_both || e["details"] == want_both_reversed)
-            })
+            .any(|e| e["kind"] == "signalAllAcceptedCredentials" && both.contains(&e["details"]))
             .then_some(())
     })?;
+    let device_b = page.authenticator_credentials(&b)?;
+    expect_credentials(page, &b, 1, "on device B")?;
+    page.remove_virtual_authenticator(&b)?;
+    let c = page.add_virtual_authenticator(platform_authenticator())?;
+    act(page, "#add-passkey")?;
+    let three = wait_passkeys(page, 3, "three passkeys")?;
+    let third = three
+        .iter()
+        .find(|id| **id != first_credential && **id != second)
+        .cloned()
+        .ok_or("no third passkey")?;
+
+    // Deleting the third on device C: the accepted list drops it, and the browser removes it
+    // from device C.
     let before = entries(page, "signalAllAcceptedCredentials")?.len();
-    let selector = format!(
-        "#passkeys li[data-authenticator-id={}] button.delete",
-        serde_json::to_string(&second).map_err(|e| e.to_string())?
-    );
-    act(page, &selector)?;
-    wait_passkeys(page, 1, "one passkey after the delete")?;
-    let want_one = accepted(&[&first_credential]);
+    let selector = |id: &str| -> CdpResult<String> {
+        Ok(format!(
+            "#passkeys li[data-authenticator-id={}] button.delete",
+            serde_json::to_string(id).map_err(|e| e.to_string())?
+        ))
+    };
+    act(page, &selector(&third)?)?;
+    wait_passkeys(page, 2, "two passkeys after a delete")?;
     wait_log(
         page,
         "signalAllAcceptedCredentials after the delete",
@@ -458,44 +460,73 @@ pub(crate) fn signals(
                 .filter(|e| e["kind"] == "signalAllAcceptedCredentials")
                 .skip(before)
                 .collect();
-            (!after.is_empty() && after.iter().all(|e| e["details"] == want_one)).then_some(())
+            (!after.is_empty() && after.iter().all(|e| both.contains(&e["details"]))).then_some(())
         },
     )?;
-    shots.take(page, "deleted")?;
+    let started = Instant::now();
+    while !page.authenticator_credentials(&c)?.is_empty() {
+        if started.elapsed() >= STEP_TIMEOUT {
+            return Err("the browser kept the deleted passkey on device C".to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    shots.take(page, "deleted-here")?;
+
+    // Deleting the second while device B is elsewhere: B still holds it.
+    page.remove_virtual_authenticator(&c)?;
+    let a = page.add_virtual_authenticator(platform_authenticator())?;
+    for credential in &device_a {
+        page.add_credential(&a, credential)?;
+    }
+    act(page, &selector(&second)?)?;
+    wait_passkeys(page, 1, "one passkey after deleting the second")?;
+    expect_credentials(
+        page,
+        &a,
+        1,
+        "on device A after deleting another device's passkey",
+    )?;
     if !entries(page, "signalUnknownCredential")?.is_empty() {
         return Err("signalUnknownCredential was called before any refused sign-in".to_owned());
     }
 
-    // The deleted passkey (still on the second device) is refused, and the browser told.
+    // Device B signs in with the deleted passkey: refused, and the browser told.
     log_out(page)?;
+    page.remove_virtual_authenticator(&a)?;
+    let b = page.add_virtual_authenticator(platform_authenticator())?;
+    for credential in &device_b {
+        page.add_credential(&b, credential)?;
+    }
     act(page, "#login")?;
     let refused = wait_text(page, "#message", "the deleted passkey refused", |t| {
         !t.is_empty()
     })?;
-    if !refused.starts_with("Error:") {
-        return Err(format!("the deleted passkey signed in: {refused:?}"));
+    if !(refused.starts_with("Error:") && refused.ends_with("(PasskeyNotFound)")) {
+        return Err(format!(
+            "the deleted passkey was not refused as unknown: {refused:?}"
+        ));
     }
-    let unknown = wait_log(page, "signalUnknownCredential", |log| {
-        let found: Vec<Value> = log
-            .iter()
-            .filter(|e| e["kind"] == "signalUnknownCredential")
-            .cloned()
-            .collect();
-        (!found.is_empty()).then_some(found)
-    })?;
+    let unknown = entries(page, "signalUnknownCredential")?;
     let want_unknown = serde_json::json!({ "rpId": "localhost", "credentialId": second });
     if unknown.len() != 1 || unknown[0]["details"] != want_unknown {
         return Err(format!(
             "signalUnknownCredential calls {unknown:?}, expected one with {want_unknown}"
         ));
     }
+    let started = Instant::now();
+    while !page.authenticator_credentials(&b)?.is_empty() {
+        if started.elapsed() >= STEP_TIMEOUT {
+            return Err("the browser kept the unknown passkey on device B".to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     shots.take(page, "unknown-signalled")?;
 
-    // The first device's passkey still signs in, and signals nothing unknown.
-    page.remove_virtual_authenticator(&other)?;
-    let first_device = page.add_virtual_authenticator(platform_authenticator())?;
-    for credential in &saved {
-        page.add_credential(&first_device, credential)?;
+    // Device A's passkey still signs in, and signals nothing more.
+    page.remove_virtual_authenticator(&b)?;
+    let a = page.add_virtual_authenticator(platform_authenticator())?;
+    for credential in &device_a {
+        page.add_credential(&a, credential)?;
     }
     act(page, "#login")?;
     wait_text(page, "#status", "log-in with the first passkey", |t| {
@@ -613,26 +644,44 @@ pub(crate) fn upgrade(
         t == format!("{SIGNED_IN}{user_id}")
     })?;
     if supported {
+        // Headless Chromium keeps a conditional create open (its password manager filled
+        // nothing), which is what a person who ignores the offer sees: the page signed in
+        // and showed no error.
         let create = wait_log(page, "a conditional create", |log| {
-            log.iter()
-                .find(|e| e["kind"] == "create" && e["outcome"] != "pending")
-                .cloned()
+            log.iter().find(|e| e["kind"] == "create").cloned()
         })?;
-        if create["mediation"] != "conditional" || create["options"]["userName"] != "upgrader" {
+        if create["mediation"] != "conditional"
+            || create["signal"] != true
+            || create["outcome"] != "pending"
+            || create["options"]["userName"] != "upgrader"
+        {
             return Err(format!("the upgrade's create call is {create}"));
         }
-        if create["outcome"] == "resolved" {
-            wait_passkeys(page, 1, "the upgraded passkey")?;
-            expect_credentials(page, authenticator, 1, "after the upgrade")?;
-        } else {
-            wait_passkeys(page, 0, "no passkey when the browser declined")?;
+        let message = page.text("#message")?.unwrap_or_default();
+        if message != format!("{SIGNED_IN}{user_id}") {
+            return Err(format!("the page shows {message:?} during the upgrade"));
+        }
+        // Adding a passkey from the button aborts the background request and creates one.
+        act(page, "#add-passkey")?;
+        wait_passkeys(page, 1, "the passkey added by the button")?;
+        expect_credentials(page, authenticator, 1, "after the button")?;
+        let creates = entries(page, "create")?;
+        if creates.len() != 2
+            || creates[0]["outcome"] != "rejected:AbortError"
+            || !creates[1]["mediation"].is_null()
+            || creates[1]["outcome"] != "resolved"
+        {
+            return Err(format!(
+                "expected the aborted conditional create and the button's create: {creates:?}"
+            ));
         }
     } else {
-        // The sign-in is complete once the list shows (empty): by then the page has
-        // decided, and it asked for nothing.
-        wait_text(page, "#message", "the sign-in message", |t| {
-            t == format!("{SIGNED_IN}{user_id}")
-        })?;
+        // The page marks the account view once the upgrade has decided.
+        page.wait_until(
+            "the upgrade to decide",
+            "document.querySelector('#view-account').dataset.upgrade === 'none'",
+            STEP_TIMEOUT,
+        )?;
         if !entries(page, "create")?.is_empty() {
             return Err("the page asked for a passkey without conditionalCreate".to_owned());
         }
