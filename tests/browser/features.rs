@@ -703,6 +703,12 @@ pub(crate) fn readme_screenshot(
 ) -> CdpResult<()> {
     page.add_init_script(WITHOUT_AUTOFILL)?;
     page.set_viewport(1000, 700)?;
+    // The sign-up passkey is a synced one (backup eligible and backed up).
+    page.remove_virtual_authenticator(authenticator)?;
+    let mut synced = platform_authenticator();
+    synced["defaultBackupEligibility"] = Value::Bool(true);
+    synced["defaultBackupState"] = Value::Bool(true);
+    let authenticator = &page.add_virtual_authenticator(synced)?;
     open(page, base_url)?;
     sign_up(page, "alice")?;
     let ids = wait_passkeys(page, 1, "the sign-up passkey")?;
@@ -744,6 +750,12 @@ pub(crate) fn readme_screenshot(
     )?;
     if names != serde_json::json!(["MacBook Pro", "Security key"]) {
         return Err(format!("the account view lists {names}"));
+    }
+    let badges = page.eval(
+        "Array.from(document.querySelectorAll('#passkeys li')).map((li) => li.querySelector('.badge').textContent)",
+    )?;
+    if badges != serde_json::json!(["Synced", "This device only"]) {
+        return Err(format!("the account view's badges are {badges}"));
     }
     page.eval(
         "window.scrollTo(0, 0); document.activeElement && document.activeElement.blur(); true",
