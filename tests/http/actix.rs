@@ -155,6 +155,7 @@ pub(crate) fn routes(passlock: Passlock<i64>) -> impl FnOnce(&mut web::ServiceCo
                         web::get().to(|| async { HttpResponse::Ok().body("private") }),
                     ),
             )
+            .service(passlock_actix::well_known(&passlock))
             .service(passlock_actix::scope(passlock));
     }
 }
@@ -215,6 +216,10 @@ async fn world_with(passlock: Passlock<i64>, clock: ManualClock) -> World<ActixA
 
 mod holes {
     crate::holes_scenarios!(super::world, super::world_with);
+}
+
+mod named {
+    crate::named_scenarios!(super::world, super::world_with);
 }
 
 /// The scenarios with SQLite for passkey links, the embedded provider's

@@ -78,6 +78,7 @@ pub(crate) fn app_without_sessions(passlock: Passlock<i64>) -> Router {
         .route("/app/sensitive", post(sensitive))
         .merge(guarded)
         .merge(passlock_axum::router(passlock.clone()))
+        .merge(passlock_axum::well_known_router(&passlock))
         .with_state(passlock)
 }
 
@@ -106,6 +107,10 @@ async fn world_with(passlock: Passlock<i64>, clock: ManualClock) -> World<AxumAp
 
 mod holes {
     crate::holes_scenarios!(super::world, super::world_with);
+}
+
+mod named {
+    crate::named_scenarios!(super::world, super::world_with);
 }
 
 mod hardening {

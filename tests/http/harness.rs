@@ -132,6 +132,18 @@ impl SignUpHook<i64> for MemoryUsers {
         self.names.lock().unwrap().retain(|_, id| id != user);
         Ok(())
     }
+
+    async fn username_available(&self, username: &str) -> Result<bool, SignUpError> {
+        Ok(!self.names.lock().unwrap().contains_key(username))
+    }
+
+    async fn username_of(&self, user: &i64) -> Result<Option<String>, SignUpError> {
+        let names = self.names.lock().unwrap();
+        Ok(names
+            .iter()
+            .find(|(_, id)| *id == user)
+            .map(|(name, _)| name.clone()))
+    }
 }
 
 /// A passlock over the embedded provider and memory stores, on a manual clock.
@@ -377,6 +389,20 @@ impl<A: TestApp> Client<'_, A> {
                 ("content-type".to_owned(), content_type.to_owned()),
             ],
             body,
+        })
+        .await
+    }
+
+    /// A same-origin JSON PATCH (a passkey rename).
+    pub(crate) async fn patch(&mut self, path: &str, body: Value) -> Reply {
+        self.send(TestRequest {
+            method: "PATCH",
+            path: path.to_owned(),
+            headers: vec![
+                ("origin".to_owned(), ORIGIN.to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ],
+            body: body.to_string().into_bytes(),
         })
         .await
     }

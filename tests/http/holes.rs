@@ -104,11 +104,13 @@ pub(crate) async fn sign_up_with_another_pending_proof_is_user_mismatch<A: TestA
 /// `409 sign_up_refused` with the app's message, links nothing and deletes
 /// the new passkey from the provider.
 pub(crate) async fn refused_sign_up_discards_the_passkey<A: TestApp>(w: World<A>) {
-    let (first, _) = w.client().sign_up(&mut authenticator(), "alice").await;
+    // Authorized while the name was free; another browser takes it before
+    // this one registers (the race `username_available` cannot close).
     let mut c = w.client();
     let (proof, passkey) = c
         .registration_ceremony(&mut authenticator(), json!({ "username": "alice" }))
         .await;
+    let (first, _) = w.client().sign_up(&mut authenticator(), "alice").await;
     let r = c.post("/passkey/register", c.proof(&proof)).await;
     r.assert_error(409, "sign_up_refused");
     assert_eq!(

@@ -12,6 +12,7 @@ mod holes;
 mod hosted;
 mod lifecycle;
 mod mfa;
+mod named;
 mod passage;
 mod redis;
 mod revocation;

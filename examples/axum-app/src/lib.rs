@@ -347,11 +347,20 @@ mod tests {
             app,
             cookies: Default::default(),
         };
+        // The taken name is refused before any ceremony: no passkey is made.
+        let mut device = SoftAuthenticator::new(ORIGIN);
         let (status, refused) = mallory
-            .sign_up(&mut SoftAuthenticator::new(ORIGIN), "alice")
+            .send(
+                "POST",
+                "/passkey/registration/authorize",
+                json!({ "username": "alice" }),
+            )
             .await;
         assert_eq!(status, 409, "{refused}");
-        assert_eq!(refused["error"], "sign_up_refused");
+        assert_eq!(refused["error"], "username_taken");
+        assert!(device.credential_ids().is_empty());
+        let (status, _) = mallory.sign_up(&mut device, "mallory").await;
+        assert_eq!(status, 201);
         assert_eq!(mallory.send("GET", "/api/me", Value::Null).await.0, 401);
     }
 }

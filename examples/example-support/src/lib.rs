@@ -123,6 +123,47 @@ impl SignUpHook<i64> for Users {
         };
         done.map_err(|e| SignUpError::Backend(Box::new(e)))
     }
+
+    /// A taken name is refused before the browser creates a passkey.
+    async fn username_available(&self, username: &str) -> Result<bool, SignUpError> {
+        let taken: Result<Option<(i64,)>, sqlx::Error> = match &self.0 {
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT id FROM users WHERE username = ?")
+                    .bind(username)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("SELECT id FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(pool)
+                    .await
+            }
+        };
+        taken
+            .map(|row| row.is_none())
+            .map_err(|e| SignUpError::Backend(Box::new(e)))
+    }
+
+    /// The username the authenticator shows for a passkey the user adds.
+    async fn username_of(&self, user: &i64) -> Result<Option<String>, SignUpError> {
+        let row: Result<Option<(String,)>, sqlx::Error> = match &self.0 {
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT username FROM users WHERE id = ?")
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("SELECT username FROM users WHERE id = $1")
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await
+            }
+        };
+        row.map(|r| r.map(|(name,)| name))
+            .map_err(|e| SignUpError::Backend(Box::new(e)))
+    }
 }
 
 /// The stores of one database, migrated (sessions are the caller's).

@@ -65,12 +65,7 @@ async fn example_app_signs_up_and_protects_its_api() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(other.session_user().await, Some(user));
     let mut late = w.client();
-    let (code, _) = late
-        .registration_ceremony(&mut authenticator(), json!({ "username": "alice" }))
-        .await;
-    let r = late
-        .post("/passkey/register", json!({ "code": code }))
-        .await;
-    r.assert_error(409, "sign_up_refused");
+    let r = late.authorize_sign_up("alice").await;
+    r.assert_error(409, "username_taken");
     assert_eq!(late.session_user().await, None);
 }
