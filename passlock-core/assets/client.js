@@ -465,9 +465,25 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
     return facts && facts.rpId && facts.userId ? facts : null;
   }
 
-  async function signalAccepted(list) {
+  // A list fetched before a registration started (or while one runs) may
+  // miss the new passkey: such a list is never signalled, or the browser
+  // would remove the passkey it just saved.
+  let registrations = 0;
+  let registering = 0;
+
+  async function registration(work) {
+    registrations += 1;
+    registering += 1;
+    try {
+      return await work();
+    } finally {
+      registering -= 1;
+    }
+  }
+
+  async function signalAccepted(list, epoch) {
     const facts = await currentUser();
-    if (!facts || !facts.credentialIds) return false;
+    if (!facts || !facts.credentialIds || registering > 0 || epoch !== registrations) return false;
     return signal("signalAllAcceptedCredentials", {
       rpId: facts.rpId,
       userId: facts.userId,
@@ -490,8 +506,10 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
       const body = {};
       if (username !== undefined && username !== null) body.username = username;
       if (passkeyName !== undefined && passkeyName !== null && passkeyName !== "") body.passkey_name = passkeyName;
-      const answer = await fetchJSON(app("/registration/authorize"), { body });
-      return finish("/register", await ceremony("registration", answer));
+      return registration(async () => {
+        const answer = await fetchJSON(app("/registration/authorize"), { body });
+        return finish("/register", await ceremony("registration", answer));
+      });
     },
 
     /** Signs in with any passkey of this site (usernameless). Resolves to `{user_id, authenticator_id}`. */
@@ -534,7 +552,7 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
      */
     async upgrade({ passkeyName, signal } = {}) {
       if (!isSupported() || !(await capabilities()).conditionalCreate) return null;
-      return inBackground(signal, async (aborted) => {
+      return inBackground(signal, (aborted) => registration(async () => {
         const body = { mediation: "conditional" };
         if (passkeyName) body.passkey_name = passkeyName;
         const answer = await fetchJSON(app("/registration/authorize"), { body });
@@ -548,7 +566,7 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
         }
         if (aborted.aborted) return null;
         return finish("/register", done);
-      });
+      }));
     },
 
     /** Signs out (the session is deleted on the server). */
@@ -576,8 +594,9 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
      * the browser which of the user's passkeys the site still accepts.
      */
     async passkeys() {
+      const epoch = registrations;
       const list = await fetchJSON(app("/passkeys"), { method: "GET" });
-      await signalAccepted(list || []);
+      await signalAccepted(list || [], epoch);
       return list;
     },
 
@@ -599,8 +618,9 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
     /** Deletes one passkey (needs a recent step-up; see `withStepUp`); the browser is told it is gone. */
     async deletePasskey(id) {
       await fetchJSON(app(`/passkeys/${encodeURIComponent(id)}`), { method: "DELETE" });
+      const epoch = registrations;
       const list = await fetchJSON(app("/passkeys"), { method: "GET" }).catch(() => null);
-      if (list) await signalAccepted(list);
+      if (list) await signalAccepted(list, epoch);
     },
 
     /** `withStepUp(fn)` bound to this client. */
