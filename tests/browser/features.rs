@@ -767,3 +767,80 @@ pub(crate) fn readme_screenshot(
     }
     Ok(())
 }
+
+/// Holds the answers of `GET .../passkeys` while `window.__hold` is set (the request is sent
+/// at once, so its list is as old as the request); `window.__release()` lets them through.
+const HOLD_PASSKEY_LISTS: &str = "(() => { const f = window.fetch; window.__hold = false; window.__held = []; \
+     window.fetch = (u, o) => { const answer = f(u, o); \
+       if (window.__hold && String(u).endsWith('/passkeys') && (!o || !o.method || o.method === 'GET')) \
+         return new Promise((resolve) => window.__held.push(() => resolve(answer))); \
+       return answer; }; \
+     window.__release = () => { window.__hold = false; const held = window.__held.splice(0); \
+       held.forEach((r) => r()); return held.length; }; })();";
+
+/// A passkey list fetched before a registration is never signalled as the accepted list:
+/// the step-up's list (one passkey) arrives after a second passkey was added, and the
+/// browser keeps the new passkey (a stale `signalAllAcceptedCredentials` would remove it).
+pub(crate) fn stale_list(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+) -> CdpResult<()> {
+    page.add_init_script(RECORDER)?;
+    page.add_init_script(WITHOUT_AUTOFILL)?;
+    page.add_init_script(HOLD_PASSKEY_LISTS)?;
+    open(page, base_url)?;
+    sign_up(page, "stale")?;
+    let first = wait_passkeys(page, 1, "the new passkey")?;
+    let refreshes = |page: &mut Page<'_>| -> CdpResult<u64> {
+        Ok(page
+            .eval("Number(document.body.dataset.refreshes || 0)")?
+            .as_u64()
+            .unwrap_or_default())
+    };
+
+    // The step-up's list is fetched now and held.
+    page.eval("window.__hold = true")?;
+    act(page, "#stepup")?;
+    page.wait_until(
+        "the step-up's passkey list to be held",
+        "window.__held.length === 1",
+        STEP_TIMEOUT,
+    )?;
+    page.eval("window.__hold = false")?;
+
+    // Meanwhile a second passkey on another device.
+    page.remove_virtual_authenticator(authenticator)?;
+    let other = page.add_virtual_authenticator(platform_authenticator())?;
+    act(page, "#add-passkey")?;
+    wait_passkeys(page, 2, "two passkeys")?;
+    expect_credentials(page, &other, 1, "after adding a passkey")?;
+    let signals = entries(page, "signalAllAcceptedCredentials")?.len();
+    let done = refreshes(page)?;
+
+    // The stale list arrives: the page ignores it, and nothing is signalled.
+    let released = page.eval("window.__release()")?;
+    if released != 1 {
+        return Err(format!("released {released} held lists, expected 1"));
+    }
+    page.wait_until(
+        "the stale refresh to finish",
+        &format!("Number(document.body.dataset.refreshes || 0) > {done}"),
+        STEP_TIMEOUT,
+    )?;
+    let later: Vec<Value> = entries(page, "signalAllAcceptedCredentials")?
+        .into_iter()
+        .skip(signals)
+        .collect();
+    if !later.is_empty() {
+        return Err(format!("the stale list was signalled: {later:?}"));
+    }
+    let shown = wait_passkeys(page, 2, "the list to stay at two passkeys")?;
+    if !shown.contains(&first[0]) {
+        return Err(format!("the list lost the first passkey: {shown:?}"));
+    }
+    expect_credentials(page, &other, 1, "after the stale list arrived")?;
+    shots.take(page, "stale-list-ignored")?;
+    Ok(())
+}

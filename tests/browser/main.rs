@@ -436,3 +436,13 @@ fn readme_screenshot() {
         features::readme_screenshot(page, &base_url, authenticator, shots)
     });
 }
+
+/// A passkey list older than a registration is not signalled (the new passkey stays).
+#[test]
+fn axum_example_stale_list_not_signalled() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("stale-list", |page, authenticator, shots| {
+        features::stale_list(page, &base_url, authenticator, shots)
+    });
+}
