@@ -565,3 +565,83 @@ async fn unlink_links_back_when_the_store_fails_midway() {
     let created: Vec<_> = links.iter().map(|l| l.created_at).collect();
     assert_eq!(created, vec![10, 20], "with its creation time");
 }
+
+/// A database at schema version 2 (before named passkeys) with one
+/// credential: `migrate` brings it to version 3, the credential reads back
+/// unnamed (its name is then derived) and can be renamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_version_2_credentials_survive_the_upgrade_to_3() {
+    use passlock_core::provider::embedded::store::CredentialStore as _;
+    let pool = sqlite_pool().await;
+    for script in [
+        include_str!("../../passlock-core/migrations/sqlite/0001_init.sql"),
+        include_str!("../../passlock-core/migrations/sqlite/0002_revocation.sql"),
+    ] {
+        sqlx::raw_sql(script).execute(&pool).await.unwrap();
+    }
+    sqlx::raw_sql(
+        "CREATE TABLE passlock_schema_version (version INTEGER NOT NULL PRIMARY KEY);
+         INSERT INTO passlock_schema_version (version) VALUES (1), (2);
+         INSERT INTO passlock_credential (credential_id, user_handle, username, passkey_json,
+             created_at, last_used_at, sign_count, backup_eligible, backup_state)
+         VALUES ('old-cred', 'old-user', 'alice', '{}', 1000, NULL, 3, 1, 0);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlite::migrate(&pool).await.unwrap();
+    assert_eq!(sqlite::SCHEMA_VERSION, 3);
+    let store = SqliteCredentialStore::new(pool.clone());
+    let id = AuthenticatorId::new("old-cred").unwrap();
+    let old = store.get(&id).await.unwrap().unwrap();
+    assert_eq!((old.name.as_deref(), old.aaguid.as_deref()), (None, None));
+    assert_eq!(old.username, "alice");
+    assert_eq!(old.sign_count, 3);
+    assert_eq!(old.display_name(), "Passkey created 1970-01-01");
+    assert!(store.rename(&id, "Old laptop").await.unwrap());
+    let renamed = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(renamed.display_name(), "Old laptop");
+    assert_eq!(renamed.sign_count, 3);
+}
+
+/// The same upgrade from version 2 to 3 on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_version_2_credentials_survive_the_upgrade_to_3() {
+    use passlock_core::provider::embedded::store::CredentialStore as _;
+    let (pool, guard) = pg_database().await;
+    for script in [
+        include_str!("../../passlock-core/migrations/postgres/0001_init.sql"),
+        include_str!("../../passlock-core/migrations/postgres/0002_revocation.sql"),
+    ] {
+        sqlx::raw_sql(script).execute(&pool).await.unwrap();
+    }
+    sqlx::raw_sql(
+        "CREATE TABLE passlock_schema_version (version BIGINT NOT NULL PRIMARY KEY);
+         INSERT INTO passlock_schema_version (version) VALUES (1), (2);
+         INSERT INTO passlock_credential (credential_id, user_handle, username, passkey_json,
+             created_at, last_used_at, sign_count, backup_eligible, backup_state)
+         VALUES ('old-cred', 'old-user', 'alice', '{}', 1000, NULL, 3, TRUE, FALSE);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    postgres::migrate(&pool).await.unwrap();
+    let store = PgCredentialStore::new(pool.clone());
+    let id = AuthenticatorId::new("old-cred").unwrap();
+    let old = store.get(&id).await.unwrap().unwrap();
+    assert_eq!((old.name.as_deref(), old.aaguid.as_deref()), (None, None));
+    assert!(old.backup_eligible);
+    assert!(store.rename(&id, "Old laptop").await.unwrap());
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().name.as_deref(),
+        Some("Old laptop")
+    );
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM passlock_schema_version ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2, 3]);
+    pool.close().await;
+    drop(guard);
+}

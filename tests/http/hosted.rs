@@ -20,7 +20,7 @@ use tower_sessions::MemoryStore;
 
 use crate::axum::{AxumApp, app};
 use crate::harness::{
-    MemoryUsers, ORIGIN, ProofKind, Reply, TestApp, TestRequest, World, authenticator,
+    MemoryUsers, ORIGIN, ProofKind, Reply, TestApp, TestRequest, World, authenticator, service_base,
 };
 
 /// The axum app on a hosted passlock, with the fake it talks to.
@@ -144,6 +144,55 @@ async fn ceremonies_run_against_the_hosted_service() {
             }
         }
     }
+}
+
+/// Issue 15 on the hosted provider, as far as the v2 wire goes: a
+/// conditional login asks the service for `mediation: "conditional"` and
+/// the options come back with it; the passkey list names passkeys from
+/// their creation date (the wire carries no passkey name, AAGUID or backup
+/// flags); a rename is `404 unsupported` and changes nothing.
+#[tokio::test]
+async fn hosted_conditional_login_and_unnamed_passkeys() {
+    let w = code_world().await;
+    let mut c = w.client();
+    let mut auth = authenticator();
+    let (_, aid) = c.sign_up(&mut auth, "alice").await;
+    let mut other = w.client();
+    let a = other
+        .post(
+            "/passkey/authentication/authorize",
+            json!({ "purpose": "login", "mediation": "conditional" }),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let o = other
+        .post(
+            &format!("{}/authentication/options", service_base(&a.json)),
+            json!({ "authenticationToken": a.json["authenticationToken"] }),
+        )
+        .await;
+    assert_eq!(o.status, 200, "{o:?}");
+    assert_eq!(o.json["mediation"], "conditional");
+
+    let l = c.get("/passkey/passkeys").await;
+    assert_eq!(l.status, 200, "{l:?}");
+    let e = &l.json[0];
+    assert_eq!(e["authenticator_id"], aid.as_str());
+    assert!(
+        e["name"].as_str().unwrap().starts_with("Passkey created "),
+        "{e}"
+    );
+    assert_eq!(e["aaguid"], serde_json::Value::Null);
+    assert_eq!(e["backup_eligible"], false);
+    let r = c
+        .patch(
+            &format!("/passkey/passkeys/{aid}"),
+            json!({ "name": "Laptop" }),
+        )
+        .await;
+    r.assert_error(404, "unsupported");
+    let l2 = c.get("/passkey/passkeys").await;
+    assert_eq!(l2.json, l.json);
 }
 
 /// The authorize answers name the fake; the app serves client.js but none

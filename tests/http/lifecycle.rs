@@ -477,6 +477,11 @@ async fn the_audit_hook_sees_every_event<A: TestApp>(w: World<A>, recorder: Arc<
     let (code, aid_b) = c.registration_ceremony(&mut b, json!({})).await;
     let r = c.post("/passkey/register", c.proof(&code)).await;
     assert_eq!(r.status, 201, "{r:?}");
+    let path = format!("/passkey/passkeys/{aid_b}");
+    let r = c.patch(&path, json!({ "name": "" })).await;
+    r.assert_error(400, "invalid_name");
+    let r = c.patch(&path, json!({ "name": "Phone" })).await;
+    assert_eq!(r.status, 200, "{r:?}");
     let mut other = w.client();
     w.clock.advance_secs(1);
     let login = other.authentication_ceremony(&mut b, "login").await;
@@ -529,6 +534,7 @@ async fn the_audit_hook_sees_every_event<A: TestApp>(w: World<A>, recorder: Arc<
             (AuditKind::SignedUp, uid, a_id.clone(), None, t0),
             (AuditKind::SteppedUp, uid, a_id, None, t1),
             (AuditKind::PasskeyAdded, uid, b_id.clone(), None, t1),
+            (AuditKind::PasskeyRenamed, uid, b_id.clone(), None, t1),
             (
                 AuditKind::LoggedIn,
                 uid,

@@ -96,6 +96,32 @@ pub(crate) async fn passkeys_are_listed_with_names_dates_and_backup_flags<A: Tes
         "the step-up counts as a use"
     );
 
+    // A third from a known password manager is named after it.
+    let mut manager = authenticator();
+    // 1Password's AAGUID, bada5566-a7aa-401f-bd96-45619a55120d.
+    manager.set_aaguid([
+        0xba, 0xda, 0x55, 0x66, 0xa7, 0xaa, 0x40, 0x1f, 0xbd, 0x96, 0x45, 0x61, 0x9a, 0x55, 0x12,
+        0x0d,
+    ]);
+    let third = add_passkey(&mut c, &mut manager, json!({})).await;
+    let l = list(&mut c).await;
+    let e = entry(&l, &third);
+    assert_eq!(e["name"], "1Password");
+    assert_eq!(e["authenticator_name"], "1Password");
+    assert_eq!(e["aaguid"], "bada5566-a7aa-401f-bd96-45619a55120d");
+    let r = c
+        .patch(
+            &format!("/passkey/passkeys/{third}"),
+            json!({ "name": "Vault" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["name"], "Vault");
+    assert_eq!(
+        r.json["authenticator_name"], "1Password",
+        "the authenticator stays known"
+    );
+
     // A login updates the last use.
     w.clock.advance_secs(60);
     let mut other = w.client();

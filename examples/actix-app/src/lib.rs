@@ -104,6 +104,7 @@ pub fn configure(passlock: Passlock<i64>) -> impl FnOnce(&mut web::ServiceConfig
             .route("/", web::get().to(index))
             .route("/api/me", web::get().to(me))
             .route("/api/sensitive", web::post().to(sensitive))
+            .service(passlock_actix::well_known(&passlock))
             .service(passlock_actix::scope(passlock));
     }
 }

@@ -92,6 +92,7 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
     }
     let routes = routes
         .merge(passlock_axum::router(passlock.clone()))
+        .merge(passlock_axum::well_known_router(&passlock))
         .with_state(passlock.clone());
     match (&config.redis_url, stores.users) {
         (Some(url), _) => {

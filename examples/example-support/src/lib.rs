@@ -297,7 +297,10 @@ pub async fn open_database(url: &str) -> Result<SqlitePool, BoxError> {
 /// [`Passlock`] for `origin`, with [`Users`] as its sign-up hook and
 /// `policy`. With `PASSLOCK_TRUSTED_PROXY_HEADER` set (for example
 /// `x-forwarded-for`, behind a proxy that always sets it), the client
-/// address for throttling is taken from that header.
+/// address for throttling is taken from that header. With
+/// `PASSLOCK_RELATED_ORIGINS` set (comma-separated origins on other
+/// domains, e.g. `https://example.co.uk`), the embedded provider accepts
+/// ceremonies from them too and lists them at `/.well-known/webauthn`.
 pub async fn build_passlock(
     stores: &Stores,
     origin: &str,
@@ -308,7 +311,14 @@ pub async fn build_passlock(
     let provider: Arc<dyn PasskeyProvider> = match hosted {
         None => Arc::new(
             EmbeddedProvider::new(
-                EmbeddedConfig::new(rp_id, RP_NAME, [origin.to_owned()]),
+                EmbeddedConfig::new(rp_id, RP_NAME, [origin.to_owned()]).with_related_origins(
+                    std::env::var("PASSLOCK_RELATED_ORIGINS")
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty())
+                        .map(str::to_owned),
+                ),
                 stores.credentials.clone(),
                 stores.ceremonies.clone(),
             )

@@ -779,6 +779,11 @@ impl PasskeyProvider for PasslockHosted {
             None => body.discoverable = Some(true),
         }
         body.user_verification = self.user_verification.clone();
+        // The v2 wire's own `mediation`: the service hands it back with the
+        // options (`{sessionToken, optionsJSON, mediation}`).
+        if request.mediation == crate::provider::Mediation::Conditional {
+            body.mediation = Some(crate::provider::Mediation::Conditional.as_str().to_owned());
+        }
         let ok = self.client.authorize_authentication(&body).await?;
         Ok(Authorization::new(
             ok.authentication_token,

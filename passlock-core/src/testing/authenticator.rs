@@ -172,6 +172,7 @@ pub struct SoftAuthenticator {
     signature_counter: bool,
     credentials: Credentials,
     extra_client_data: Option<Value>,
+    aaguid: [u8; 16],
 }
 
 impl std::fmt::Debug for SoftAuthenticator {
@@ -197,6 +198,7 @@ impl Clone for SoftAuthenticator {
             signature_counter: self.signature_counter,
             credentials: Arc::new(Mutex::new(copy)),
             extra_client_data: self.extra_client_data.clone(),
+            aaguid: self.aaguid,
         }
     }
 }
@@ -256,7 +258,15 @@ impl SoftAuthenticator {
             signature_counter: true,
             credentials: Arc::new(Mutex::new(Vec::new())),
             extra_client_data: None,
+            aaguid: [0; 16],
         }
+    }
+
+    /// The AAGUID the authenticator puts in the credentials it creates
+    /// (default all zeros, as many authenticators send without
+    /// attestation), to pose as a known one (e.g. a password manager).
+    pub fn set_aaguid(&mut self, aaguid: [u8; 16]) {
+        self.aaguid = aaguid;
     }
 
     /// Whether the authenticator verifies the user. With `false` it neither
@@ -292,6 +302,7 @@ impl SoftAuthenticator {
             signature_counter: self.signature_counter,
             credentials: Arc::clone(&self.credentials),
             extra_client_data: self.extra_client_data.clone(),
+            aaguid: self.aaguid,
         }
     }
 
@@ -342,7 +353,7 @@ impl SoftAuthenticator {
         &self,
     ) -> Authenticator<SoftStore, SoftUser, passkey_crypto::AvailableBackend> {
         let mut authenticator = Authenticator::new(
-            Aaguid::new_empty(),
+            Aaguid::from(self.aaguid),
             SoftStore {
                 credentials: Arc::clone(&self.credentials),
             },

@@ -455,7 +455,8 @@ fn usage(previous: u32, count: u32, used_at: UnixMillis) -> CredentialUse {
 /// [`StoreError::Conflict`] for the same and for another user and changes
 /// nothing; `record_use` is a compare-and-set on the counter (a stale
 /// previous count is a conflict, and of concurrent uses at one count exactly
-/// one is recorded).
+/// one is recorded); `rename` sets the name only, of that credential only,
+/// and answers `false` for an unknown id; names and AAGUIDs round-trip.
 pub async fn credential_store<S>(store: Arc<S>) -> Result<(), Failure>
 where
     S: CredentialStore + ?Sized,
@@ -469,6 +470,8 @@ where
     second.sign_count = u32::MAX;
     second.backup_eligible = false;
     second.backup_state = true;
+    second.name = Some("Work laptop \u{2713}".to_owned());
+    second.aaguid = Some("bada5566-a7aa-401f-bd96-45619a55120d".to_owned());
     ensure!(
         c,
         store.get(&first.credential_id).await.at(c)?.is_none(),
@@ -486,7 +489,7 @@ where
     ensure!(
         c,
         got.as_ref() == Some(&second),
-        "get gave {got:?}, want {second:?} (sign count u32::MAX, flags false/true)"
+        "get gave {got:?}, want {second:?} (sign count u32::MAX, flags false/true, name and AAGUID)"
     );
     let mut listed = store.list_for_user(&alice).await.at(c)?;
     listed.sort_by(|a, b| a.credential_id.cmp(&b.credential_id));
@@ -561,6 +564,45 @@ where
         got.as_ref() == Some(&want),
         "a refused record_use changed it: {got:?}"
     );
+
+    let c = "rename";
+    ensure!(
+        c,
+        store
+            .rename(&second.credential_id, "Phone \u{1F4F1}")
+            .await
+            .at(c)?,
+        "rename said there was no such credential"
+    );
+    let mut renamed = second.clone();
+    renamed.name = Some("Phone \u{1F4F1}".to_owned());
+    let got = store.get(&second.credential_id).await.at(c)?;
+    ensure!(
+        c,
+        got.as_ref() == Some(&renamed),
+        "after rename: {got:?}, want {renamed:?} (only the name changed)"
+    );
+    let got = store.get(&first.credential_id).await.at(c)?;
+    ensure!(
+        c,
+        got.as_ref() == Some(&want),
+        "a rename changed another credential: {got:?}"
+    );
+    let unknown = authenticator(c, &run, "unknown")?;
+    ensure!(
+        c,
+        !store.rename(&unknown, "x").await.at(c)?,
+        "renaming an unknown credential said it did"
+    );
+    ensure!(
+        c,
+        store.get(&unknown).await.at(c)?.is_none(),
+        "renaming an unknown credential created it"
+    );
+    store
+        .rename(&second.credential_id, "Work laptop \u{2713}")
+        .await
+        .at(c)?;
 
     let c = "concurrent_record_use_one_winner";
     let results = concurrently(c, CONCURRENCY, |i| {

@@ -143,6 +143,8 @@ struct PendingAuthentication {
     rp_id: String,
     allow: Option<Vec<String>>,
     expires_at: UnixMillis,
+    /// The `mediation` asked for at authorize time (handed back with the options).
+    mediation: Option<String>,
 }
 
 enum Session {
@@ -726,6 +728,7 @@ fn authorize_authentication(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
             rp_id: request.rp_id,
             allow: request.allow_credentials,
             expires_at,
+            mediation: request.mediation,
         },
     );
     Ok(ok(
@@ -787,12 +790,12 @@ fn authentication_options(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         "timeout": 60000,
     });
     let session = random_token(24);
-    s.sessions
-        .insert(session.clone(), Session::Authentication(pending));
-    Ok(ok(
-        200,
-        &OptionsAnswer::authentication(SessionToken::new(session), options),
-    ))
+    let mut answer = OptionsAnswer::authentication(SessionToken::new(session.clone()), options);
+    if let Some(mediation) = &pending.mediation {
+        answer.mediation = Some(mediation.clone());
+    }
+    s.sessions.insert(session, Session::Authentication(pending));
+    Ok(ok(200, &answer))
 }
 
 /// The UV flag (bit 2 of the flags byte after the 32-byte RP id hash) of

@@ -64,6 +64,7 @@ async fn both_adapters_answer_alike() {
     let axum = AxumApp(
         axum::Router::new()
             .merge(passlock_axum::router(passlock.clone()))
+            .merge(passlock_axum::well_known_router(&passlock))
             .with_state(passlock)
             .layer(sessions),
     );
@@ -182,6 +183,41 @@ async fn both_adapters_answer_alike() {
             b"",
         ),
         req("HEAD", "/passkey/client.js", &[], b""),
+        req("GET", "/passkey/client.d.ts", &[], b""),
+        req("HEAD", "/passkey/client.d.ts", &[], b""),
+        req("POST", "/passkey/client.d.ts", &[json, origin], b"{}"),
+        req(
+            "PATCH",
+            "/passkey/passkeys/abc",
+            &[json, origin],
+            br#"{"name":"x"}"#,
+        ),
+        req(
+            "PATCH",
+            "/passkey/passkeys/abc",
+            &[json],
+            br#"{"name":"x"}"#,
+        ),
+        req(
+            "PATCH",
+            "/passkey/passkeys/abc",
+            &[json, origin],
+            br#"{"nom":"x"}"#,
+        ),
+        req("PUT", "/passkey/passkeys/abc", &[json, origin], b"{}"),
+        req(
+            "POST",
+            "/passkey/registration/authorize",
+            &[json, origin],
+            br#"{"username":"bob","passkey_name":" "}"#,
+        ),
+        req(
+            "POST",
+            "/passkey/authentication/authorize",
+            &[json, origin],
+            br#"{"purpose":"login","mediation":"sometimes"}"#,
+        ),
+        req("GET", "/.well-known/webauthn", &[], b""),
         req("POST", "/passkey/client.js", &[json, origin], b"{}"),
     ];
     for case in cases {
