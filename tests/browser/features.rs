@@ -245,6 +245,13 @@ pub(crate) fn json_helpers(
             "the JSON helpers are {present}, expected all {expected}"
         ));
     }
+    // The page imported client.js and ran it: no new global besides the recorder's own.
+    let added = page.eval(
+        "Object.getOwnPropertyNames(window).filter((n) => !window.__passlockGlobals.includes(n))",
+    )?;
+    if added != serde_json::json!(["__passlock", "__passlockGlobals"]) {
+        return Err(format!("new globals after loading the page: {added}"));
+    }
     let user_id = sign_up(
         page,
         if native {

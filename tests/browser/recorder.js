@@ -8,7 +8,10 @@
 // their arguments; they then go to the browser's own method where it has one).
 (() => {
   const log = [];
+  // The window's own properties before any page script ran, to find new globals.
+  const globals = Object.getOwnPropertyNames(window);
   Object.defineProperty(window, "__passlock", { value: log });
+  Object.defineProperty(window, "__passlockGlobals", { value: globals });
   const b64url = (buf) => {
     if (!buf) return null;
     const bytes = new Uint8Array(buf instanceof ArrayBuffer ? buf : buf.buffer);
