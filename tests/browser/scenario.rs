@@ -12,7 +12,9 @@
 //! buttons `#add-passkey`, `#stepup`, `#sensitive`, `#logout` and `#sensitive-result`
 //! ("Sensitive action done"). Everywhere: `#status` ("Signed in as <user_id>" or "Signed
 //! out"), `#message` (last result, errors start with "Error:" and end with "(<code>)"),
-//! `#unsupported` (shown on a browser without passkeys).
+//! `#unsupported` (shown on a browser without passkeys). `<body data-refreshes>` counts
+//! the page's finished refreshes and `#view-account[data-upgrade]` tells how the passkey
+//! upgrade after a password sign-in went (`pending`, `none`, `added`, `failed`).
 //!
 //! The password journey ([`password_then_passkey_journey`]) also needs `#mfa-verify` inside
 //! the `#mfa` view (hidden unless a passkey is pending), and `#status` "Password verified for
