@@ -371,7 +371,7 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
   }
 
   // One ceremony against the passkey service: options, the browser, verification.
-  // Resolves to `{ code, cred, options }`.
+  // Resolves to `{ code, cred, json, rpId }` (json: the options as JSON).
   async function ceremony(kind, answer, { mediation, signal: abortSignal } = {}) {
     requireWebAuthn();
     const tokenField = kind === "registration" ? "registrationToken" : "authenticationToken";
