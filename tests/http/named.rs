@@ -470,6 +470,58 @@ where
     assert_ne!(bob, alice);
 }
 
+/// A sign-up hook that only creates users (no `username_of`, no
+/// `username_available`): the defaults.
+#[derive(Debug, Default)]
+struct PlainUsers(MemoryUsers);
+
+#[async_trait::async_trait]
+impl passlock_core::SignUpHook<i64> for PlainUsers {
+    async fn create_user(&self, username: &str) -> Result<i64, passlock_core::SignUpError> {
+        self.0.create_user(username).await
+    }
+
+    async fn abandon_user(&self, user: &i64) -> Result<(), passlock_core::SignUpError> {
+        self.0.abandon_user(user).await
+    }
+}
+
+/// Without `SignUpHook::username_of`, a passkey the user adds is still
+/// created under the username stored with their first passkey (embedded
+/// provider), not the app's id; without `username_available` a taken name
+/// is refused only at `/register` (`409 sign_up_refused`).
+pub(crate) async fn hook_defaults_use_the_stored_username<A, F, Fut>(with: F)
+where
+    A: TestApp,
+    F: Fn(Passlock<i64>, ManualClock) -> Fut,
+    Fut: std::future::Future<Output = World<A>>,
+{
+    let clock = ManualClock::starting_now();
+    let provider = EmbeddedProvider::in_memory(
+        EmbeddedConfig::new("localhost", "t", [ORIGIN]).with_clock(Arc::new(clock.clone())),
+    )
+    .await
+    .unwrap();
+    let store: Arc<dyn AuthenticatorStore<i64>> = Arc::new(MemoryAuthenticatorStore::new());
+    let passlock = Passlock::builder(Arc::new(provider), store)
+        .sign_up(Arc::new(PlainUsers::default()))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let w = with(passlock, clock).await;
+    let mut c = w.client();
+    let (user, _) = c.sign_up(&mut authenticator(), "carol").await;
+    let added = registration_options(&mut c, json!({})).await;
+    assert_eq!(added["user"]["name"], "carol", "{added}");
+    assert_ne!(added["user"]["name"], user.to_string());
+    let mut late = w.client();
+    let (code, _) = late
+        .registration_ceremony(&mut authenticator(), json!({ "username": "carol" }))
+        .await;
+    let r = late.post("/passkey/register", late.proof(&code)).await;
+    r.assert_error(409, "sign_up_refused");
+}
+
 /// A request from `origin` (not the app's main origin).
 fn from_origin(origin: &str, method: &'static str, path: &str, body: Value) -> TestRequest {
     TestRequest {
@@ -665,6 +717,7 @@ macro_rules! named_scenarios {
         $crate::named_scenarios!(@with $with;
             a_taken_username_is_refused_before_any_ceremony,
             related_origins_are_served_and_accepted,
+            hook_defaults_use_the_stored_username,
         );
     };
     (@world $world:path; $($name:ident),* $(,)?) => {

@@ -360,8 +360,10 @@ mod tests {
         assert_eq!(status, 409, "{refused}");
         assert_eq!(refused["error"], "username_taken");
         assert!(device.credential_ids().is_empty());
-        let (status, _) = mallory.sign_up(&mut device, "mallory").await;
-        assert_eq!(status, 201);
         assert_eq!(mallory.send("GET", "/api/me", Value::Null).await.0, 401);
+        // A free name still signs up, as another user.
+        let (status, other) = mallory.sign_up(&mut device, "mallory").await;
+        assert_eq!(status, 201, "{other}");
+        assert_ne!(other["user_id"], signed_in["user_id"]);
     }
 }
