@@ -12,8 +12,8 @@ use passlock_core::provider::embedded::{
     CeremonyStore, EmbeddedConfig, EmbeddedProvider, MemoryCeremonyStore, MemoryCredentialStore,
 };
 use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_core::testing::authenticator::SoftAuthenticator;
 use passlock_core::{AuthenticatorStore, Passlock};
+use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 
 use crate::harness::{
