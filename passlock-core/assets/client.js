@@ -1,14 +1,18 @@
-// passlock browser client. Dependency free, an ES module; also sets
-// `globalThis.Passlock`. Served by the adapters at `{prefix}/client.js`, and
-// the prefix is taken from this module's own URL.
+// passlock browser client. Dependency free, an ES module that writes nothing
+// to `globalThis`. Served by the adapters at `{prefix}/client.js` (its types
+// at `{prefix}/client.d.ts`); the default prefix is taken from this module's
+// own URL, and `createClient({ prefix })` names it explicitly (for a bundler
+// that moves the file).
 //
-//   import { register, login, stepUp, logout, logoutEverywhere, session, passkeys,
-//            deletePasskey, withStepUp, fetchJSON, PasslockError }
+//   import { register, login, autofill, upgrade, stepUp, logout, logoutEverywhere,
+//            session, passkeys, renamePasskey, deletePasskey, isSupported,
+//            capabilities, withStepUp, fetchJSON, createClient, PasslockError }
 //     from "/passkey/client.js";
 //
 // Every function throws a `PasslockError` with a machine `code` (the app's
 // `error` code, the passkey service's error tag, or one of "cancelled",
-// "unsupported", "network", "webauthn_failed") and a human `message`.
+// "passkeys_unavailable", "unsupported", "network", "webauthn_failed") and a
+// human `message`.
 
 /** The error every function of this client throws. */
 export class PasslockError extends Error {
@@ -24,6 +28,82 @@ export class PasslockError extends Error {
     this.status = extra.status;
     this.body = extra.body;
   }
+}
+
+// ---- support detection ------------------------------------------------------
+
+function pkc() {
+  return typeof PublicKeyCredential === "undefined" ? undefined : PublicKeyCredential;
+}
+
+/** Whether this browser can use passkeys at all (WebAuthn in a secure context). */
+export function isSupported() {
+  return (
+    typeof navigator !== "undefined" &&
+    Boolean(navigator.credentials) &&
+    typeof navigator.credentials.create === "function" &&
+    typeof navigator.credentials.get === "function" &&
+    pkc() !== undefined &&
+    (typeof isSecureContext === "undefined" || isSecureContext)
+  );
+}
+
+function requireWebAuthn() {
+  if (!isSupported()) {
+    throw new PasslockError("passkeys_unavailable", "This browser cannot use passkeys here");
+  }
+}
+
+const SIGNALS = ["signalUnknownCredential", "signalAllAcceptedCredentials", "signalCurrentUserDetails"];
+
+async function ask(fn) {
+  try {
+    return Boolean(await fn());
+  } catch (_) {
+    return false;
+  }
+}
+
+/**
+ * What this browser offers: `PublicKeyCredential.getClientCapabilities()`
+ * where it exists, else computed from the older probes. Always has the keys
+ * `conditionalGet`, `conditionalCreate`, `hybridTransport`,
+ * `passkeyPlatformAuthenticator`, `userVerifyingPlatformAuthenticator`,
+ * `relatedOrigins`, `signalUnknownCredential`, `signalAllAcceptedCredentials`,
+ * `signalCurrentUserDetails` (all false where passkeys are unavailable).
+ */
+export async function capabilities() {
+  const caps = {
+    conditionalGet: false,
+    conditionalCreate: false,
+    hybridTransport: false,
+    passkeyPlatformAuthenticator: false,
+    userVerifyingPlatformAuthenticator: false,
+    relatedOrigins: false,
+    signalUnknownCredential: false,
+    signalAllAcceptedCredentials: false,
+    signalCurrentUserDetails: false,
+  };
+  if (!isSupported()) return caps;
+  const P = pkc();
+  for (const name of SIGNALS) caps[name] = typeof P[name] === "function";
+  if (typeof P.isConditionalMediationAvailable === "function") {
+    caps.conditionalGet = await ask(() => P.isConditionalMediationAvailable());
+  }
+  if (typeof P.isUserVerifyingPlatformAuthenticatorAvailable === "function") {
+    const platform = await ask(() => P.isUserVerifyingPlatformAuthenticatorAvailable());
+    caps.userVerifyingPlatformAuthenticator = platform;
+    caps.passkeyPlatformAuthenticator = platform;
+  }
+  if (typeof P.getClientCapabilities === "function") {
+    try {
+      const reported = await P.getClientCapabilities();
+      for (const [key, value] of Object.entries(reported || {})) caps[key] = Boolean(value);
+    } catch (_) {
+      // Keep the computed answer.
+    }
+  }
+  return caps;
 }
 
 // ---- base64url <-> ArrayBuffer ------------------------------------------
@@ -54,24 +134,44 @@ function unwrapOptions(optionsJSON) {
   return o && o.publicKey ? o.publicKey : o;
 }
 
-function creationOptions(optionsJSON) {
-  const o = unwrapOptions(optionsJSON);
+// JSON `null`s are dropped: the browser's JSON parsers refuse them where a
+// dictionary or a string is expected.
+function withoutNulls(value) {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value && typeof value === "object") {
+    const out = {};
+    for (const [k, v] of Object.entries(value)) if (v !== null && v !== undefined) out[k] = withoutNulls(v);
+    return out;
+  }
+  return value;
+}
+
+// Options in their JSON form (base64url strings) become what
+// `navigator.credentials` takes: through the browser's own parser where it
+// has one, else converted by hand. `hints` pass through either way.
+function creationOptions(json) {
+  const P = pkc();
+  if (typeof P.parseCreationOptionsFromJSON === "function") return P.parseCreationOptionsFromJSON(json);
   return {
-    ...o,
-    challenge: toBuffer(o.challenge),
-    user: { ...o.user, id: toBuffer(o.user.id) },
-    excludeCredentials: descriptors(o.excludeCredentials),
+    ...json,
+    challenge: toBuffer(json.challenge),
+    user: { ...json.user, id: toBuffer(json.user.id) },
+    excludeCredentials: descriptors(json.excludeCredentials),
   };
 }
 
-function requestOptions(optionsJSON) {
-  const o = unwrapOptions(optionsJSON);
-  const out = { ...o, challenge: toBuffer(o.challenge) };
-  if (o.allowCredentials) out.allowCredentials = descriptors(o.allowCredentials);
+function requestOptions(json) {
+  const P = pkc();
+  if (typeof P.parseRequestOptionsFromJSON === "function") return P.parseRequestOptionsFromJSON(json);
+  const out = { ...json, challenge: toBuffer(json.challenge) };
+  if (json.allowCredentials) out.allowCredentials = descriptors(json.allowCredentials);
   return out;
 }
 
+// A credential as the JSON the passkey service verifies: `toJSON()` where
+// the browser has it, else converted by hand.
 function credentialJSON(cred) {
+  if (typeof cred.toJSON === "function") return cred.toJSON();
   const r = cred.response;
   const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
   if (r.attestationObject) {
@@ -113,9 +213,32 @@ function webauthnError(e) {
   return new PasslockError("webauthn_failed", "The passkey ceremony failed", { cause: e });
 }
 
-function requireWebAuthn() {
-  if (typeof navigator === "undefined" || !navigator.credentials || typeof PublicKeyCredential === "undefined") {
-    throw new PasslockError("unsupported", "This browser does not support passkeys");
+// ---- the Signal API -------------------------------------------------------
+//
+// Tells the user's passkey provider what the site knows, so it can hide or
+// update passkeys. The WebAuthn user id and the relying party id are learnt
+// from the ceremonies this browser ran (the options and the assertion) and
+// kept per app user in localStorage; the list of accepted ids is sent only
+// when the server's authenticator ids were seen to be credential ids (the
+// embedded provider), never guessed. Every signal is a no-op where the
+// browser lacks it, and never throws.
+
+async function signal(method, details) {
+  const P = pkc();
+  if (!P || typeof P[method] !== "function") return false;
+  try {
+    await P[method](details);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+function storage() {
+  try {
+    return typeof localStorage === "undefined" ? undefined : localStorage;
+  } catch (_) {
+    return undefined;
   }
 }
 
@@ -176,66 +299,287 @@ function defaultPrefix() {
   }
 }
 
+// The codes of a sign-in refused because the site does not know the passkey.
+const UNKNOWN_CREDENTIAL = new Set(["PasskeyNotFound", "unknown_credential", "unknown_authenticator"]);
+
 /**
  * A client for the passlock routes under `prefix` (default: where this
  * module was loaded from, e.g. "/passkey").
  */
 export function createClient({ prefix = defaultPrefix() } = {}) {
+  prefix = String(prefix).replace(/\/$/, "");
   const app = (path) => `${prefix}${path}`;
   const service = (answer, path) => `${String(answer.endpoint).replace(/\/$/, "")}/v2/${encodeURIComponent(answer.tenancyId)}/passkey/${path}`;
 
-  async function ceremony(kind, answer) {
+  // The one pending background request (autofill, or the conditional create
+  // of `upgrade`); a ceremony started from a button aborts it, and the
+  // background promise then resolves to null.
+  let background = null;
+
+  function abortBackground() {
+    if (background) {
+      background.abort(new DOMException("passlock: another passkey ceremony started", "AbortError"));
+      background = null;
+    }
+  }
+
+  // Runs `work(signal)` as the background request; null when it was aborted
+  // (by `external`, or by a button ceremony) or the browser declined
+  // (a conditional request ends with "cancelled" when nothing was picked).
+  async function inBackground(external, work) {
+    abortBackground();
+    const controller = new AbortController();
+    background = controller;
+    const stop = () => controller.abort(external.reason);
+    if (external) {
+      if (external.aborted) return null;
+      external.addEventListener("abort", stop, { once: true });
+    }
+    try {
+      return await work(controller.signal);
+    } catch (e) {
+      if (controller.signal.aborted || (e instanceof PasslockError && e.code === "cancelled")) return null;
+      throw e;
+    } finally {
+      if (background === controller) background = null;
+      if (external) external.removeEventListener("abort", stop);
+    }
+  }
+
+  // ---- what this browser learnt about each app user's passkeys ----
+  const key = (userId) => `passlock:${prefix}:webauthn-user:${userId}`;
+
+  function recall(userId) {
+    const s = storage();
+    if (!s || userId == null) return null;
+    try {
+      return JSON.parse(s.getItem(key(userId)) || "null");
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function remember(userId, facts) {
+    const s = storage();
+    if (!s || userId == null) return;
+    const merged = { ...(recall(userId) || {}), ...withoutNulls(facts) };
+    try {
+      s.setItem(key(userId), JSON.stringify(merged));
+    } catch (_) {
+      // A full or disabled storage only costs the Signal API calls.
+    }
+  }
+
+  // One ceremony against the passkey service: options, the browser, verification.
+  // Resolves to `{ code, cred, json, rpId }` (json: the options as JSON).
+  async function ceremony(kind, answer, { mediation, signal: abortSignal } = {}) {
     requireWebAuthn();
     const tokenField = kind === "registration" ? "registrationToken" : "authenticationToken";
     const options = await fetchJSON(service(answer, `${kind}/options`), { body: { [tokenField]: answer[tokenField] } });
+    const json = withoutNulls(unwrapOptions(options.optionsJSON));
     let cred;
     try {
-      cred = kind === "registration"
-        ? await navigator.credentials.create({ publicKey: creationOptions(options.optionsJSON) })
-        : await navigator.credentials.get({ publicKey: requestOptions(options.optionsJSON) });
+      const request = {};
+      if (mediation) request.mediation = mediation;
+      if (abortSignal) request.signal = abortSignal;
+      if (kind === "registration") {
+        request.publicKey = creationOptions(json);
+        cred = await navigator.credentials.create(request);
+      } else {
+        request.publicKey = requestOptions(json);
+        cred = await navigator.credentials.get(request);
+      }
     } catch (e) {
+      if (abortSignal && abortSignal.aborted) throw e;
       throw webauthnError(e);
     }
     if (!cred) throw new PasslockError("cancelled", "No passkey was chosen");
-    const verified = await fetchJSON(service(answer, `${kind}/verification`), {
-      body: { response: credentialJSON(cred), sessionToken: options.sessionToken },
-    });
+    const rpId = (kind === "registration" ? json.rp && json.rp.id : json.rpId) || location.hostname;
+    let verified;
+    try {
+      verified = await fetchJSON(service(answer, `${kind}/verification`), {
+        body: { response: credentialJSON(cred), sessionToken: options.sessionToken },
+      });
+    } catch (e) {
+      await unknownCredential(e, cred, rpId);
+      throw e;
+    }
     if (!verified || !verified.code) throw new PasslockError("bad_response", "The passkey service gave no code");
-    return verified.code;
+    return { code: verified.code, cred, json, rpId };
+  }
+
+  // A sign-in refused because the site does not know this passkey: tell the
+  // passkey provider, so it stops offering it.
+  async function unknownCredential(e, cred, rpId) {
+    if (!(e instanceof PasslockError) || !UNKNOWN_CREDENTIAL.has(e.code)) return;
+    const body = e.body || {};
+    await signal("signalUnknownCredential", {
+      rpId: body.rpId || rpId,
+      credentialId: body.credentialId || cred.id,
+    });
+  }
+
+  // Records what a finished ceremony taught about the signed-in user.
+  function learn(result, done) {
+    if (!result || result.user_id == null) return;
+    const facts = {
+      rpId: done.rpId,
+      credentialIds: String(result.authenticator_id) === done.cred.id,
+    };
+    if (done.json.user) {
+      facts.userId = done.json.user.id;
+      facts.name = done.json.user.name;
+      facts.displayName = done.json.user.displayName;
+    } else {
+      const handle = done.cred.response && done.cred.response.userHandle;
+      if (handle && handle.byteLength > 0) facts.userId = toBase64url(handle);
+    }
+    remember(result.user_id, facts);
+  }
+
+  async function finish(route, done) {
+    let result;
+    try {
+      result = await fetchJSON(app(route), { body: { code: done.code } });
+    } catch (e) {
+      await unknownCredential(e, done.cred, done.rpId);
+      throw e;
+    }
+    learn(result, done);
+    return result;
   }
 
   async function authenticate(purpose, route) {
+    requireWebAuthn();
+    abortBackground();
     const answer = await fetchJSON(app("/authentication/authorize"), { body: { purpose } });
-    const code = await ceremony("authentication", answer);
-    return fetchJSON(app(route), { body: { code } });
+    return finish(route, await ceremony("authentication", answer));
   }
 
-  return {
+  // The signed-in user's WebAuthn facts, or null when this browser has not
+  // seen them (or, for the accepted list, when ids are not credential ids).
+  async function currentUser() {
+    const s = await client.session();
+    if (!s || s.second_factor_pending) return null;
+    const facts = recall(s.user_id);
+    return facts && facts.rpId && facts.userId ? facts : null;
+  }
+
+  // A list fetched before a registration started (or while one runs) may
+  // miss the new passkey: such a list is never signalled, or the browser
+  // would remove the passkey it just saved.
+  let registrations = 0;
+  let registering = 0;
+
+  async function registration(work) {
+    registrations += 1;
+    registering += 1;
+    try {
+      return await work();
+    } finally {
+      registering -= 1;
+    }
+  }
+
+  async function signalAccepted(list, epoch) {
+    const facts = await currentUser();
+    if (!facts || !facts.credentialIds || registering > 0 || epoch !== registrations) return false;
+    return signal("signalAllAcceptedCredentials", {
+      rpId: facts.rpId,
+      userId: facts.userId,
+      allAcceptedCredentialIds: list.map((p) => String(p.authenticator_id)),
+    });
+  }
+
+  const client = {
     prefix,
-    /** Signs up (signed out, `username` required) or adds a passkey (signed in). Resolves to `{user_id, authenticator_id}`. */
-    async register({ username } = {}) {
-      const body = username === undefined || username === null ? {} : { username };
-      const answer = await fetchJSON(app("/registration/authorize"), { body });
-      const code = await ceremony("registration", answer);
-      return fetchJSON(app("/register"), { body: { code } });
+    isSupported,
+    capabilities,
+
+    /**
+     * Signs up (signed out, `username` required) or adds a passkey (signed
+     * in), optionally named `passkeyName`. Resolves to `{user_id, authenticator_id}`.
+     */
+    async register({ username, passkeyName } = {}) {
+      requireWebAuthn();
+      abortBackground();
+      const body = {};
+      if (username !== undefined && username !== null) body.username = username;
+      if (passkeyName !== undefined && passkeyName !== null && passkeyName !== "") body.passkey_name = passkeyName;
+      return registration(async () => {
+        const answer = await fetchJSON(app("/registration/authorize"), { body });
+        return finish("/register", await ceremony("registration", answer));
+      });
     },
+
     /** Signs in with any passkey of this site (usernameless). Resolves to `{user_id, authenticator_id}`. */
     login() {
       return authenticate("login", "/login");
     },
+
     /** Verifies the signed-in user again with one of their passkeys. */
     stepUp() {
       return authenticate("step_up", "/step-up");
     },
+
+    /**
+     * Offers the site's passkeys in the autofill of the username field
+     * (`autocomplete="username webauthn"`) and signs in with the one the
+     * user picks. Resolves to `{user_id, authenticator_id}`, or to null when
+     * the browser has no autofill for passkeys or the request was aborted
+     * (by `signal`, or by a ceremony started from a button). Start it when
+     * the sign-in form shows.
+     */
+    async autofill({ signal } = {}) {
+      requireWebAuthn();
+      if (!(await capabilities()).conditionalGet) return null;
+      return inBackground(signal, async (aborted) => {
+        const answer = await fetchJSON(app("/authentication/authorize"), { body: { purpose: "login", mediation: "conditional" } });
+        if (aborted.aborted) return null;
+        const done = await ceremony("authentication", answer, { mediation: "conditional", signal: aborted });
+        if (aborted.aborted) return null;
+        return finish("/login", done);
+      });
+    },
+
+    /**
+     * After a sign-in with a password, asks the browser to save a passkey
+     * for the signed-in user without a prompt (conditional create) where it
+     * offers that. Resolves to `{user_id, authenticator_id}` when a passkey
+     * was added, or to null when the browser lacks conditional create,
+     * declined, or the request was aborted (by `signal`, or by a ceremony
+     * started from a button); nothing is shown to the user either way.
+     */
+    async upgrade({ passkeyName, signal } = {}) {
+      if (!isSupported() || !(await capabilities()).conditionalCreate) return null;
+      return inBackground(signal, (aborted) => registration(async () => {
+        const body = { mediation: "conditional" };
+        if (passkeyName) body.passkey_name = passkeyName;
+        const answer = await fetchJSON(app("/registration/authorize"), { body });
+        if (aborted.aborted) return null;
+        let done;
+        try {
+          done = await ceremony("registration", answer, { mediation: "conditional", signal: aborted });
+        } catch (e) {
+          if (e instanceof PasslockError && e.code === "credential_exists") return null;
+          throw e;
+        }
+        if (aborted.aborted) return null;
+        return finish("/register", done);
+      }));
+    },
+
     /** Signs out (the session is deleted on the server). */
     async logout() {
       await fetchJSON(app("/logout"));
     },
+
     /** Signs out every other session of the user; this one stays signed in. */
     async logoutEverywhere() {
       await fetchJSON(app("/logout/everywhere"));
     },
-    /** The session (`{user_id, authenticator_id, authenticated_at, verified_at, amr}`), or null when signed out. */
+
+    /** The session (`{user_id, authenticator_id, authenticated_at, verified_at, amr, second_factor_pending}`), or null when signed out. */
     async session() {
       try {
         return await fetchJSON(app("/session"), { method: "GET" });
@@ -244,15 +588,47 @@ export function createClient({ prefix = defaultPrefix() } = {}) {
         throw e;
       }
     },
-    /** The signed-in user's passkeys: `[{authenticator_id, created_at, last_used_at, current}]`. */
-    passkeys() {
-      return fetchJSON(app("/passkeys"), { method: "GET" });
+
+    /**
+     * The signed-in user's passkeys (see `Passkey` in client.d.ts); tells
+     * the browser which of the user's passkeys the site still accepts.
+     */
+    async passkeys() {
+      const epoch = registrations;
+      const list = await fetchJSON(app("/passkeys"), { method: "GET" });
+      await signalAccepted(list || [], epoch);
+      return list;
     },
-    /** Deletes one passkey (needs a recent step-up; see `withStepUp`). */
+
+    /** Renames one passkey (needs a recent step-up; see `withStepUp`). Resolves to the updated passkey. */
+    async renamePasskey(id, name) {
+      const updated = await fetchJSON(app(`/passkeys/${encodeURIComponent(id)}`), { method: "PATCH", body: { name } });
+      const facts = await currentUser();
+      if (facts && facts.name) {
+        await signal("signalCurrentUserDetails", {
+          rpId: facts.rpId,
+          userId: facts.userId,
+          name: facts.name,
+          displayName: facts.displayName || facts.name,
+        });
+      }
+      return updated;
+    },
+
+    /** Deletes one passkey (needs a recent step-up; see `withStepUp`); the browser is told it is gone. */
     async deletePasskey(id) {
       await fetchJSON(app(`/passkeys/${encodeURIComponent(id)}`), { method: "DELETE" });
+      const epoch = registrations;
+      const list = await fetchJSON(app("/passkeys"), { method: "GET" }).catch(() => null);
+      if (list) await signalAccepted(list, epoch);
+    },
+
+    /** `withStepUp(fn)` bound to this client. */
+    withStepUp(fn) {
+      return withStepUp(fn, client);
     },
   };
+  return client;
 }
 
 const defaultClient = createClient();
@@ -260,10 +636,12 @@ const defaultClient = createClient();
 export const register = defaultClient.register;
 export const login = defaultClient.login;
 export const stepUp = defaultClient.stepUp;
+export const autofill = defaultClient.autofill;
+export const upgrade = defaultClient.upgrade;
 export const logout = defaultClient.logout;
 export const logoutEverywhere = defaultClient.logoutEverywhere;
 export const session = defaultClient.session;
 export const passkeys = defaultClient.passkeys;
+export const renamePasskey = defaultClient.renamePasskey;
 export const deletePasskey = defaultClient.deletePasskey;
-
-globalThis.Passlock = { ...defaultClient, createClient, fetchJSON, withStepUp, PasslockError };
+export default defaultClient;

@@ -461,6 +461,25 @@ impl Page<'_> {
             .unwrap_or_default())
     }
 
+    /// Runs `source` in every document this tab loads from now on, before the page's own
+    /// scripts (`Page.addScriptToEvaluateOnNewDocument`): to record or remove browser APIs.
+    pub(crate) fn add_init_script(&mut self, source: &str) -> CdpResult<()> {
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        )
+        .map(|_| ())
+    }
+
+    /// Sets the tab's viewport to `width` x `height` CSS pixels (scale 1), for screenshots.
+    pub(crate) fn set_viewport(&mut self, width: u32, height: u32) -> CdpResult<()> {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .map(|_| ())
+    }
+
     /// Navigates and waits until the document at `url` has loaded.
     pub(crate) fn navigate(&mut self, url: &str, timeout: Duration) -> CdpResult<()> {
         let result = self.call("Page.navigate", json!({ "url": url }))?;

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cdp;
+mod features;
 mod scenario;
 
 use std::future::IntoFuture as _;
@@ -312,5 +313,136 @@ fn actix_example_password_then_passkey() {
     let base_url = server.base_url();
     with_browser("actix-example-mfa", |page, authenticator, shots| {
         scenario::password_then_passkey_journey(page, &base_url, authenticator, shots)
+    });
+}
+
+/// The axum example app on SQLite in memory.
+fn axum_example() -> Server {
+    Server::start(|port| async move {
+        let config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+        match axum_app::build_app(config).await {
+            Ok(router) => router,
+            Err(e) => panic!("cannot build the axum example app: {e}"),
+        }
+    })
+}
+
+/// Autofill sign-in: the conditional request, its abort by a button, its answer.
+#[test]
+fn axum_example_autofill() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("autofill", |page, authenticator, shots| {
+        features::autofill(page, &base_url, authenticator, shots)
+    });
+}
+
+/// The browser's WebAuthn JSON helpers are used where present.
+#[test]
+fn axum_example_json_helpers() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("json-helpers", |page, authenticator, shots| {
+        features::json_helpers(page, &base_url, authenticator, shots, true)
+    });
+}
+
+/// Without the browser's JSON helpers the hand conversion does the same.
+#[test]
+fn axum_example_json_fallback() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("json-fallback", |page, authenticator, shots| {
+        features::json_helpers(page, &base_url, authenticator, shots, false)
+    });
+}
+
+/// Renaming a passkey through the page (axum).
+#[test]
+fn axum_example_rename() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("rename-axum", |page, authenticator, shots| {
+        features::rename(page, &base_url, authenticator, shots)
+    });
+}
+
+/// Renaming a passkey through the page (actix: the same page, the same PATCH route).
+#[test]
+fn actix_example_rename() {
+    let server = ActixServer::start();
+    let base_url = server.base_url();
+    with_browser("rename-actix", |page, authenticator, shots| {
+        features::rename(page, &base_url, authenticator, shots)
+    });
+}
+
+/// The Signal API calls after the list loads, after a delete and after a refused sign-in.
+#[test]
+fn axum_example_signal_api() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("signals", |page, authenticator, shots| {
+        features::signals(page, &base_url, authenticator, shots)
+    });
+}
+
+/// A taken username is refused before the device saves a passkey.
+#[test]
+fn axum_example_taken_username() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("taken-username", |page, authenticator, shots| {
+        features::taken_username(page, &base_url, authenticator, shots)
+    });
+}
+
+/// A browser without passkeys gets a clear message and the password still works.
+#[test]
+fn axum_example_without_passkeys() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("without-passkeys", |page, authenticator, shots| {
+        features::without_passkeys(page, &base_url, authenticator, shots)
+    });
+}
+
+/// The passkey upgrade after a password sign-in where the browser offers conditional create.
+#[test]
+fn axum_example_upgrade_with_conditional_create() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("upgrade", |page, authenticator, shots| {
+        features::upgrade(page, &base_url, authenticator, shots, true)
+    });
+}
+
+/// No upgrade request where the browser lacks conditional create.
+#[test]
+fn axum_example_no_upgrade_without_conditional_create() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("no-upgrade", |page, authenticator, shots| {
+        features::upgrade(page, &base_url, authenticator, shots, false)
+    });
+}
+
+/// The README's screenshot of the account view (see `scripts/screenshot`).
+#[test]
+fn readme_screenshot() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("readme", |page, authenticator, shots| {
+        features::readme_screenshot(page, &base_url, authenticator, shots)
+    });
+}
+
+/// A passkey list older than a registration is not signalled (the new passkey stays).
+#[test]
+fn axum_example_stale_list_not_signalled() {
+    let server = axum_example();
+    let base_url = server.base_url();
+    with_browser("stale-list", |page, authenticator, shots| {
+        features::stale_list(page, &base_url, authenticator, shots)
     });
 }

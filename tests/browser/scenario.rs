@@ -3,20 +3,27 @@
 //! It relies only on the page contract shared by the example apps (element ids below), so
 //! every example (axum, actix) runs the same journey against its own base URL.
 //!
-//! Page contract: `#username` (input); buttons `#signup`, `#login`, `#logout`, `#stepup`,
-//! `#add-passkey`, `#sensitive`; `#status` ("Signed in as <user_id>" or "Signed out");
-//! `#message` (last result, errors start with "Error:"); `#sensitive-result`
-//! ("Sensitive action done"); `#passkeys` (a list whose items carry `data-authenticator-id`
-//! and a `button.delete`).
+//! Page contract: views are `section[data-view]` (`signin`, `signup`, `mfa`, `account`),
+//! one shown at a time. The sign-in view has `#username` (the autofill field), `#password`,
+//! buttons `#login`, `#password-login` and `#to-signup`; the sign-up view `#new-username`,
+//! `#new-password`, buttons `#signup`, `#password-signup`; the account view `#passkeys` (a
+//! list whose items carry `data-authenticator-id`, a `.name`, a `.badge`, a `button.rename`
+//! opening a `.rename-input` with a `.rename-save`, and a `button.delete`), `#passkey-name`,
+//! buttons `#add-passkey`, `#stepup`, `#sensitive`, `#logout` and `#sensitive-result`
+//! ("Sensitive action done"). Everywhere: `#status` ("Signed in as <user_id>" or "Signed
+//! out"), `#message` (last result, errors start with "Error:" and end with "(<code>)"),
+//! `#unsupported` (shown on a browser without passkeys). `<body data-refreshes>` counts
+//! the page's finished refreshes and `#view-account[data-upgrade]` tells how the passkey
+//! upgrade after a password sign-in went (`pending`, `none`, `added`, `failed`).
 //!
-//! The password journey ([`password_then_passkey_journey`]) also needs `#password` (input),
-//! buttons `#password-signup`, `#password-login`, `#mfa-verify` inside the `#mfa` section
-//! (hidden unless a passkey is pending), and `#status` "Password verified for <user_id>;
-//! verify with your passkey" for a partial session.
+//! The password journey ([`password_then_passkey_journey`]) also needs `#mfa-verify` inside
+//! the `#mfa` view (hidden unless a passkey is pending), and `#status` "Password verified for
+//! <user_id>; verify with your passkey" for a partial session.
 
 use std::time::{Duration, Instant};
 
 use crate::cdp::{CdpResult, Page, platform_authenticator};
+use crate::features::WITHOUT_AUTOFILL;
 use crate::{STEP_TIMEOUT, Shots};
 
 const SIGNED_OUT: &str = "Signed out";
@@ -33,14 +40,16 @@ pub(crate) fn passkey_journey(
     authenticator: &str,
     shots: &mut Shots,
 ) -> CdpResult<()> {
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
     wait_text(page, "#status", "the page to show it is signed out", |t| {
         t == SIGNED_OUT
     })?;
     shots.take(page, "signed-out")?;
 
-    // Sign up: a new user with a new passkey.
-    page.fill("#username", "alice")?;
+    // Sign up: a new user with a new passkey, from the sign-up view.
+    act(page, "#to-signup")?;
+    page.fill("#new-username", "alice")?;
     act(page, "#signup")?;
     let status = wait_text(page, "#status", "sign-up to sign the user in", |t| {
         t.starts_with(SIGNED_IN)
@@ -208,12 +217,14 @@ pub(crate) fn password_then_passkey_journey(
     authenticator: &str,
     shots: &mut Shots,
 ) -> CdpResult<()> {
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
     wait_text(page, "#status", "the page to show it is signed out", |t| {
         t == SIGNED_OUT
     })?;
-    page.fill("#username", "bob")?;
-    page.fill("#password", "correct horse battery")?;
+    act(page, "#to-signup")?;
+    page.fill("#new-username", "bob")?;
+    page.fill("#new-password", "correct horse battery")?;
     act(page, "#password-signup")?;
     let status = wait_text(page, "#status", "password sign-up to sign in", |t| {
         t.starts_with(SIGNED_IN)
@@ -301,7 +312,7 @@ fn mfa_prompt_shown(page: &mut Page<'_>, shown: bool, when: &str) -> CdpResult<(
 }
 
 /// Clears `#message` and clicks `selector`, so the next wait sees only this action's result.
-fn act(page: &mut Page<'_>, selector: &str) -> CdpResult<()> {
+pub(crate) fn act(page: &mut Page<'_>, selector: &str) -> CdpResult<()> {
     page.eval(
         "(() => { const m = document.querySelector('#message'); if (m) m.textContent = ''; })()",
     )?;
@@ -343,7 +354,11 @@ pub(crate) fn wait_text(
 }
 
 /// Waits until `#passkeys` lists exactly `count` items; returns their authenticator ids.
-fn wait_passkeys(page: &mut Page<'_>, count: usize, what: &str) -> CdpResult<Vec<String>> {
+pub(crate) fn wait_passkeys(
+    page: &mut Page<'_>,
+    count: usize,
+    what: &str,
+) -> CdpResult<Vec<String>> {
     let started = Instant::now();
     loop {
         let ids = page.eval(
@@ -385,7 +400,7 @@ fn wait_passkeys(page: &mut Page<'_>, count: usize, what: &str) -> CdpResult<Vec
 
 /// The sum of the signature counters of the authenticator's credentials: it grows by one
 /// with every assertion the authenticator makes.
-fn sign_count(page: &mut Page<'_>, authenticator: &str) -> CdpResult<u64> {
+pub(crate) fn sign_count(page: &mut Page<'_>, authenticator: &str) -> CdpResult<u64> {
     Ok(page
         .authenticator_credentials(authenticator)?
         .iter()
@@ -394,7 +409,7 @@ fn sign_count(page: &mut Page<'_>, authenticator: &str) -> CdpResult<u64> {
 }
 
 /// Checks how many credentials the virtual authenticator holds.
-fn expect_credentials(
+pub(crate) fn expect_credentials(
     page: &mut Page<'_>,
     authenticator: &str,
     count: usize,
