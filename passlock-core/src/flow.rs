@@ -19,6 +19,11 @@ use crate::throttle::{ClientInfo, Guard, ThrottleKey};
 use crate::ticket;
 use crate::wire::{AuthorizeAnswer, PasskeyView, SessionView, SignedIn};
 
+pub use crate::recovery::flow::{
+    RecoveryStartBody, RecoveryStarted, RecoveryVerified, RecoveryVerifyBody, recovery_start,
+    recovery_verify,
+};
+
 /// What an authentication is authorized for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,7 +72,7 @@ fn flow_span<U: UserId>(
 }
 
 /// Records who the flow is about in the current flow span.
-fn record_subject(user: &impl std::fmt::Display, authenticator: Option<&AuthenticatorId>) {
+pub(crate) fn record_subject(user: &impl std::fmt::Display, authenticator: Option<&AuthenticatorId>) {
     let span = tracing::Span::current();
     span.record("user", tracing::field::display(user));
     if let Some(aid) = authenticator {
@@ -77,7 +82,7 @@ fn record_subject(user: &impl std::fmt::Display, authenticator: Option<&Authenti
 
 /// Runs `run` in `flow`'s span and counts its failure
 /// ([`metric_names::FAILURES`]), logged at debug with the error's code.
-async fn observed<T, U: UserId>(
+pub(crate) async fn observed<T, U: UserId>(
     pl: &Passlock<U>,
     flow: &'static str,
     client: Option<&ClientInfo>,
@@ -288,8 +293,25 @@ pub async fn authorize_registration<U: UserId>(
     username: Option<&str>,
 ) -> Result<Outcome<AuthorizeAnswer, U>, FlowError> {
     let now = pl.now();
-    let (handle, username, for_user, exclude) = match &record.auth {
-        Some(auth) => {
+    let (handle, username, for_user, exclude) = match (&record.auth, &record.recovery) {
+        (None, Some(grant)) => {
+            // A recovery session enrolls a passkey for its user: the code
+            // it verified is the proof, no step-up applies.
+            if grant.expires_at <= now {
+                return Err(FlowError::NotSignedIn);
+            }
+            let user = grant.user_id.clone();
+            let linked = pl.store().authenticators_of(&user).await?;
+            let name = match username {
+                Some(u) => check_username(u, pl.policy().max_username_chars)?,
+                None => user.to_string(),
+            };
+            let handle =
+                UserHandle::new(user.to_string()).unwrap_or_else(|_| UserHandle::random());
+            let exclude = linked.into_iter().map(|l| l.authenticator_id).collect();
+            (handle, name, Some(user), exclude)
+        }
+        (Some(auth), _) => {
             let linked = pl.store().authenticators_of(&auth.user_id).await?;
             // A first-factor-only user may enrol a first passkey; anyone who
             // has one must prove it recently.
@@ -306,7 +328,7 @@ pub async fn authorize_registration<U: UserId>(
             let exclude = linked.into_iter().map(|l| l.authenticator_id).collect();
             (handle, name, Some(auth.user_id.clone()), exclude)
         }
-        None => {
+        (None, None) => {
             if pl.sign_up().is_none() {
                 return Err(FlowError::SignUpDisabled);
             }
@@ -352,7 +374,7 @@ pub async fn authorize_registration<U: UserId>(
 
 /// Runs `run` unless the throttle refuses to reserve `guard`'s attempts,
 /// and settles them with its outcome.
-async fn guarded<T, U: UserId>(
+pub(crate) async fn guarded<T, U: UserId>(
     pl: &Passlock<U>,
     guard: Guard,
     run: impl Future<Output = Result<T, FlowError>>,
@@ -430,12 +452,13 @@ async fn register_unthrottled<U: UserId>(
     // Adding a passkey: the step-up `/registration/authorize` required must
     // still be fresh now, checked before the proof is spent.
     if let Some(user) = &pending.for_user {
-        match &record.auth {
-            Some(a) if &a.user_id == user => {
+        match (&record.auth, &record.recovery) {
+            (Some(a), _) if &a.user_id == user => {
                 if a.has_passkey() || !pl.store().authenticators_of(user).await?.is_empty() {
                     a.require_fresh(now, pl.policy().manage_step_up_secs)?;
                 }
             }
+            (None, Some(g)) if &g.user_id == user && g.expires_at > now => {}
             _ => return Err(FlowError::NoPendingRegistration),
         }
     }
@@ -453,7 +476,30 @@ async fn register_unthrottled<U: UserId>(
     }
     let at = ceremony_time(principal.authenticated_at, now);
     let aid = principal.authenticator_id.clone();
+    let recovered = record.auth.is_none() && record.recovery.is_some();
     let next = match &pending.for_user {
+        Some(user) if recovered => {
+            let Some(grant) = &record.recovery else {
+                return Err(FlowError::NoPendingRegistration);
+            };
+            // One enrollment per recovery: the verified challenge is taken
+            // out of the store, once, before the passkey is linked.
+            let taken = match pl.recovery() {
+                Some(setup) => setup.challenges.take_used(&grant.challenge, now).await?,
+                None => false,
+            };
+            if !taken {
+                discard_passkey(pl, &aid).await;
+                return Err(FlowError::NoPendingRegistration);
+            }
+            pl.store().link(&aid, user, now).await?;
+            // A full sign-in: new family, the id cycles below.
+            SessionRecord::signed_in(
+                AuthState::passkey(user.clone(), aid.clone(), now)
+                    .verified(aid.clone(), at)
+                    .with_user_handle(principal.user_handle.clone()),
+            )
+        }
         Some(user) => {
             let current = match &record.auth {
                 Some(a) if &a.user_id == user => a.clone(),
@@ -504,6 +550,7 @@ async fn register_unthrottled<U: UserId>(
     };
     record_subject(&user, Some(&aid));
     let kind = match pending.for_user {
+        Some(_) if recovered => AuditKind::PasskeyEnrolledByRecovery,
         Some(_) => AuditKind::PasskeyAdded,
         None => AuditKind::SignedUp,
     };
@@ -907,6 +954,13 @@ pub async fn check_session<U: UserId>(
         if let Some(aid) = &auth.authenticator_id {
             keys.push(crate::revocation::passkey_key(aid));
         }
+    } else if let Some(grant) = &record.recovery {
+        // A recovery session ends at its own short lifetime, and with its
+        // user's sessions.
+        if grant.expires_at <= now {
+            return Ok(ended());
+        }
+        keys.push(crate::revocation::user_key(&grant.user_id));
     }
     let revoked = pl
         .revocations()
