@@ -567,3 +567,36 @@ async fn unlink_links_back_when_the_store_fails_midway() {
     let created: Vec<_> = links.iter().map(|l| l.created_at).collect();
     assert_eq!(created, vec![10, 20], "with its creation time");
 }
+
+// ---- recovery challenges (issue 16), on every backend ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_recovery_challenges() {
+    let clock = passlock_core::clock::system();
+    let store = passlock_core::recovery::MemoryRecoveryChallenges::new(clock);
+    conformance::recovery_challenges(Arc::new(store))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_recovery_challenges() {
+    let pool = migrated_sqlite().await;
+    let store = sqlite::SqliteRecoveryChallenges::new(pool);
+    conformance::recovery_challenges(Arc::new(store))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_recovery_challenges() {
+    let (pool, guard) = pg_database().await;
+    postgres::migrate(&pool).await.unwrap();
+    let store: Arc<dyn passlock_core::recovery::RecoveryChallenges> =
+        Arc::new(postgres::PgRecoveryChallenges::new(pool.clone()));
+    // Twice on one database: the suite only looks at its own rows.
+    conformance::recovery_challenges(store.clone()).await.unwrap();
+    conformance::recovery_challenges(store).await.unwrap();
+    pool.close().await;
+    drop(guard);
+}

@@ -13,6 +13,7 @@ mod hosted;
 mod lifecycle;
 mod mfa;
 mod passage;
+mod recovery;
 mod redis;
 mod revocation;
 mod scenarios;

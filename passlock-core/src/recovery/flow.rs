@@ -106,11 +106,11 @@ pub async fn recovery_start<U: UserId>(
                 let mailer = setup.mailer.clone();
                 let client = client.address;
                 tokio::spawn(async move {
+                    pl.emit(AuditKind::RecoveryRequested, user, None, client)
+                        .await;
                     if let Err(e) = mailer.send_recovery_code(&email, &code, expires_at).await {
                         tracing::warn!(error = %e, "passlock: the recovery code could not be mailed");
                     }
-                    pl.emit(AuditKind::RecoveryRequested, user, None, client)
-                        .await;
                 });
             }
             None => tracing::debug!("passlock: recovery asked for an address without an account"),

@@ -8,4 +8,5 @@ pub mod conformance;
 pub mod fake_passage;
 pub mod fake_passlock;
 pub mod keys;
+pub mod recovery;
 pub(crate) mod server;
