@@ -590,7 +590,11 @@ mod tests {
             (FlowError::ForbiddenOrigin, 403, "forbidden_origin"),
             (FlowError::Throttled { retry_after: 3 }, 429, "throttled"),
             (FlowError::InvalidCode, 401, "invalid_code"),
-            (FlowError::CodeAttemptsExceeded, 429, "code_attempts_exceeded"),
+            (
+                FlowError::CodeAttemptsExceeded,
+                429,
+                "code_attempts_exceeded",
+            ),
             (FlowError::InvalidEmail, 400, "invalid_email"),
             (Rejection::Replayed.into(), 401, "replayed"),
             (Rejection::UserNotVerified.into(), 401, "user_not_verified"),

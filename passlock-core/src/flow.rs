@@ -72,7 +72,10 @@ fn flow_span<U: UserId>(
 }
 
 /// Records who the flow is about in the current flow span.
-pub(crate) fn record_subject(user: &impl std::fmt::Display, authenticator: Option<&AuthenticatorId>) {
+pub(crate) fn record_subject(
+    user: &impl std::fmt::Display,
+    authenticator: Option<&AuthenticatorId>,
+) {
     let span = tracing::Span::current();
     span.record("user", tracing::field::display(user));
     if let Some(aid) = authenticator {
@@ -306,8 +309,7 @@ pub async fn authorize_registration<U: UserId>(
                 Some(u) => check_username(u, pl.policy().max_username_chars)?,
                 None => user.to_string(),
             };
-            let handle =
-                UserHandle::new(user.to_string()).unwrap_or_else(|_| UserHandle::random());
+            let handle = UserHandle::new(user.to_string()).unwrap_or_else(|_| UserHandle::random());
             let exclude = linked.into_iter().map(|l| l.authenticator_id).collect();
             (handle, name, Some(user), exclude)
         }

@@ -72,8 +72,8 @@ pub mod id;
 pub mod origin;
 pub mod principal;
 pub mod proof;
-pub mod recovery;
 pub mod provider;
+pub mod recovery;
 pub mod revocation;
 pub mod secret;
 pub mod state;
@@ -115,8 +115,8 @@ pub use error::{
 pub use id::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
 pub use principal::Principal;
 pub use proof::Proof;
-pub use recovery::{Recovery, RecoveryGrant};
 pub use provider::v2::ExtendedPrincipal;
+pub use recovery::{Recovery, RecoveryGrant};
 pub use state::{AuthState, Method, SessionChange, SessionRecord};
 pub use store::{AuthenticatorStore, UserId};
 

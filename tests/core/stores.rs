@@ -595,7 +595,9 @@ async fn postgres_recovery_challenges() {
     let store: Arc<dyn passlock_core::recovery::RecoveryChallenges> =
         Arc::new(postgres::PgRecoveryChallenges::new(pool.clone()));
     // Twice on one database: the suite only looks at its own rows.
-    conformance::recovery_challenges(store.clone()).await.unwrap();
+    conformance::recovery_challenges(store.clone())
+        .await
+        .unwrap();
     conformance::recovery_challenges(store).await.unwrap();
     pool.close().await;
     drop(guard);

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use actix_session::storage::RedisSessionStore;
 use actix_web::cookie::Key;
 use passlock_actix::SqlSessionStore;
+use passlock_core::Passlock;
 use passlock_core::audit::{AuditEvent, AuditHook, AuditKind};
 use passlock_core::clock::ManualClock;
 use passlock_core::error::BoxError;
@@ -19,7 +20,6 @@ use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::store::postgres::PgRecoveryChallenges;
 use passlock_core::store::sqlite::SqliteRecoveryChallenges;
 use passlock_core::testing::recovery::{CapturingMailer, MapDirectory};
-use passlock_core::Passlock;
 use serde_json::json;
 use tower_sessions::MemoryStore;
 
@@ -134,7 +134,11 @@ async fn challenge_and_code<A: TestApp>(
     let r = start(c, email).await;
     assert_eq!(r.status, 202, "{r:?}");
     let challenge = r.json["challenge"].as_str().unwrap().to_owned();
-    let code = rig.mailer.code_for(email, nth).await.expect("the code was mailed");
+    let code = rig
+        .mailer
+        .code_for(email, nth)
+        .await
+        .expect("the code was mailed");
     (challenge, code.expose_secret().to_owned())
 }
 
@@ -193,7 +197,11 @@ async fn recovery_end_to_end<A: TestApp>(w: World<A>, rig: Rig) {
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.json["user_id"], uid.to_string());
     assert_eq!(r.json["authenticator_id"], aid.as_str());
-    assert_ne!(c.cookie("id").map(str::to_owned), before, "the session id cycled");
+    assert_ne!(
+        c.cookie("id").map(str::to_owned),
+        before,
+        "the session id cycled"
+    );
     assert_eq!(c.session_user().await, Some(uid));
     let r = c.post("/app/sensitive", json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -281,7 +289,10 @@ async fn unknown_address_is_answered_like_a_known_one<A: TestApp>(w: World<A>, r
     assert_eq!(on_unknown.text, wrong_on_known.text);
     assert_eq!(on_unknown.status, wrong_on_known.status);
     // Only the real account was audited.
-    assert_eq!(rig.audit.recovery(), vec![("recovery_requested", uid, None)]);
+    assert_eq!(
+        rig.audit.recovery(),
+        vec![("recovery_requested", uid, None)]
+    );
 }
 
 /// Wrong codes count against the challenge: after five attempts even the
@@ -302,7 +313,10 @@ async fn wrong_codes_until_the_limit<A: TestApp>(w: World<A>, rig: Rig) {
         .await
         .assert_error(429, "code_attempts_exceeded");
     assert_eq!(x.session_user().await, None);
-    assert_eq!(rig.audit.recovery(), vec![("recovery_requested", uid, None)]);
+    assert_eq!(
+        rig.audit.recovery(),
+        vec![("recovery_requested", uid, None)]
+    );
 }
 
 /// An expired code, a code of another address's challenge, an unknown or
@@ -357,10 +371,22 @@ async fn start_is_validated_and_throttled_per_address<A: TestApp>(w: World<A>, r
     for (i, email) in [ALICE, "nobody@example.com"].into_iter().enumerate() {
         let addr = format!("203.0.113.{}", 10 + i);
         for _ in 0..3 {
-            let r = post_from(&mut x, &addr, "/passkey/recovery/start", json!({ "email": email })).await;
+            let r = post_from(
+                &mut x,
+                &addr,
+                "/passkey/recovery/start",
+                json!({ "email": email }),
+            )
+            .await;
             assert_eq!(r.status, 202, "{r:?}");
         }
-        let r = post_from(&mut x, &addr, "/passkey/recovery/start", json!({ "email": email })).await;
+        let r = post_from(
+            &mut x,
+            &addr,
+            "/passkey/recovery/start",
+            json!({ "email": email }),
+        )
+        .await;
         r.assert_error(429, "throttled");
         assert!(r.header("retry-after").is_some(), "{r:?}");
     }
@@ -440,7 +466,9 @@ async fn axum_sqlite_recovery_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn axum_postgres_recovery_end_to_end() {
     let (pool, guard) = passlock_tests::pg_database().await;
-    passlock_core::store::postgres::migrate(&pool).await.unwrap();
+    passlock_core::store::postgres::migrate(&pool)
+        .await
+        .unwrap();
     let clock = ManualClock::starting_now();
     let challenges = Arc::new(PgRecoveryChallenges::new(pool.clone()));
     let (passlock, rig) = build(&clock, Some(challenges)).await;
@@ -524,7 +552,9 @@ async fn actix_sqlite_recovery_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn actix_postgres_recovery_end_to_end() {
     let (pool, guard) = passlock_tests::pg_database().await;
-    passlock_core::store::postgres::migrate(&pool).await.unwrap();
+    passlock_core::store::postgres::migrate(&pool)
+        .await
+        .unwrap();
     let clock = ManualClock::starting_now();
     let challenges = Arc::new(PgRecoveryChallenges::new(pool.clone()));
     let (passlock, rig) = build(&clock, Some(challenges)).await;

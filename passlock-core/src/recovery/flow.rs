@@ -54,7 +54,9 @@ pub struct RecoveryVerified {
 }
 
 fn millis(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
 }
 
 /// `POST {prefix}/recovery/start`: stores a challenge for the address and,
@@ -171,11 +173,9 @@ async fn verify_unthrottled<U: UserId>(
         throttle.try_acquire(&address_key).await?;
     }
     let given = setup.code_hash(&id, body.code.expose_secret());
-    let right = aws_lc_rs::constant_time::verify_slices_are_equal(
-        given.as_bytes(),
-        code_hash.as_bytes(),
-    )
-    .is_ok();
+    let right =
+        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), code_hash.as_bytes())
+            .is_ok();
     let grant_until = now.saturating_add(millis(setup.options.session_secs));
     // Single use: of concurrent right codes exactly one marks it used.
     let verified = match (right, user) {

@@ -349,10 +349,12 @@ impl<U: UserId> RecoverySetup<U> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A new random code of `digits` decimal digits from the OS CSPRNG
@@ -625,10 +627,19 @@ mod tests {
     fn addresses_are_checked_and_debug_hides_the_local_part() {
         assert!(EmailAddress::parse("alice@example.com").is_some());
         assert_eq!(
-            EmailAddress::parse("  alice@example.com ").unwrap().as_str(),
+            EmailAddress::parse("  alice@example.com ")
+                .unwrap()
+                .as_str(),
             "alice@example.com"
         );
-        for bad in ["", "alice", "@example.com", "alice@", "a b@example.com", "a@b@c"] {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a b@example.com",
+            "a@b@c",
+        ] {
             assert!(EmailAddress::parse(bad).is_none(), "{bad:?}");
         }
         assert!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(250))).is_none());

@@ -927,7 +927,9 @@ where
     use crate::id::ChallengeId;
     use crate::recovery::{Attempt, NewChallenge};
     let run = run_id();
-    let id = |name: &str| ChallengeId::new(format!("conf-{run}-{name}")).unwrap_or_else(|_| unreachable!());
+    let id = |name: &str| {
+        ChallengeId::new(format!("conf-{run}-{name}")).unwrap_or_else(|_| unreachable!())
+    };
     let now = crate::clock::SystemClock.now_millis();
     let later = now + 600_000;
     let new = |name: &str, user: Option<&str>, expires_at: UnixMillis, max: u32| {
@@ -945,8 +947,16 @@ where
     let c = "unknown_challenge";
     let got = store.attempt(&id("none"), now).await.at(c)?;
     ensure!(c, got == Attempt::Unknown, "got {got:?}");
-    ensure!(c, !store.mark_used(&id("none"), now, later).await.at(c)?, "marked an unknown challenge");
-    ensure!(c, !store.take_used(&id("none"), now).await.at(c)?, "took an unknown challenge");
+    ensure!(
+        c,
+        !store.mark_used(&id("none"), now, later).await.at(c)?,
+        "marked an unknown challenge"
+    );
+    ensure!(
+        c,
+        !store.take_used(&id("none"), now).await.at(c)?,
+        "took an unknown challenge"
+    );
 
     let c = "attempts_are_counted_up_to_the_limit";
     store.create(&new("a", Some("7"), later, 3)).await.at(c)?;
@@ -969,16 +979,30 @@ where
     let c = "an_address_without_account_is_stored_without_user";
     store.create(&new("decoy", None, later, 3)).await.at(c)?;
     let got = store.attempt(&id("decoy"), now).await.at(c)?;
-    ensure!(c, matches!(got, Attempt::Open { user: None, .. }), "got {got:?}");
+    ensure!(
+        c,
+        matches!(got, Attempt::Open { user: None, .. }),
+        "got {got:?}"
+    );
 
     let c = "expired_challenge_is_refused";
-    store.create(&new("old", Some("7"), now - 1, 3)).await.at(c)?;
+    store
+        .create(&new("old", Some("7"), now - 1, 3))
+        .await
+        .at(c)?;
     let got = store.attempt(&id("old"), now).await.at(c)?;
     ensure!(c, got == Attempt::Expired, "got {got:?}");
-    ensure!(c, !store.mark_used(&id("old"), now, later).await.at(c)?, "marked an expired challenge");
+    ensure!(
+        c,
+        !store.mark_used(&id("old"), now, later).await.at(c)?,
+        "marked an expired challenge"
+    );
 
     let c = "concurrent_attempts_never_exceed_the_limit";
-    store.create(&new("race", Some("7"), later, 5)).await.at(c)?;
+    store
+        .create(&new("race", Some("7"), later, 5))
+        .await
+        .at(c)?;
     let mut tasks = JoinSet::new();
     for _ in 0..CONCURRENCY {
         let store = Arc::clone(&store);
@@ -999,7 +1023,10 @@ where
     ensure!(c, open == 5, "{open} attempts passed a limit of 5");
 
     let c = "used_once_among_concurrent_calls";
-    store.create(&new("use", Some("7"), now + 60_000, 5)).await.at(c)?;
+    store
+        .create(&new("use", Some("7"), now + 60_000, 5))
+        .await
+        .at(c)?;
     let mut tasks = JoinSet::new();
     for _ in 0..CONCURRENCY {
         let store = Arc::clone(&store);
@@ -1023,7 +1050,11 @@ where
     ensure!(c, got == Attempt::Used, "a used challenge is kept: {got:?}");
 
     let c = "taken_once_among_concurrent_calls";
-    ensure!(c, !store.take_used(&id("decoy"), now).await.at(c)?, "took an unused challenge");
+    ensure!(
+        c,
+        !store.take_used(&id("decoy"), now).await.at(c)?,
+        "took an unused challenge"
+    );
     let mut tasks = JoinSet::new();
     for _ in 0..CONCURRENCY {
         let store = Arc::clone(&store);
@@ -1041,17 +1072,40 @@ where
     }
     ensure!(c, won == 1, "{won} calls took one challenge");
     let got = store.attempt(&id("use"), now).await.at(c)?;
-    ensure!(c, got == Attempt::Unknown, "a taken challenge answered {got:?}");
+    ensure!(
+        c,
+        got == Attempt::Unknown,
+        "a taken challenge answered {got:?}"
+    );
 
     let c = "take_after_keep_until_fails";
-    store.create(&new("late", Some("7"), later, 5)).await.at(c)?;
-    ensure!(c, store.mark_used(&id("late"), now, now + 10).await.at(c)?, "not marked");
-    ensure!(c, !store.take_used(&id("late"), now + 10).await.at(c)?, "taken after keep_until");
+    store
+        .create(&new("late", Some("7"), later, 5))
+        .await
+        .at(c)?;
+    ensure!(
+        c,
+        store.mark_used(&id("late"), now, now + 10).await.at(c)?,
+        "not marked"
+    );
+    ensure!(
+        c,
+        !store.take_used(&id("late"), now + 10).await.at(c)?,
+        "taken after keep_until"
+    );
 
     let c = "delete";
-    ensure!(c, store.delete(&id("decoy")).await.at(c)?, "delete found nothing");
+    ensure!(
+        c,
+        store.delete(&id("decoy")).await.at(c)?,
+        "delete found nothing"
+    );
     ensure!(c, !store.delete(&id("decoy")).await.at(c)?, "deleted twice");
     let got = store.attempt(&id("decoy"), now).await.at(c)?;
-    ensure!(c, got == Attempt::Unknown, "a deleted challenge answered {got:?}");
+    ensure!(
+        c,
+        got == Attempt::Unknown,
+        "a deleted challenge answered {got:?}"
+    );
     Ok(())
 }

@@ -62,7 +62,9 @@ impl CapturingMailer {
                 notified.await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(10), wait).await.ok()
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .ok()
     }
 }
 
