@@ -475,9 +475,12 @@ pub(crate) fn recovery_journey(
     if message != format!("Recovered: signed in as {user_id}") {
         return Err(format!("recovery ended with {message:?}"));
     }
-    wait_text(page, "#status", "the page to show the recovered user", |t| {
-        t == format!("{SIGNED_IN}{user_id}")
-    })?;
+    wait_text(
+        page,
+        "#status",
+        "the page to show the recovered user",
+        |t| t == format!("{SIGNED_IN}{user_id}"),
+    )?;
     expect_credentials(page, &device, 1, "after recovery")?;
     wait_passkeys(page, 2, "the old and the recovered passkey in the list")?;
     shots.take(page, "recovered")?;

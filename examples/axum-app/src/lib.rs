@@ -101,7 +101,10 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
             "/recovery.js",
             get(|| async {
                 (
-                    [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/javascript; charset=utf-8",
+                    )],
                     RECOVERY_JS,
                 )
             }),

@@ -26,12 +26,12 @@ use passlock_core::recovery::{
 use passlock_core::revocation::RevocationStore;
 use passlock_core::secret::ApiKey;
 use passlock_core::store::postgres::{
-    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgReplayCache,
-    PgRecoveryChallenges, PgRevocationStore,
+    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgRecoveryChallenges,
+    PgReplayCache, PgRevocationStore,
 };
 use passlock_core::store::sqlite::{
-    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteReplayCache,
-    SqliteRecoveryChallenges, SqliteRevocationStore, migrate,
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteRecoveryChallenges,
+    SqliteReplayCache, SqliteRevocationStore, migrate,
 };
 use passlock_core::{
     AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, StoreError, TenancyId,

@@ -650,11 +650,15 @@ mod tests {
     #[test]
     fn options_are_validated() {
         assert!(RecoveryOptions::default().validate().is_ok());
-        let mut o = RecoveryOptions::default();
-        o.code_digits = 4;
+        let o = RecoveryOptions {
+            code_digits: 4,
+            ..RecoveryOptions::default()
+        };
         assert_eq!(o.validate().unwrap_err().field, "recovery.code_digits");
-        let mut o = RecoveryOptions::default();
-        o.attempts_per_challenge = 0;
+        let o = RecoveryOptions {
+            attempts_per_challenge: 0,
+            ..RecoveryOptions::default()
+        };
         assert_eq!(
             o.validate().unwrap_err().field,
             "recovery.attempts_per_challenge"
