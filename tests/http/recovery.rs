@@ -15,10 +15,12 @@ use passlock_core::Passlock;
 use passlock_core::audit::{AuditEvent, AuditHook, AuditKind};
 use passlock_core::clock::ManualClock;
 use passlock_core::error::BoxError;
+use passlock_core::provider::PasskeyProvider;
 use passlock_core::recovery::{MemoryRecoveryChallenges, Recovery, RecoveryChallenges};
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::store::postgres::PgRecoveryChallenges;
 use passlock_core::store::sqlite::SqliteRecoveryChallenges;
+use passlock_core::testing::fake_passlock::FakePasslock;
 use passlock_core::testing::recovery::{CapturingMailer, MapDirectory};
 use serde_json::json;
 use tower_sessions::MemoryStore;
@@ -73,6 +75,8 @@ struct Rig {
     mailer: Arc<CapturingMailer>,
     directory: Arc<MapDirectory<i64>>,
     audit: Arc<Recorder>,
+    /// The hosted service's fake, kept running for the test.
+    _fake: Option<FakePasslock>,
 }
 
 /// The test passlock (embedded provider, memory links, `x-test-client`
@@ -88,26 +92,50 @@ async fn build(
     )
     .await
     .unwrap();
+    build_on(clock, challenges, Arc::new(provider), None).await
+}
+
+/// The same on the hosted Passlock provider against a fresh `FakePasslock`.
+async fn build_hosted(clock: &ManualClock) -> (Passlock<i64>, Rig) {
+    use passlock_core::provider::passlock::PasslockHosted;
+    let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let provider = PasslockHosted::new(
+        fake.client_config(),
+        "localhost",
+        "passlock tests",
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    build_on(clock, None, Arc::new(provider), Some(fake)).await
+}
+
+async fn build_on(
+    clock: &ManualClock,
+    challenges: Option<Arc<dyn RecoveryChallenges>>,
+    provider: Arc<dyn PasskeyProvider>,
+    fake: Option<FakePasslock>,
+) -> (Passlock<i64>, Rig) {
     let rig = Rig {
         mailer: Arc::new(CapturingMailer::new()),
         directory: Arc::new(MapDirectory::new()),
         audit: Arc::new(Recorder::default()),
+        _fake: fake,
     };
     let mut recovery = Recovery::new(rig.mailer.clone(), rig.directory.clone());
     if let Some(store) = challenges {
         recovery = recovery.challenges(store);
     }
-    let passlock = Passlock::builder(
-        Arc::new(provider),
-        Arc::new(MemoryAuthenticatorStore::<i64>::new()),
-    )
-    .sign_up(Arc::new(harness::MemoryUsers::default()))
-    .clock(Arc::new(clock.clone()))
-    .trusted_proxy_header("x-test-client")
-    .audit(rig.audit.clone())
-    .recovery(recovery)
-    .build()
-    .unwrap();
+    let passlock = Passlock::builder(provider, Arc::new(MemoryAuthenticatorStore::<i64>::new()))
+        .sign_up(Arc::new(harness::MemoryUsers::default()))
+        .clock(Arc::new(clock.clone()))
+        .trusted_proxy_header("x-test-client")
+        .origins([harness::ORIGIN])
+        .audit(rig.audit.clone())
+        .recovery(recovery)
+        .build()
+        .unwrap();
     (passlock, rig)
 }
 
@@ -488,6 +516,15 @@ async fn axum_redis_recovery_end_to_end() {
     recovery_end_to_end(axum_on(passlock, clock, store), rig).await;
 }
 
+/// Recovery needs only the app's stores: the same journey on the hosted
+/// Passlock provider (the new passkey is registered with the service).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_recovery_end_to_end() {
+    let clock = ManualClock::starting_now();
+    let (passlock, rig) = build_hosted(&clock).await;
+    recovery_end_to_end(axum_on(passlock, clock, MemoryStore::default()), rig).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn axum_unknown_address_is_answered_like_a_known_one() {
     let (w, rig) = axum_memory().await;
@@ -579,6 +616,16 @@ async fn actix_redis_recovery_end_to_end() {
     let w = actix_world(passlock, clock, store, Key::generate());
     recovery_end_to_end(w, rig).await;
     drop(keys);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_recovery_end_to_end() {
+    let clock = ManualClock::starting_now();
+    let (passlock, rig) = build_hosted(&clock).await;
+    let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
+    sessions.migrate().await.unwrap();
+    let w = actix_world(passlock, clock, sessions, Key::generate());
+    recovery_end_to_end(w, rig).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
