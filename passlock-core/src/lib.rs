@@ -55,9 +55,10 @@
 //! every privilege change. jsonwebtoken is built with exactly one crypto
 //! backend (`aws_lc_rs`): do not enable its `rust_crypto` feature in the same
 //! build, or every verification fails at run time. Failed proofs are
-//! throttled per client address and per subject ([`throttle`]). The
-//! threat model and every default are in `SECURITY.md` at the repository
-//! root.
+//! throttled per client address and per subject ([`throttle`]). Account
+//! recovery by email code ([`recovery`]) is off by default: it makes the
+//! user's mailbox a way into the account. The threat model and every
+//! default are in `SECURITY.md` at the repository root.
 //!
 //! ## Dangerous options
 //!
