@@ -20,7 +20,7 @@ use passlock_core::TenancyId;
 use passlock_core::clock::ManualClock;
 use passlock_core::provider::jwt::{IdTokenVerifier, VerifierConfig};
 use passlock_core::secret::IdToken;
-use passlock_core::testing::keys::{StaticJwks, TestKey, jwk_set};
+use passlock_test::keys::{StaticJwks, TestKey, jwk_set};
 use passlock_fuzz::runtime;
 
 /// The fixed "now" of the verifiers (seconds); seeds use iat/exp around it.

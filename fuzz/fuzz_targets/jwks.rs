@@ -12,7 +12,7 @@ use passlock_core::TenancyId;
 use passlock_core::clock::ManualClock;
 use passlock_core::provider::jwt::{IdTokenVerifier, VerifierConfig, parse_jwks};
 use passlock_core::secret::IdToken;
-use passlock_core::testing::keys::{StaticJwks, TestKey};
+use passlock_test::keys::{StaticJwks, TestKey};
 use passlock_fuzz::runtime;
 
 const NOW_SECS: i64 = 1_800_000_000;

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use passlock_core::FlowError;
-use passlock_core::error::log_error;
+use passlock_core::adapter::log_error;
 
 /// The error of every passlock route, extractor and middleware: a
 /// [`FlowError`] rendered as `{"error","message"}` JSON with the status and

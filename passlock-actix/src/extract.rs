@@ -11,8 +11,9 @@ use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt as _;
 use futures_util::future::{LocalBoxFuture, Ready, ready};
-use passlock_core::config::{MAX_BODY_BYTES, check_json_body, parse_optional_json, parse_proof};
-use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId, flow};
+use passlock_core::adapter::flow;
+use passlock_core::adapter::{MAX_BODY_BYTES, check_json_body, parse_optional_json, parse_proof};
+use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId};
 
 use crate::error::PasslockError;
 use crate::session::PasslockSession;
@@ -235,7 +236,7 @@ impl<T: serde::de::DeserializeOwned + 'static> BodyKind for Json<T> {
     const ALLOW_EMPTY: bool = false;
 
     fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError> {
-        Ok(Self(passlock_core::config::parse_json(
+        Ok(Self(passlock_core::adapter::parse_json(
             &bytes.unwrap_or_default(),
         )?))
     }

@@ -8,11 +8,11 @@ use actix_web::middleware::DefaultHeaders;
 #[cfg(feature = "embedded")]
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, Route, Scope, guard, web};
-use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 #[cfg(feature = "embedded")]
-use passlock_core::provider::embedded::BrowserOp;
-use passlock_core::throttle::ClientInfo;
-use passlock_core::wire::AuthorizeRegistrationBody;
+use passlock_core::adapter::BrowserOp;
+use passlock_core::adapter::ClientInfo;
+use passlock_core::adapter::flow::{self, AuthorizeAuthenticationBody};
+use passlock_core::adapter::wire::AuthorizeRegistrationBody;
 use passlock_core::{CLIENT_JS, FlowError, Passlock, Proof, UserId};
 use serde::de::IgnoredAny;
 
@@ -168,7 +168,7 @@ async fn register<U: UserId>(
         .headers()
         .get_all(actix_web::http::header::COOKIE)
         .filter_map(|v| v.to_str().ok());
-    let ticket = passlock_core::ticket::from_cookie_header(cookies);
+    let ticket = passlock_core::adapter::from_cookie_header(cookies);
     let out = flow::register(&pl, s.record(), ticket, &proof, &client(&pl, &req)).await?;
     s.apply(out.session)?;
     Ok(with_cookie(HttpResponse::Created(), out.set_cookie).json(out.value))

@@ -12,8 +12,9 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::error::InternalError;
 use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use passlock_core::flow::{self, FirstFactor};
-use passlock_core::throttle::ClientInfo;
+use passlock_core::FirstFactor;
+use passlock_core::adapter::ClientInfo;
+use passlock_core::adapter::flow;
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 
 use crate::error::PasslockError;
@@ -158,7 +159,7 @@ fn store_failure(e: &Error) -> Option<String> {
 /// The session of a request with the passlock record loaded from it.
 ///
 /// The record lives under [`SessionRecord::KEY`] and is checked as it is
-/// loaded ([`flow::validate_session`](passlock_core::flow::validate_session)):
+/// loaded ([`flow::validate_session`](passlock_core::adapter::flow::validate_session)):
 /// a session whose sign-in was logged out, or is older than the absolute
 /// session lifetime, reads as empty, even if a request in flight wrote it
 /// back after the logout. The [`Passlock`] is found as
@@ -225,7 +226,7 @@ impl<U: UserId> PasslockSession<U> {
 
     /// Records the app's own first factor (e.g. `"password"`) for `user`,
     /// already verified by the app, through
-    /// [`flow::first_factor`](passlock_core::flow::first_factor): a partial
+    /// [`flow::first_factor`](passlock_core::adapter::flow::first_factor): a partial
     /// state when the user must add a passkey, else a complete sign-in; the
     /// session id is renewed either way.
     ///
@@ -258,7 +259,7 @@ impl<U: UserId> PasslockSession<U> {
         Ok(outcome.value)
     }
 
-    /// Logs out through [`flow::logout`](passlock_core::flow::logout): the
+    /// Logs out through [`flow::logout`](passlock_core::adapter::flow::logout): the
     /// sign-in is revoked first, then the session is purged. A revocation
     /// store failure is a `503` and leaves the session as it was.
     pub async fn logout(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
@@ -267,7 +268,7 @@ impl<U: UserId> PasslockSession<U> {
     }
 
     /// Ends every other session of the signed-in user through
-    /// [`flow::logout_everywhere`](passlock_core::flow::logout_everywhere)
+    /// [`flow::logout_everywhere`](passlock_core::adapter::flow::logout_everywhere)
     /// and keeps this one under a new key.
     pub async fn logout_everywhere(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
         let outcome = flow::logout_everywhere(passlock, &self.record, &self.client).await?;

@@ -9,8 +9,9 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestP
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use passlock_core::config::{check_json_body, parse_optional_json, parse_proof};
-use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId, flow};
+use passlock_core::adapter::flow;
+use passlock_core::adapter::{check_json_body, parse_optional_json, parse_proof};
+use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId};
 
 use crate::rejection::PasslockRejection;
 use crate::session::PasslockSession;
@@ -240,7 +241,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = json_bytes(req, state, false).await?.unwrap_or_default();
-        Ok(Self(passlock_core::config::parse_json(&bytes)?))
+        Ok(Self(passlock_core::adapter::parse_json(&bytes)?))
     }
 }
 

@@ -5,7 +5,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use passlock_core::FlowError;
-use passlock_core::error::log_error;
+use passlock_core::adapter::log_error;
 
 /// The rejection of every passlock route and extractor: a [`FlowError`]
 /// rendered as `{"error","message"}` JSON with the status and headers the

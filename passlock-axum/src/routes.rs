@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use passlock_core::config::MAX_BODY_BYTES;
-use passlock_core::flow::{self, AuthorizeAuthenticationBody};
 #[cfg(feature = "embedded")]
-use passlock_core::provider::embedded::BrowserOp;
-use passlock_core::throttle::ClientInfo;
-use passlock_core::wire::AuthorizeRegistrationBody;
+use passlock_core::adapter::BrowserOp;
+use passlock_core::adapter::ClientInfo;
+use passlock_core::adapter::MAX_BODY_BYTES;
+use passlock_core::adapter::flow::{self, AuthorizeAuthenticationBody};
+use passlock_core::adapter::wire::AuthorizeRegistrationBody;
 use passlock_core::{CLIENT_JS, FlowError, Passlock, UserId};
 use serde::de::IgnoredAny;
 
@@ -170,7 +170,7 @@ async fn register<U: UserId>(
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok());
-    let ticket = passlock_core::ticket::from_cookie_header(cookies);
+    let ticket = passlock_core::adapter::from_cookie_header(cookies);
     let out = flow::register(&pl, s.record(), ticket, &proof, &client).await?;
     s.apply(out.session).await?;
     Ok(with_cookie(

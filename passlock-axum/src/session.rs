@@ -3,8 +3,9 @@
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use passlock_core::flow::{self, FirstFactor};
-use passlock_core::throttle::ClientInfo;
+use passlock_core::FirstFactor;
+use passlock_core::adapter::ClientInfo;
+use passlock_core::adapter::flow;
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 use serde_json::Value;
 use tower_sessions::Session;
@@ -19,7 +20,7 @@ const NO_SESSION_LAYER: &str = "no session layer of tower-sessions 0.14: add \
 /// The session of a request with the passlock record loaded from it.
 ///
 /// The record is checked as it is loaded
-/// ([`flow::validate_session`](passlock_core::flow::validate_session)): a
+/// ([`flow::validate_session`](passlock_core::adapter::flow::validate_session)): a
 /// session whose sign-in was logged out, or is older than the absolute
 /// session lifetime, reads as empty, even if a request in flight wrote it
 /// back after the logout. The [`Passlock`] is found in the router state
@@ -133,7 +134,7 @@ impl<U: UserId> PasslockSession<U> {
 
     /// Records the app's own first factor (e.g. `"password"`) for `user`,
     /// already verified by the app, through
-    /// [`flow::first_factor`](passlock_core::flow::first_factor): a partial
+    /// [`flow::first_factor`](passlock_core::adapter::flow::first_factor): a partial
     /// state when the user must add a passkey, else a complete sign-in;
     /// the session id is cycled either way.
     pub async fn record_first_factor(
@@ -148,7 +149,7 @@ impl<U: UserId> PasslockSession<U> {
         Ok(outcome.value)
     }
 
-    /// Logs out through [`flow::logout`](passlock_core::flow::logout): the
+    /// Logs out through [`flow::logout`](passlock_core::adapter::flow::logout): the
     /// sign-in is revoked first, then the session is deleted. A revocation
     /// store failure is a `503` and leaves the session as it was.
     pub async fn logout(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
@@ -157,7 +158,7 @@ impl<U: UserId> PasslockSession<U> {
     }
 
     /// Ends every other session of the signed-in user through
-    /// [`flow::logout_everywhere`](passlock_core::flow::logout_everywhere)
+    /// [`flow::logout_everywhere`](passlock_core::adapter::flow::logout_everywhere)
     /// and keeps this one under a new id.
     pub async fn logout_everywhere(&self, passlock: &Passlock<U>) -> Result<(), FlowError> {
         let outcome = flow::logout_everywhere(passlock, &self.record, &self.client).await?;

@@ -20,7 +20,7 @@
 //!   on loopback (`passlock`), against a raw reqwest GET of the same URL
 //!   with a reused client, its body parsed into the same type (`raw`).
 //!
-//! Run: `cargo bench -p passlock-core --features testing --bench verify`.
+//! Run: `cargo bench -p passlock-core --bench verify`.
 
 #![allow(
     missing_docs,
@@ -44,10 +44,10 @@ use passlock_core::provider::jwt::{IdTokenVerifier, MemoryReplayCache, VerifierC
 use passlock_core::provider::passlock::PasslockClient;
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{Code, IdToken};
-use passlock_core::testing::authenticator::SoftAuthenticator;
-use passlock_core::testing::fake_passlock::FakePasslock;
-use passlock_core::testing::keys::{StaticJwks, TestKey, jwk_set};
 use passlock_core::{AuthenticatorId, ExtendedPrincipal, Proof, TenancyId, UserHandle};
+use passlock_test::authenticator::SoftAuthenticator;
+use passlock_test::fake_passlock::FakePasslock;
+use passlock_test::keys::{StaticJwks, TestKey, jwk_set};
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential, Url};
 use webauthn_rs::{Webauthn, WebauthnBuilder};

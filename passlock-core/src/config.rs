@@ -287,20 +287,6 @@ impl<U: UserId> Passlock<U> {
         crate::audit::emit(self.audit_hook(), self.metrics(), event).await;
     }
 
-    /// Ends every session of `user`, on every instance sharing the
-    /// [revocation store](PasslockBuilder::revocations): call it when the
-    /// app disables or deletes the user. Sessions signed in before this
-    /// call read as signed out from their next request on; a later sign-in
-    /// is a new session (an app that disables a user also refuses its
-    /// sign-ins, for example by unlinking its passkeys). Audited as
-    /// [`AuditKind::SessionsRevoked`] with
-    /// [`RevocationReason::UserDisabled`](crate::audit::RevocationReason::UserDisabled).
-    /// A revocation store failure is `503 session_unavailable` and nothing
-    /// is revoked: retry.
-    pub async fn end_sessions_of(&self, user: &U) -> Result<(), FlowError> {
-        crate::flow::end_sessions(self, user).await
-    }
-
     /// Whether account recovery by email code is on (see
     /// [`PasslockBuilder::recovery`]); the adapters mount the
     /// `{prefix}/recovery/*` routes only then.
@@ -318,7 +304,7 @@ impl<U: UserId> Passlock<U> {
         self.inner.throttle.as_deref()
     }
 
-    /// The key sealing [sign-up tickets](crate::ticket).
+    /// The key sealing [sign-up tickets](crate::SealingKey).
     pub fn sealing_key(&self) -> &SealingKey {
         &self.inner.sealing_key
     }
@@ -380,7 +366,7 @@ impl<U: UserId> Passlock<U> {
 
 /// Refuses a POST whose `Content-Type` is not `application/json`
 /// (parameters such as `charset` are allowed).
-pub fn check_json_content_type(content_type: Option<&str>) -> Result<(), FlowError> {
+pub(crate) fn check_json_content_type(content_type: Option<&str>) -> Result<(), FlowError> {
     let essence = content_type
         .and_then(|c| c.split(';').next())
         .map(str::trim);
@@ -615,7 +601,7 @@ impl<U: UserId> PasslockBuilder<U> {
         self
     }
 
-    /// Sets the key that seals anonymous [sign-up tickets](crate::ticket).
+    /// Sets the key that seals anonymous [sign-up tickets](crate::SealingKey).
     /// By default it is derived from the provider's secret (the embedded
     /// provider's signing key, the hosted providers' API key), which every
     /// instance of the app shares; set one when the provider has none.

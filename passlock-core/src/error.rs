@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A boxed cause, kept for logs and never rendered into a response.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -501,8 +503,8 @@ impl FlowError {
 
     /// The body every adapter renders: `{"error","message"}` plus
     /// `max_age` for step-up. Never contains a secret or a cause.
-    pub fn body(&self) -> crate::wire::ErrorBody {
-        crate::wire::ErrorBody {
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
             error: self.code().to_owned(),
             message: self.to_string(),
             max_age: match self {
@@ -538,6 +540,19 @@ impl FlowError {
     pub fn is_server_fault(&self) -> bool {
         matches!(self.status().as_u16(), 500..=599)
     }
+}
+
+/// The error body every adapter renders: `{"error","message"}` (and
+/// `max_age` for `step_up_required`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine code.
+    pub error: String,
+    /// One sentence for humans.
+    pub message: String,
+    /// Step-up window in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
 }
 
 /// Logs a flow error once, with its causes, at a level fitting its class.

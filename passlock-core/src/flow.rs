@@ -149,7 +149,8 @@ pub fn require_signed_in<U: UserId>(record: &SessionRecord<U>) -> Result<&AuthSt
 /// the state it approved by value, so an extractor keeps it without a clone.
 ///
 /// ```
-/// use passlock_core::{AuthState, AuthenticatorId, FlowError, SessionRecord, flow};
+/// use passlock_core::adapter::flow;
+/// use passlock_core::{AuthState, AuthenticatorId, FlowError, SessionRecord};
 ///
 /// let empty = SessionRecord::<i64>::default();
 /// assert!(matches!(
@@ -394,7 +395,7 @@ pub(crate) async fn guarded<T, U: UserId>(
 /// registration, creates the user on sign-up, links the passkey and signs in.
 /// Throttled per client address and per pending registration.
 ///
-/// `ticket` is the request's [sign-up ticket](crate::ticket) cookie, if
+/// `ticket` is the request's [sign-up ticket](crate::SealingKey) cookie, if
 /// any: it holds an anonymous visitor's pending sign-up. A signed-in
 /// session's own pending registration (a passkey added to the account)
 /// comes from `record`; a ticket is only read when nobody is signed in.
@@ -840,8 +841,26 @@ pub async fn logout_everywhere<U: UserId>(
     observed(pl, "logout_everywhere", Some(client), run).await
 }
 
+// `Passlock::end_sessions_of` is written here, with the flow it runs, so
+// that `config` (a lower layer) does not import `flow`.
+impl<U: UserId> Passlock<U> {
+    /// Ends every session of `user`, on every instance sharing the
+    /// [revocation store](crate::PasslockBuilder::revocations): call it when the
+    /// app disables or deletes the user. Sessions signed in before this
+    /// call read as signed out from their next request on; a later sign-in
+    /// is a new session (an app that disables a user also refuses its
+    /// sign-ins, for example by unlinking its passkeys). Audited as
+    /// [`AuditKind::SessionsRevoked`] with
+    /// [`RevocationReason::UserDisabled`](crate::audit::RevocationReason::UserDisabled).
+    /// A revocation store failure is `503 session_unavailable` and nothing
+    /// is revoked: retry.
+    pub async fn end_sessions_of(&self, user: &U) -> Result<(), FlowError> {
+        crate::flow::end_sessions(self, user).await
+    }
+}
+
 /// Ends every session of `user` (see [`Passlock::end_sessions_of`]).
-pub async fn end_sessions<U: UserId>(pl: &Passlock<U>, user: &U) -> Result<(), FlowError> {
+pub(crate) async fn end_sessions<U: UserId>(pl: &Passlock<U>, user: &U) -> Result<(), FlowError> {
     let run = async {
         record_subject(user, None);
         revoke(pl, &crate::revocation::user_key(user), pl.now()).await?;
@@ -884,7 +903,8 @@ pub struct CheckedSession<U> {
 /// session_unavailable`: the session is not trusted blindly.
 ///
 /// ```
-/// use passlock_core::{AuthState, AuthenticatorId, SessionRecord, flow};
+/// use passlock_core::adapter::flow;
+/// use passlock_core::{AuthState, AuthenticatorId, SessionRecord};
 /// # use std::sync::Arc;
 /// # use passlock_core::{Passlock, store::MemoryAuthenticatorStore};
 /// # use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
@@ -1022,7 +1042,7 @@ pub async fn list_passkeys<U: UserId>(
 ///
 /// Every session standing on the removed passkey (signed in or last
 /// verified with it) ends, on every instance sharing the revocation store:
-/// its marker ([`passkey_key`](crate::revocation::passkey_key)) is written
+/// its marker (`revocation::passkey_key`) is written
 /// once the vault delete succeeded, so a refused delete changes nothing. If
 /// that write fails the answer is `503 session_unavailable` (logged at
 /// `error`): the passkey is gone, and the sessions standing on it end only

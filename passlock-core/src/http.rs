@@ -438,7 +438,7 @@ impl Attempt {
 /// codes and tokens are made of). Dot segments, `/`, `%`, whitespace and
 /// empty values are refused, so no value can fold the URL into another
 /// upstream path. The hosted clients check every id before any call.
-pub fn is_url_safe_id(id: &str) -> bool {
+pub(crate) fn is_url_safe_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 1024
         && id
@@ -451,7 +451,7 @@ pub fn is_url_safe_id(id: &str) -> bool {
 /// (a date in the past is `0`). Capped at
 /// [`MAX_RETRY_AFTER_SECS`](crate::error::MAX_RETRY_AFTER_SECS); anything
 /// else is `None`.
-pub fn parse_retry_after(value: &str, now_secs: i64) -> Option<u64> {
+pub(crate) fn parse_retry_after(value: &str, now_secs: i64) -> Option<u64> {
     let cap = crate::error::MAX_RETRY_AFTER_SECS;
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {

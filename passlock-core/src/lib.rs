@@ -45,7 +45,10 @@
 //! | `sqlite` | yes | SQLite stores |
 //! | `postgres` | no | PostgreSQL stores |
 //! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle), [`RedisReplayCache`](provider::jwt::RedisReplayCache) and [`RedisRevocationStore`](revocation::RedisRevocationStore): failure counters, the id_token replay cache and logout markers shared by app instances |
-//! | `testing` | no | the test kit: fake hosted services, a software authenticator, conformance suites |
+//!
+//! The test kit (fake hosted services, a software authenticator, conformance
+//! suites for stores) is the separate crate `passlock-test`: add it as a
+//! dev-dependency.
 //!
 //! ## Security
 //!
@@ -63,12 +66,40 @@
 //! ## Dangerous options
 //!
 //! * [`PasslockBuilder::danger_disable_throttling`]: no limit on failed proofs.
+//!
+//! ## Module layering
+//!
+//! Layers, lowest first; a module uses only modules of its own or lower
+//! layers (checked by grepping `use crate::` per module):
+//!
+//! 1. `clock`, `secret`, `error`: no other module.
+//! 2. `id` (secret), `origin` (error), `proof` (secret), `principal` (clock,
+//!    id), `http` (clock, error, secret).
+//! 3. `store`, `throttle`, `revocation`, `audit`: the stores and counters
+//!    (layers 1-2; the Redis ones share `store`'s connection helper).
+//! 4. `state` (revocation's session family), `ticket` (state), `wire`
+//!    (state): the session record, the sign-up ticket, the HTTP bodies.
+//! 5. `provider` and its submodules (`v2`, `rest`, `jwt`, `passlock`,
+//!    `passage`, `embedded`): layers 1-4.
+//! 6. `config` (the [`Passlock`] and its builder): layers 1-5.
+//! 7. `flow` (one function per route) and `setup` (production wiring):
+//!    layers 1-6.
+//! 8. [`adapter`]: what the web-framework adapters use, re-exported from
+//!    `flow`, `wire`, `config`, `ticket`, `throttle` and the embedded
+//!    provider.
+//!
+//! One exception remains: the SQL stores (`store::sql_common`) implement the
+//! embedded provider's credential and ceremony stores, the id_token replay
+//! cache and the revocation store, so `store` imports `provider::embedded`,
+//! `provider::jwt` and `revocation`; it goes away when those traits live
+//! with their implementations (issue 17, item 4).
 
+pub mod adapter;
 pub mod audit;
 pub mod clock;
-pub mod config;
+mod config;
 pub mod error;
-pub mod flow;
+mod flow;
 pub mod id;
 pub mod origin;
 pub mod principal;
@@ -80,8 +111,8 @@ pub mod secret;
 pub mod state;
 pub mod store;
 pub mod throttle;
-pub mod ticket;
-pub mod wire;
+mod ticket;
+mod wire;
 
 #[cfg(any(feature = "hosted", feature = "passage"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "hosted", feature = "passage"))))]
@@ -93,10 +124,6 @@ pub mod http;
     doc(cfg(all(feature = "embedded", any(feature = "sqlite", feature = "postgres"))))
 )]
 pub mod setup;
-
-#[cfg(feature = "testing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-pub mod testing;
 
 /// The `async_trait` attribute the store and hook traits are written with:
 /// put `#[passlock_core::async_trait]` on your `impl SignUpHook` (or
@@ -113,13 +140,17 @@ pub use config::{Passlock, PasslockBuilder, Policy, SignUpError, SignUpHook};
 pub use error::{
     ConfigError, FlowError, ProviderError, Rejection, Status, StoreError, UpstreamError,
 };
+pub use flow::FirstFactor;
 pub use id::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
 pub use principal::Principal;
 pub use proof::Proof;
 pub use provider::v2::ExtendedPrincipal;
 pub use recovery::{Recovery, RecoveryGrant};
-pub use state::{AuthState, Method, SessionChange, SessionRecord};
+#[allow(deprecated)]
+pub use state::Method;
+pub use state::{AuthMethod, AuthState, SessionChange, SessionRecord};
 pub use store::{AuthenticatorStore, UserId};
+pub use ticket::SealingKey;
 
 /// The dependency-free browser client both adapters serve at `{prefix}/client.js`.
 pub const CLIENT_JS: &str = include_str!("../assets/client.js");

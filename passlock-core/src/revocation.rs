@@ -17,8 +17,8 @@
 //! key, compared with the session's start
 //! ([`SessionRecord::started_at`](crate::SessionRecord::started_at)):
 //! a session is revoked when the latest marker among its family's
-//! ([`SessionFamily::revocation_key`]), its passkey's ([`passkey_key`],
-//! written when the passkey is removed) and its user's ([`user_key`],
+//! ([`SessionFamily::revocation_key`]), its passkey's (`passkey_key`,
+//! written when the passkey is removed) and its user's (`user_key`,
 //! written by `POST {prefix}/logout/everywhere` and
 //! [`Passlock::end_sessions_of`](crate::Passlock::end_sessions_of)) is at
 //! or after that start. All three are read in one
@@ -73,13 +73,13 @@ impl fmt::Display for SessionFamily {
 
 /// The key of the marker that ends every session of `user` started at or
 /// before it (`user:{id}`).
-pub fn user_key(user: &impl fmt::Display) -> String {
+pub(crate) fn user_key(user: &impl fmt::Display) -> String {
     format!("user:{user}")
 }
 
 /// The key of the marker that ends every session standing on the passkey
 /// `authenticator` started at or before it (`passkey:{id}`).
-pub fn passkey_key(authenticator: &crate::id::AuthenticatorId) -> String {
+pub(crate) fn passkey_key(authenticator: &crate::id::AuthenticatorId) -> String {
     format!("passkey:{}", authenticator.as_str())
 }
 

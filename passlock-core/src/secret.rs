@@ -95,8 +95,12 @@ secret_type!(
     RecoveryCode
 );
 
-/// Random URL-safe token with `bytes` bytes of entropy (base64url, no padding).
-pub(crate) fn random_token(bytes: usize) -> String {
+/// Random URL-safe token with `bytes` bytes of entropy (base64url, no padding)
+/// from the operating system's RNG. Public for the test kit's fakes
+/// (`passlock-test`), which mint ids and codes the way the core does; empty
+/// only if the RNG fails twice (empty tokens are refused wherever one is
+/// checked).
+pub fn random_token(bytes: usize) -> String {
     use aws_lc_rs::rand::SecureRandom as _;
     use base64::Engine as _;
     let mut buf = vec![0u8; bytes];

@@ -9,11 +9,15 @@ use crate::id::{AuthenticatorId, UserHandle};
 use crate::recovery::RecoveryGrant;
 use crate::revocation::SessionFamily;
 
+/// The former name of [`AuthMethod`] (it clashed with HTTP verbs).
+#[deprecated(since = "0.2.0", note = "renamed to AuthMethod")]
+pub type Method = AuthMethod;
+
 /// An authentication method recorded in a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "name")]
 #[non_exhaustive]
-pub enum Method {
+pub enum AuthMethod {
     /// A passkey ceremony.
     Passkey,
     /// The app's own factor (for example `"password"`), recorded by the app.
@@ -33,7 +37,7 @@ pub struct AuthState<U> {
     /// When a passkey was last verified in this session (epoch ms).
     pub verified_at: Option<UnixMillis>,
     /// The methods used, in order.
-    pub amr: Vec<Method>,
+    pub amr: Vec<AuthMethod>,
     /// Set when the app's first factor was recorded for a user who must
     /// still verify a passkey (MFA pending; see [`AuthState::is_partial`]).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -58,7 +62,7 @@ impl<U> AuthState<U> {
             authenticator_id: Some(authenticator_id),
             authenticated_at: now,
             verified_at: Some(now),
-            amr: vec![Method::Passkey],
+            amr: vec![AuthMethod::Passkey],
             second_factor_pending: false,
             user_handle: None,
         }
@@ -83,7 +87,7 @@ impl<U> AuthState<U> {
             authenticator_id: None,
             authenticated_at: now,
             verified_at: None,
-            amr: vec![Method::App(method.into())],
+            amr: vec![AuthMethod::App(method.into())],
             second_factor_pending: false,
             user_handle: None,
         }
@@ -97,7 +101,7 @@ impl<U> AuthState<U> {
 
     /// Whether a passkey was used in this session (a full passkey session).
     pub fn has_passkey(&self) -> bool {
-        self.amr.contains(&Method::Passkey)
+        self.amr.contains(&AuthMethod::Passkey)
     }
 
     /// Ok when a passkey was verified within `max_age_secs` of `now`.
@@ -145,7 +149,7 @@ impl<U> AuthState<U> {
         self.verified_at = Some(now);
         self.second_factor_pending = false;
         if !self.has_passkey() {
-            self.amr.push(Method::Passkey);
+            self.amr.push(AuthMethod::Passkey);
         }
         self
     }
@@ -153,7 +157,7 @@ impl<U> AuthState<U> {
 
 /// A registration authorized for this browser and not yet completed: in
 /// the session when a signed-in user adds a passkey, in the sealed
-/// [sign-up ticket](crate::ticket) for an anonymous sign-up.
+/// [sign-up ticket](crate::SealingKey) for an anonymous sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PendingRegistration<U> {
@@ -320,7 +324,7 @@ pub struct Outcome<T, U> {
     /// What happens to the session.
     pub session: SessionChange<U>,
     /// A `Set-Cookie` header value the adapter adds to the response (the
-    /// [sign-up ticket](crate::ticket), set or removed).
+    /// [sign-up ticket](crate::SealingKey), set or removed).
     pub set_cookie: Option<String>,
 }
 

@@ -37,7 +37,7 @@ use crate::id::UserHandle;
 use crate::state::PendingRegistration;
 
 /// The name of the sign-up ticket cookie.
-pub const TICKET_COOKIE: &str = "passlock_signup";
+pub(crate) const TICKET_COOKIE: &str = "passlock_signup";
 
 /// Largest ticket accepted (a handle, a 64-character username and a MAC
 /// fit in well under 1 KiB).

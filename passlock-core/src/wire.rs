@@ -4,20 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 use crate::id::{AuthenticatorId, TenancyId};
-use crate::state::{AuthState, Method};
+use crate::state::{AuthMethod, AuthState};
 
-/// The error body every adapter renders: `{"error","message"}` (and
-/// `max_age` for `step_up_required`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// Machine code.
-    pub error: String,
-    /// One sentence for humans.
-    pub message: String,
-    /// Step-up window in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_age: Option<u64>,
-}
+// The error body is defined with the errors (a lower layer) and re-exported
+// here with the other bodies.
+pub use crate::error::ErrorBody;
 
 /// `POST {prefix}/registration/authorize` body.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -83,7 +74,7 @@ pub struct SessionView {
     /// When a passkey was last verified (epoch ms).
     pub verified_at: Option<UnixMillis>,
     /// Methods used.
-    pub amr: Vec<Method>,
+    pub amr: Vec<AuthMethod>,
     /// A first factor is recorded and a passkey step-up must complete it.
     #[serde(default)]
     pub second_factor_pending: bool,

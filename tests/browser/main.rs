@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cdp::{Browser, CdpResult, Page};
-use passlock_core::testing::recovery::CapturingMailer;
+use passlock_test::recovery::CapturingMailer;
 use scenario::wait_text;
 
 /// The most one whole browser test may take.

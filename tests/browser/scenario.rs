@@ -430,7 +430,7 @@ pub(crate) fn recovery_journey(
     base_url: &str,
     authenticator: &str,
     shots: &mut Shots,
-    mailer: &passlock_core::testing::recovery::CapturingMailer,
+    mailer: &passlock_test::recovery::CapturingMailer,
 ) -> CdpResult<()> {
     const EMAIL: &str = "alice@example.com";
     page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;

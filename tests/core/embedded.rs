@@ -17,8 +17,8 @@ use passlock_core::provider::embedded::{
 };
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{Code, IdToken};
-use passlock_core::testing::authenticator::SoftAuthenticator;
 use passlock_core::{AuthenticatorId, Proof, ProviderError, Rejection, UserHandle};
+use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 
 const ORIGIN: &str = "http://localhost:3000";

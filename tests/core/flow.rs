@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use passlock_core::adapter::flow;
 use passlock_core::clock::ManualClock;
 use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::throttle::ClientInfo;
-use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, flow};
+use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord};
 
 async fn passlock(clock: &ManualClock) -> Passlock<i64> {
     let provider = EmbeddedProvider::in_memory(

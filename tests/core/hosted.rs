@@ -12,7 +12,7 @@ use passlock_core::error::{ProviderError, Rejection, Status, UpstreamError};
 use passlock_core::http::{HttpClient, HttpConfig, Retry};
 use passlock_core::id::ChallengeId;
 use passlock_core::proof::Proof;
-use passlock_core::provider::passlock::{PasslockApiError, PasslockClient, PasslockError};
+use passlock_core::provider::passlock::{HostedError, PasslockApiError, PasslockClient};
 use passlock_core::provider::v2::{
     AuthorizeAuthentication, AuthorizeRegistration, CreateChallenge, DeleteTarget, PrepareUpdate,
     VerifyChallenge,
@@ -21,8 +21,8 @@ use passlock_core::provider::{
     AuthenticationRequest, Endpoint, PasskeyProvider, RegistrationRequest,
 };
 use passlock_core::secret::{ApiKey, ChallengeSecret, Code, PassageNonce};
-use passlock_core::testing::fake_passlock::{FakePasslock, Fault, RouteFamily};
 use passlock_core::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
+use passlock_test::fake_passlock::{FakePasslock, Fault, RouteFamily};
 use serde_json::{Value, json};
 
 fn user(s: &str) -> UserHandle {
@@ -52,15 +52,15 @@ fn fast_client(fake: &FakePasslock) -> PasslockClient {
     PasslockClient::new(fake.client_config().with_http(http)).unwrap()
 }
 
-fn api(e: &PasslockError) -> PasslockApiError {
+fn api(e: &HostedError) -> PasslockApiError {
     e.api()
         .cloned()
         .unwrap_or_else(|| panic!("expected a typed error, got {e:?}"))
 }
 
-fn status(e: &PasslockError) -> u16 {
+fn status(e: &HostedError) -> u16 {
     match e {
-        PasslockError::Api { status, .. } => *status,
+        HostedError::Api { status, .. } => *status,
         other => panic!("expected a typed error, got {other:?}"),
     }
 }
@@ -187,7 +187,7 @@ async fn a_slow_exchange_times_out_within_the_bound_and_is_not_retried() {
     let e = fast_client(&fake).exchange_code(&code).await.unwrap_err();
     let took = started.elapsed();
     assert!(
-        matches!(e, PasslockError::Upstream(UpstreamError::Timeout)),
+        matches!(e, HostedError::Upstream(UpstreamError::Timeout)),
         "{e:?}"
     );
     assert!(took < SLOW / 2, "took {took:?}");
@@ -204,7 +204,7 @@ async fn a_slow_get_times_out_and_is_not_retried_either() {
         .list_passkeys_page(None)
         .await
         .unwrap_err();
-    assert!(matches!(e, PasslockError::Upstream(UpstreamError::Timeout)));
+    assert!(matches!(e, HostedError::Upstream(UpstreamError::Timeout)));
     assert_eq!(fake.hits("list_passkeys"), 1, "only connect failures retry");
 }
 
@@ -217,7 +217,7 @@ async fn a_500_is_a_bad_response_and_not_retried() {
     assert!(
         matches!(
             e,
-            PasslockError::Upstream(UpstreamError::BadResponse {
+            HostedError::Upstream(UpstreamError::BadResponse {
                 status: Some(500),
                 ..
             })
@@ -237,7 +237,7 @@ async fn malformed_json_is_a_bad_response() {
     assert!(
         matches!(
             e,
-            PasslockError::Upstream(UpstreamError::BadResponse {
+            HostedError::Upstream(UpstreamError::BadResponse {
                 reason: "unexpected body",
                 ..
             })
@@ -255,7 +255,7 @@ async fn the_wrong_content_type_is_a_bad_response() {
     assert!(
         matches!(
             e,
-            PasslockError::Upstream(UpstreamError::BadResponse {
+            HostedError::Upstream(UpstreamError::BadResponse {
                 reason: "wrong content type",
                 ..
             })
@@ -269,7 +269,7 @@ async fn the_wrong_content_type_is_a_bad_response() {
         .unwrap_err();
     assert!(matches!(
         e,
-        PasslockError::Upstream(UpstreamError::BadResponse { .. })
+        HostedError::Upstream(UpstreamError::BadResponse { .. })
     ));
 }
 
@@ -282,7 +282,7 @@ async fn a_dropped_connection_is_unavailable_and_the_exchange_is_sent_once() {
     assert!(
         matches!(
             e,
-            PasslockError::Upstream(
+            HostedError::Upstream(
                 UpstreamError::Unavailable(_) | UpstreamError::BadResponse { .. }
             )
         ),
@@ -928,7 +928,7 @@ async fn bodies_over_the_cap_are_refused() {
     assert!(
         matches!(
             e,
-            PasslockError::Upstream(UpstreamError::BadResponse {
+            HostedError::Upstream(UpstreamError::BadResponse {
                 reason: "body too large",
                 ..
             })
@@ -956,7 +956,7 @@ async fn redirects_are_never_followed() {
     assert!(
         matches!(
             e,
-            PasslockError::Upstream(UpstreamError::BadResponse {
+            HostedError::Upstream(UpstreamError::BadResponse {
                 reason: "redirect",
                 status: Some(302),
                 ..

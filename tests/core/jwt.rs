@@ -12,9 +12,9 @@ use passlock_core::error::{ProviderError, Rejection, UpstreamError};
 use passlock_core::http::{HttpClient, HttpConfig};
 use passlock_core::provider::jwt::{Algorithm, HttpJwks, IdTokenVerifier, JwkSet, VerifierConfig};
 use passlock_core::secret::IdToken;
-use passlock_core::testing::fake_passlock::{FakePasslock, Fault};
-use passlock_core::testing::keys::{self, StaticJwks, TestKey};
 use passlock_core::{TenancyId, UserHandle};
+use passlock_test::fake_passlock::{FakePasslock, Fault};
+use passlock_test::keys::{self, StaticJwks, TestKey};
 use serde_json::{Value, json};
 
 struct Setup {
@@ -702,7 +702,7 @@ async fn a_slow_refresh_does_not_hold_up_known_keys() {
     // 5 s timeout (keeping the last good set), seconds after the second
     // verification, which must not wait for it.
     s.fake.set_route_fault(
-        passlock_core::testing::fake_passlock::RouteFamily::Jwks,
+        passlock_test::fake_passlock::RouteFamily::Jwks,
         Fault::Latency(Duration::from_secs(60)),
     );
     s.clock.advance_secs(301);

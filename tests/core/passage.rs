@@ -17,8 +17,8 @@ use passlock_core::provider::{
     AuthenticationRequest, Endpoint, PasskeyProvider, RegistrationRequest,
 };
 use passlock_core::secret::{ApiKey, Code, IdToken, PassageNonce};
-use passlock_core::testing::fake_passage::{CompleteError, FakePassage, Fault, NONCE_TTL_MS};
 use passlock_core::{AuthenticatorId, UserHandle};
+use passlock_test::fake_passage::{CompleteError, FakePassage, Fault, NONCE_TTL_MS};
 
 fn user(s: &str) -> UserHandle {
     UserHandle::new(s).unwrap()

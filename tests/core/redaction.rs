@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use passlock_core::adapter::wire::AuthorizeAnswer;
 use passlock_core::provider::embedded::{
     BrowserOp, CeremonyStore, EmbeddedConfig, EmbeddedProvider, MemoryCeremonyStore,
     MemoryCredentialStore, SigningKey,
 };
 use passlock_core::provider::{PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{ApiKey, Code};
-use passlock_core::testing::fake_passlock::FakePasslock;
-use passlock_core::wire::AuthorizeAnswer;
 use passlock_core::{Passlock, Proof, TenancyId, UserHandle};
+use passlock_test::fake_passlock::FakePasslock;
 
 /// Asserts that neither Debug form of `value` contains any of `secrets`.
 fn hides(what: &str, value: &impl std::fmt::Debug, secrets: &[&str]) {
@@ -132,7 +132,7 @@ async fn debug_never_prints_a_secret() {
     let api_key = fake.api_key().expose_secret().to_owned();
     hides("FakePasslock", &fake, &[&api_key]);
     hides("PasslockConfig", &fake.client_config(), &[&api_key]);
-    let passage = passlock_core::testing::fake_passage::FakePassage::start()
+    let passage = passlock_test::fake_passage::FakePassage::start()
         .await
         .unwrap();
     let passage_key = passage.api_key().expose_secret().to_owned();
@@ -164,10 +164,10 @@ async fn debug_never_prints_a_secret() {
 /// capturing mailer, and the address's local part in an `EmailAddress`.
 #[tokio::test]
 async fn recovery_values_are_redacted() {
-    use passlock_core::flow::RecoveryVerifyBody;
+    use passlock_core::adapter::flow::RecoveryVerifyBody;
     use passlock_core::recovery::{EmailAddress, Mailer as _};
     use passlock_core::secret::RecoveryCode;
-    use passlock_core::testing::recovery::CapturingMailer;
+    use passlock_test::recovery::CapturingMailer;
 
     let body: RecoveryVerifyBody =
         serde_json::from_str(r#"{"challenge":"ch-1","code":"73519046"}"#).unwrap();

@@ -17,8 +17,8 @@ use passlock_core::store::sqlite::{
     SqliteRevocationStore,
 };
 use passlock_core::store::{AuthenticatorStore, MemoryAuthenticatorStore};
-use passlock_core::testing::conformance;
 use passlock_core::{AuthenticatorId, StoreError};
+use passlock_test::conformance;
 use passlock_tests::{pg_database, sqlite_pool};
 
 // ---- memory ----
@@ -529,8 +529,9 @@ impl AuthenticatorStore<i64> for FailsAfterUnlink {
 /// store error and links the passkey back: a failed delete changes nothing.
 #[tokio::test]
 async fn unlink_links_back_when_the_store_fails_midway() {
+    use passlock_core::adapter::flow;
     use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
-    use passlock_core::{AuthState, FlowError, Passlock, SessionRecord, flow};
+    use passlock_core::{AuthState, FlowError, Passlock, SessionRecord};
     let provider = EmbeddedProvider::in_memory(EmbeddedConfig::new(
         "localhost",
         "passlock tests",

@@ -157,7 +157,7 @@ async fn redis_throttle_down_refuses_with_a_store_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_replay_cache_conformance() {
     use passlock_core::provider::jwt::RedisReplayCache;
-    use passlock_core::testing::conformance;
+    use passlock_test::conformance;
     let keys = passlock_tests::redis_prefix("test-jti").await;
     let cache = RedisReplayCache::new(keys.connection(), keys.prefix());
     conformance::replay_cache(std::sync::Arc::new(cache))

@@ -400,10 +400,7 @@ async fn head_requests_are_answered_like_get() {
 /// circuit breaker when `breaker`), SQL sessions on SQLite.
 async fn hosted_world(
     breaker: bool,
-) -> (
-    World<ActixApp>,
-    passlock_core::testing::fake_passlock::FakePasslock,
-) {
+) -> (World<ActixApp>, passlock_test::fake_passlock::FakePasslock) {
     let (clock, fake, passlock) = crate::hardening::hosted_setup(breaker).await;
     let for_app = passlock.clone();
     let app = ActixApp::start(move || async move {

@@ -344,10 +344,7 @@ async fn step_up_extractor_uses_the_passlock_clock() {
 /// circuit breaker when `breaker`), tower-sessions memory store.
 async fn hosted_world(
     breaker: bool,
-) -> (
-    World<AxumApp>,
-    passlock_core::testing::fake_passlock::FakePasslock,
-) {
+) -> (World<AxumApp>, passlock_test::fake_passlock::FakePasslock) {
     let (clock, fake, passlock) = crate::hardening::hosted_setup(breaker).await;
     let w = World {
         app: AxumApp(app(passlock.clone(), MemoryStore::default())),

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use passlock_core::AuthenticatorId;
-use passlock_core::testing::authenticator::SoftAuthenticator;
+use passlock_test::authenticator::SoftAuthenticator;
 
 use crate::harness::{
     Client, ORIGIN, Reply, TestApp, World, authenticator, post_from, service_base,
@@ -648,7 +648,7 @@ macro_rules! hardening_scenarios {
 /// A passlock on the hosted provider against `fake`, with a 1 s outbound
 /// timeout, user 1 linked to authenticator `auth-1`.
 pub(crate) async fn hosted_passlock(
-    fake: &passlock_core::testing::fake_passlock::FakePasslock,
+    fake: &passlock_test::fake_passlock::FakePasslock,
 ) -> passlock_core::Passlock<i64> {
     use passlock_core::http::HttpConfig;
     hosted_passlock_with(
@@ -664,13 +664,13 @@ pub(crate) async fn hosted_setup(
     breaker: bool,
 ) -> (
     passlock_core::clock::ManualClock,
-    passlock_core::testing::fake_passlock::FakePasslock,
+    passlock_test::fake_passlock::FakePasslock,
     passlock_core::Passlock<i64>,
 ) {
     let clock = passlock_core::clock::ManualClock::starting_now();
-    let fake = passlock_core::testing::fake_passlock::FakePasslock::start_with_clock(
-        std::sync::Arc::new(clock.clone()),
-    )
+    let fake = passlock_test::fake_passlock::FakePasslock::start_with_clock(std::sync::Arc::new(
+        clock.clone(),
+    ))
     .await
     .unwrap();
     let passlock = match breaker {
@@ -698,7 +698,7 @@ const COOLDOWN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// [`hosted_passlock`] with outbound HTTP configured by `http`.
 pub(crate) async fn hosted_passlock_with(
-    fake: &passlock_core::testing::fake_passlock::FakePasslock,
+    fake: &passlock_test::fake_passlock::FakePasslock,
     http: passlock_core::http::HttpConfig,
 ) -> passlock_core::Passlock<i64> {
     use passlock_core::provider::passlock::PasslockHosted;
@@ -722,10 +722,10 @@ pub(crate) async fn hosted_passlock_with(
 /// JWKS outage, and a rotated key is picked up mid-traffic.
 pub(crate) async fn upstream_faults_answer_json_within_the_timeout<A: TestApp>(
     w: World<A>,
-    fake: passlock_core::testing::fake_passlock::FakePasslock,
+    fake: passlock_test::fake_passlock::FakePasslock,
 ) {
     use passlock_core::UserHandle;
-    use passlock_core::testing::fake_passlock::Fault;
+    use passlock_test::fake_passlock::Fault;
     use std::time::{Duration, Instant};
     let handle = UserHandle::new("1").unwrap();
     // Each fault and its one answer. The slow service holds its answer for
@@ -833,7 +833,7 @@ pub(crate) async fn upstream_faults_answer_json_within_the_timeout<A: TestApp>(
 /// invalid_token`, without any request to the service.
 pub(crate) async fn unsafe_codes_never_reach_the_service<A: TestApp>(
     w: World<A>,
-    fake: passlock_core::testing::fake_passlock::FakePasslock,
+    fake: passlock_test::fake_passlock::FakePasslock,
 ) {
     let before = fake.total_hits();
     for code in [
@@ -878,10 +878,10 @@ pub(crate) const RETRY_AFTER_NOW_MS: i64 = 1_796_342_400_000;
 /// session and does not spend the code.
 pub(crate) async fn upstream_429_answers_503_with_its_retry_after<A: TestApp>(
     w: World<A>,
-    fake: passlock_core::testing::fake_passlock::FakePasslock,
+    fake: passlock_test::fake_passlock::FakePasslock,
 ) {
     use passlock_core::UserHandle;
-    use passlock_core::testing::fake_passlock::Fault;
+    use passlock_test::fake_passlock::Fault;
     w.clock.set_millis(RETRY_AFTER_NOW_MS);
     let handle = UserHandle::new("1").unwrap();
     for (sent, expected) in RETRY_AFTER_CASES {
@@ -913,10 +913,10 @@ pub(crate) async fn upstream_429_answers_503_with_its_retry_after<A: TestApp>(
 /// fails); once the service is back the kept code signs in.
 pub(crate) async fn open_circuit_answers_at_once_and_recovers<A: TestApp>(
     w: World<A>,
-    fake: passlock_core::testing::fake_passlock::FakePasslock,
+    fake: passlock_test::fake_passlock::FakePasslock,
 ) {
     use passlock_core::UserHandle;
-    use passlock_core::testing::fake_passlock::Fault;
+    use passlock_test::fake_passlock::Fault;
     let handle = UserHandle::new("1").unwrap();
     let login = |code: String| {
         let mut c = w.client();
@@ -989,10 +989,10 @@ pub(crate) async fn open_circuit_answers_at_once_and_recovers<A: TestApp>(
 /// 5xx JSON error; once the vault is back the delete goes through.
 pub(crate) async fn a_failed_vault_delete_keeps_the_link<A: TestApp>(
     w: World<A>,
-    fake: passlock_core::testing::fake_passlock::FakePasslock,
+    fake: passlock_test::fake_passlock::FakePasslock,
 ) {
     use passlock_core::UserHandle;
-    use passlock_core::testing::fake_passlock::{Fault, RouteFamily};
+    use passlock_test::fake_passlock::{Fault, RouteFamily};
     let handle = UserHandle::new("1").unwrap();
     let second = AuthenticatorId::new("auth-2").unwrap();
     w.passlock.store().link(&second, &1, 0).await.unwrap();

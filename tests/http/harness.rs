@@ -19,8 +19,8 @@ use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
 };
 use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_core::testing::authenticator::SoftAuthenticator;
 use passlock_core::{AuthenticatorId, AuthenticatorStore, Passlock, SignUpError, SignUpHook};
+use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 
 /// The origin every scenario runs on.

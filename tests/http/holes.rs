@@ -489,7 +489,7 @@ impl PasskeyProvider for RefusesDeletes {
     fn embedded(&self) -> Option<&EmbeddedProvider> {
         Some(&self.0)
     }
-    fn sealing_key(&self) -> Option<passlock_core::ticket::SealingKey> {
+    fn sealing_key(&self) -> Option<passlock_core::SealingKey> {
         self.0.sealing_key()
     }
 }
@@ -898,7 +898,7 @@ pub(crate) async fn https_cookies_are_secure<A: TestApp, W: WorldWith<A>>(with: 
         ))
         .await;
     assert_eq!(options.status, 200, "{options:?}");
-    let mut device = passlock_core::testing::authenticator::SoftAuthenticator::new(https);
+    let mut device = passlock_test::authenticator::SoftAuthenticator::new(https);
     let response = device.create(&options.json["optionsJSON"]).await.unwrap();
     let verified = c
         .send(post_with_origin(

@@ -14,7 +14,7 @@ use passlock_core::clock::{Clock, ManualClock};
 use passlock_core::http::HttpConfig;
 use passlock_core::provider::passlock::PasslockHosted;
 use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_core::testing::fake_passlock::{FakePasslock, Fault};
+use passlock_test::fake_passlock::{FakePasslock, Fault};
 use serde_json::json;
 use tower_sessions::MemoryStore;
 
@@ -366,7 +366,7 @@ async fn uv_passlock(require_uv: bool) -> (ManualClock, FakePasslock, Passlock<i
         Arc::new(clock.clone()),
     )
     .unwrap();
-    let mut policy = passlock_core::config::Policy::default();
+    let mut policy = passlock_core::Policy::default();
     policy.require_user_verification = require_uv;
     let passlock = Passlock::builder(
         Arc::new(provider),
@@ -508,7 +508,7 @@ async fn embedded_uv_world(require_uv: bool) -> World<AxumApp> {
     )
     .await
     .unwrap();
-    let mut policy = passlock_core::config::Policy::default();
+    let mut policy = passlock_core::Policy::default();
     policy.require_user_verification = require_uv;
     let passlock = Passlock::builder(
         Arc::new(provider),

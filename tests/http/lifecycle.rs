@@ -554,8 +554,8 @@ mod first_factor_routes {
     use axum::extract::State;
     use axum::{Json, Router, routing::post};
     use passlock_axum::{PasslockRejection, PasslockSession};
+    use passlock_core::FirstFactor;
     use passlock_core::Passlock;
-    use passlock_core::flow::FirstFactor;
     use serde_json::Value;
 
     pub(super) async fn axum_ff(

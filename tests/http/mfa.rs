@@ -310,9 +310,9 @@ mod on_axum {
     use passlock_axum::{
         FirstFactorUser, PasskeyUser, PasslockRejection, PasslockSession, SignedInUser, StepUp,
     };
+    use passlock_core::FirstFactor;
     use passlock_core::Passlock;
     use passlock_core::clock::ManualClock;
-    use passlock_core::flow::FirstFactor;
     use serde_json::{Value, json};
     use tower_sessions::{MemoryStore, SessionManagerLayer};
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use passlock_core::clock::ManualClock;
 use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_core::testing::fake_passage::FakePassage;
 use passlock_core::{AuthState, Passlock, SessionChange, SessionRecord};
+use passlock_test::fake_passage::FakePassage;
 use serde_json::{Value, json};
 
 use crate::harness::{self, Client, MemoryUsers, ORIGIN, TestApp};
@@ -232,7 +232,7 @@ async fn step_up_nonce<A: TestApp>(w: &World<A>, c: &mut Client<'_, A>) -> Strin
 /// `Retry-After` (the cases of the hosted Passlock test), on an authorize
 /// route and on `/register`, and signs nobody up.
 pub(crate) async fn passage_429_answers_503_with_its_retry_after<A: TestApp>(w: World<A>) {
-    use passlock_core::testing::fake_passage::Fault;
+    use passlock_test::fake_passage::Fault;
     w.w.clock.set_millis(crate::hardening::RETRY_AFTER_NOW_MS);
     for (sent, expected) in crate::hardening::RETRY_AFTER_CASES {
         let mut c = w.client();

@@ -20,8 +20,8 @@ use passlock_core::recovery::{MemoryRecoveryChallenges, Recovery, RecoveryChalle
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::store::postgres::PgRecoveryChallenges;
 use passlock_core::store::sqlite::SqliteRecoveryChallenges;
-use passlock_core::testing::fake_passlock::FakePasslock;
-use passlock_core::testing::recovery::{CapturingMailer, MapDirectory};
+use passlock_test::fake_passlock::FakePasslock;
+use passlock_test::recovery::{CapturingMailer, MapDirectory};
 use serde_json::json;
 use tower_sessions::MemoryStore;
 

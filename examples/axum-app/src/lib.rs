@@ -166,7 +166,7 @@ async fn sensitive(_: StepUp<60>, user: PasskeyUser<i64>) -> Json<Value> {
 mod tests {
     use axum::body::Body;
     use axum::http::Request;
-    use passlock_core::testing::authenticator::SoftAuthenticator;
+    use passlock_test::authenticator::SoftAuthenticator;
     use tower::ServiceExt;
 
     use super::*;

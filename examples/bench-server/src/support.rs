@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
 use passlock_core::store::MemoryAuthenticatorStore;
-use passlock_core::testing::authenticator::SoftAuthenticator;
 use passlock_core::{Passlock, SignUpError, SignUpHook};
+use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use passlock_core::testing::authenticator::SoftAuthenticator;
+use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use passlock_core::provider::embedded::{BrowserOp, CredentialStore as _};
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
-use passlock_core::testing::authenticator::SoftAuthenticator;
+use passlock_test::authenticator::SoftAuthenticator;
 use passlock_core::{AuthenticatorId, UserHandle};
 use passlock_fuzz::{FIXTURE_SESSION, Harness, TENANCY, credential_to_json, runtime};
 use serde_json::{Value, json};

@@ -4,8 +4,8 @@
 //! exists for apps still running against a compatible deployment; it follows
 //! the service's documented wire format (DESIGN section 6, seed 004, taken
 //! from `passage-flex-node` 1.0.3) and is tested against
-//! `testing::fake_passage::FakePassage` (feature
-//! `testing`), a faithful in-process fake.
+//! `passlock_test::fake_passage::FakePassage` (the `passlock-test` crate),
+//! a faithful in-process fake.
 //!
 //! # Wire format
 //!

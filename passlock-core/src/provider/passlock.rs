@@ -229,10 +229,16 @@ impl From<ErrorBody> for PasslockApiError {
     }
 }
 
-/// A failed call to the Passlock service.
+/// The former name of [`HostedError`] (it clashed with
+/// `passlock_actix::PasslockError`, the actix HTTP error).
+#[deprecated(since = "0.2.0", note = "renamed to HostedError")]
+pub type PasslockError = HostedError;
+
+/// A failed call to the hosted Passlock service (the actix adapter's HTTP
+/// error is `passlock_actix::PasslockError`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PasslockError {
+pub enum HostedError {
     /// The service answered a typed error.
     #[error("the passkey service answered {error} (HTTP {status})")]
     Api {
@@ -247,7 +253,7 @@ pub enum PasslockError {
     Upstream(#[from] UpstreamError),
 }
 
-impl PasslockError {
+impl HostedError {
     /// The typed service error, if this is one.
     pub fn api(&self) -> Option<&PasslockApiError> {
         match self {
@@ -257,11 +263,11 @@ impl PasslockError {
     }
 }
 
-impl From<PasslockError> for ProviderError {
-    fn from(e: PasslockError) -> Self {
+impl From<HostedError> for ProviderError {
+    fn from(e: HostedError) -> Self {
         match e {
-            PasslockError::Upstream(u) => Self::Upstream(u),
-            PasslockError::Api { error, status } => match error {
+            HostedError::Upstream(u) => Self::Upstream(u),
+            HostedError::Api { error, status } => match error {
                 PasslockApiError::InvalidCode
                 | PasslockApiError::InvalidPrincipal
                 | PasslockApiError::InvalidChallenge
@@ -282,8 +288,8 @@ impl From<PasslockError> for ProviderError {
     }
 }
 
-fn bad(reason: &'static str, status: u16) -> PasslockError {
-    PasslockError::Upstream(rest::bad(reason, status))
+fn bad(reason: &'static str, status: u16) -> HostedError {
+    HostedError::Upstream(rest::bad(reason, status))
 }
 
 // ---------------------------------------------------------------------------
@@ -311,17 +317,17 @@ impl std::fmt::Debug for PasslockClient {
 struct Passlock;
 
 impl Service for Passlock {
-    type Error = PasslockError;
+    type Error = HostedError;
 
     /// A value that cannot be an id of the service is `NotFound`.
-    fn unsafe_segment() -> PasslockError {
-        PasslockError::Api {
+    fn unsafe_segment() -> HostedError {
+        HostedError::Api {
             error: PasslockApiError::NotFound,
             status: 404,
         }
     }
 
-    fn error_of(resp: &HttpResponse) -> PasslockError {
+    fn error_of(resp: &HttpResponse) -> HostedError {
         error_of(resp)
     }
 }
@@ -364,7 +370,7 @@ impl PasslockClient {
     /// [`is_url_safe_id`](crate::http::is_url_safe_id) (a value that cannot
     /// be an id of the service is `NotFound`, before any call); an empty
     /// last segment makes a trailing slash.
-    fn url(&self, segments: &[&str]) -> Result<url::Url, PasslockError> {
+    fn url(&self, segments: &[&str]) -> Result<url::Url, HostedError> {
         self.rest.url::<Passlock>(segments, true)
     }
 
@@ -374,7 +380,7 @@ impl PasslockClient {
         url: url::Url,
         body: Option<&B>,
         retry: Retry,
-    ) -> Result<T, PasslockError> {
+    ) -> Result<T, HostedError> {
         let resp = self
             .rest
             .send::<Passlock, B>(method, url, body, retry)
@@ -384,11 +390,11 @@ impl PasslockClient {
 
     /// Exchanges a code for its principal (`GET /principal/{code}`). Sent at
     /// most once: never retried, whatever fails.
-    pub async fn exchange_code(&self, code: &Code) -> Result<ExtendedPrincipal, PasslockError> {
+    pub async fn exchange_code(&self, code: &Code) -> Result<ExtendedPrincipal, HostedError> {
         // An empty code, or one that could leave its path segment (`..`,
         // `a/b`, whitespace), is refused before any call.
         if !crate::http::is_url_safe_id(code.expose_secret()) {
-            return Err(PasslockError::Api {
+            return Err(HostedError::Api {
                 error: PasslockApiError::InvalidCode,
                 status: 404,
             });
@@ -401,7 +407,7 @@ impl PasslockClient {
     pub async fn authorize_registration(
         &self,
         request: &AuthorizeRegistration,
-    ) -> Result<AuthorizedPasskeyRegistration, PasslockError> {
+    ) -> Result<AuthorizedPasskeyRegistration, HostedError> {
         let url = self.url(&["passkey", "registration", "authorize"])?;
         self.call(Method::Post, url, Some(request), Retry::Never)
             .await
@@ -411,7 +417,7 @@ impl PasslockClient {
     pub async fn authorize_authentication(
         &self,
         request: &AuthorizeAuthentication,
-    ) -> Result<AuthorizedPasskeyAuthentication, PasslockError> {
+    ) -> Result<AuthorizedPasskeyAuthentication, HostedError> {
         let url = self.url(&["passkey", "authentication", "authorize"])?;
         self.call(Method::Post, url, Some(request), Retry::Never)
             .await
@@ -421,7 +427,7 @@ impl PasslockClient {
     pub async fn list_passkeys_page(
         &self,
         cursor: Option<&str>,
-    ) -> Result<FindAllPasskeys, PasslockError> {
+    ) -> Result<FindAllPasskeys, HostedError> {
         let mut url = self.url(&["passkeys", ""])?;
         if let Some(cursor) = cursor {
             url.query_pairs_mut().append_pair("cursor", cursor);
@@ -440,7 +446,7 @@ impl PasslockClient {
     }
 
     /// One passkey (`GET /passkeys/{id}`).
-    pub async fn get_passkey(&self, id: &PasskeyId) -> Result<Passkey, PasslockError> {
+    pub async fn get_passkey(&self, id: &PasskeyId) -> Result<Passkey, HostedError> {
         let url = self.url(&["passkeys", id.as_str()])?;
         self.call(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await
@@ -450,7 +456,7 @@ impl PasslockClient {
         &self,
         op: &str,
         body: &B,
-    ) -> Result<PreparedPasskeyOperation, PasslockError> {
+    ) -> Result<PreparedPasskeyOperation, HostedError> {
         let url = self.url(&["passkeys", op])?;
         let resp = self
             .rest
@@ -467,7 +473,7 @@ impl PasslockClient {
     pub async fn prepare_update(
         &self,
         request: &PrepareUpdate,
-    ) -> Result<PreparedPasskeyOperation, PasslockError> {
+    ) -> Result<PreparedPasskeyOperation, HostedError> {
         self.prepare("update", request).await
     }
 
@@ -476,7 +482,7 @@ impl PasslockClient {
     pub async fn prepare_delete(
         &self,
         target: &DeleteTarget,
-    ) -> Result<PreparedPasskeyOperation, PasslockError> {
+    ) -> Result<PreparedPasskeyOperation, HostedError> {
         self.prepare("delete", target).await
     }
 
@@ -484,7 +490,7 @@ impl PasslockClient {
     pub async fn prepare_prune(
         &self,
         user_id: &UserHandle,
-    ) -> Result<PreparedPasskeyOperation, PasslockError> {
+    ) -> Result<PreparedPasskeyOperation, HostedError> {
         let body = PrunePasskeys::new(user_id.clone());
         self.prepare("prune", &body).await
     }
@@ -493,14 +499,14 @@ impl PasslockClient {
     pub async fn create_challenge(
         &self,
         request: &CreateChallenge,
-    ) -> Result<ChallengeCreated, PasslockError> {
+    ) -> Result<ChallengeCreated, HostedError> {
         let url = self.url(&["challenges"])?;
         self.call(Method::Post, url, Some(request), Retry::Never)
             .await
     }
 
     /// Reads a pending challenge.
-    pub async fn get_challenge(&self, id: &ChallengeId) -> Result<Challenge, PasslockError> {
+    pub async fn get_challenge(&self, id: &ChallengeId) -> Result<Challenge, HostedError> {
         let url = self.url(&["challenges", id.as_str()])?;
         self.call(Method::Get, url, NO_BODY, Retry::OnConnectFailure)
             .await
@@ -510,7 +516,7 @@ impl PasslockClient {
     pub async fn verify_challenge(
         &self,
         request: &VerifyChallenge,
-    ) -> Result<ChallengeVerified, PasslockError> {
+    ) -> Result<ChallengeVerified, HostedError> {
         let url = self.url(&["challenges", "verify"])?;
         self.call(Method::Post, url, Some(request), Retry::Never)
             .await
@@ -520,14 +526,14 @@ impl PasslockClient {
     pub async fn delete_challenge(
         &self,
         id: &ChallengeId,
-    ) -> Result<ChallengeDeleted, PasslockError> {
+    ) -> Result<ChallengeDeleted, HostedError> {
         let url = self.url(&["challenges", id.as_str()])?;
         self.call(Method::Delete, url, NO_BODY, Retry::Never).await
     }
 }
 
 /// Turns a response into `T` (2xx with its tag) or a typed error.
-fn decode<T: DeserializeOwned + Tagged>(resp: &HttpResponse) -> Result<T, PasslockError> {
+fn decode<T: DeserializeOwned + Tagged>(resp: &HttpResponse) -> Result<T, HostedError> {
     let value: T = decode_untagged(resp)?;
     if *value.tag() != T::TAG {
         return Err(bad("unexpected tag", resp.status));
@@ -535,7 +541,7 @@ fn decode<T: DeserializeOwned + Tagged>(resp: &HttpResponse) -> Result<T, Passlo
     Ok(value)
 }
 
-fn decode_untagged<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, PasslockError> {
+fn decode_untagged<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, HostedError> {
     rest::decode::<Passlock, T>(resp)
 }
 
@@ -543,7 +549,7 @@ fn decode_untagged<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, Passlo
 /// (the service's rate limit rather than a challenge's) is
 /// [`UpstreamError::Busy`] with its `Retry-After`; a body that is not a
 /// tagged error is an [`UpstreamError::BadResponse`].
-fn error_of(resp: &HttpResponse) -> PasslockError {
+fn error_of(resp: &HttpResponse) -> HostedError {
     let status = resp.status;
     let typed = if resp.is_json()
         && let Ok(body) = serde_json::from_slice::<ErrorBody>(&resp.body)
@@ -554,11 +560,11 @@ fn error_of(resp: &HttpResponse) -> PasslockError {
     };
     match typed {
         None | Some(PasslockApiError::Other(_)) if status == 429 => {
-            return PasslockError::Upstream(UpstreamError::Busy {
+            return HostedError::Upstream(UpstreamError::Busy {
                 retry_after: resp.retry_after,
             });
         }
-        Some(error) => return PasslockError::Api { error, status },
+        Some(error) => return HostedError::Api { error, status },
         None => {}
     }
     if status >= 500 {
@@ -571,7 +577,7 @@ fn error_of(resp: &HttpResponse) -> PasslockError {
 /// The vault, page by page (cursor pagination).
 ///
 /// ```no_run
-/// # async fn f(client: passlock_core::provider::passlock::PasslockClient) -> Result<(), passlock_core::provider::passlock::PasslockError> {
+/// # async fn f(client: passlock_core::provider::passlock::PasslockClient) -> Result<(), passlock_core::provider::passlock::HostedError> {
 /// let mut pages = client.list_passkeys();
 /// while let Some(page) = pages.next_page().await {
 ///     for passkey in page? {
@@ -589,7 +595,7 @@ pub struct PasskeyPages {
 
 impl PasskeyPages {
     /// The next page; `None` after the last one (or after an error).
-    pub async fn next_page(&mut self) -> Option<Result<Vec<PasskeySummary>, PasslockError>> {
+    pub async fn next_page(&mut self) -> Option<Result<Vec<PasskeySummary>, HostedError>> {
         if self.done {
             return None;
         }
@@ -616,7 +622,7 @@ impl PasskeyPages {
     }
 
     /// Reads every remaining page.
-    pub async fn collect_all(mut self) -> Result<Vec<PasskeySummary>, PasslockError> {
+    pub async fn collect_all(mut self) -> Result<Vec<PasskeySummary>, HostedError> {
         let mut all = Vec::new();
         while let Some(page) = self.next_page().await {
             all.extend(page?);
@@ -818,7 +824,7 @@ impl PasskeyProvider for PasslockHosted {
         };
         match self.client.prepare_delete(&target).await {
             Ok(_) => Ok(()),
-            Err(PasslockError::Api {
+            Err(HostedError::Api {
                 error: PasslockApiError::PasskeyNotFound { .. } | PasslockApiError::NotFound,
                 ..
             }) => Ok(()),
@@ -921,10 +927,7 @@ mod tests {
         ] {
             let e = error_of(&resp(status, ct, body));
             assert!(
-                matches!(
-                    e,
-                    PasslockError::Upstream(UpstreamError::BadResponse { .. })
-                ),
+                matches!(e, HostedError::Upstream(UpstreamError::BadResponse { .. })),
                 "{e:?}"
             );
         }
@@ -932,7 +935,7 @@ mod tests {
 
     #[test]
     fn provider_error_mapping() {
-        let api = |error| PasslockError::Api { error, status: 404 };
+        let api = |error| HostedError::Api { error, status: 404 };
         assert!(matches!(
             ProviderError::from(api(PasslockApiError::InvalidCode)),
             ProviderError::Rejected(Rejection::InvalidToken)
@@ -956,7 +959,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            ProviderError::from(PasslockError::Upstream(UpstreamError::Timeout)),
+            ProviderError::from(HostedError::Upstream(UpstreamError::Timeout)),
             ProviderError::Upstream(UpstreamError::Timeout)
         ));
     }
@@ -1003,7 +1006,7 @@ mod tests {
             assert!(
                 matches!(
                     client.url(&["principal", bad, "x"]),
-                    Err(PasslockError::Api {
+                    Err(HostedError::Api {
                         error: PasslockApiError::NotFound,
                         ..
                     })

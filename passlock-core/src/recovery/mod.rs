@@ -446,7 +446,7 @@ pub enum Attempt {
 /// Each method is one atomic step, so that concurrent requests on several
 /// instances cannot spend one attempt or one code twice. No method has a
 /// default: each carries a safety invariant. Every backend must pass
-/// `passlock_core::testing::conformance::recovery_challenges`.
+/// `passlock_test::conformance::recovery_challenges` (crate passlock-test).
 ///
 /// A complete in-memory implementation is [`MemoryRecoveryChallenges`].
 #[async_trait::async_trait]

@@ -98,7 +98,7 @@ impl LinkedAuthenticator {
 ///
 /// Implement it on your own user table, or use [`MemoryAuthenticatorStore`],
 /// the SQLite or the PostgreSQL store. Every implementation must pass the
-/// conformance suite in the test kit (`passlock_core::testing::conformance`).
+/// conformance suite in the test kit (`passlock_test::conformance`).
 ///
 /// Contract:
 /// - [`link`](Self::link) of an authenticator already linked to *another*
@@ -295,8 +295,9 @@ impl LinkedAuthenticator {
 /// # fn main() {}
 /// ```
 ///
-/// Check it with the conformance suite of the test kit (feature `testing`):
-/// `passlock_core::testing::conformance::authenticator_store_with(Arc::new(store), |n| first_user_id + n as i64)`,
+/// Check it with the conformance suite of the test kit (the `passlock-test`
+/// crate, a dev-dependency):
+/// `passlock_test::conformance::authenticator_store_with(Arc::new(store), |n| first_user_id + n as i64)`,
 /// with that many users in your table.
 #[async_trait::async_trait]
 pub trait AuthenticatorStore<U: UserId>: Send + Sync + Debug + 'static {

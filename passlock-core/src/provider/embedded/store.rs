@@ -86,6 +86,26 @@ pub struct CredentialUse {
     pub used_at: UnixMillis,
 }
 
+impl CredentialUse {
+    /// One use: the updated serialised passkey, the counter before and after,
+    /// the backup state and when (for store implementations and their tests).
+    pub fn new(
+        passkey_json: String,
+        previous_sign_count: u32,
+        sign_count: u32,
+        backup_state: bool,
+        used_at: UnixMillis,
+    ) -> Self {
+        Self {
+            passkey_json,
+            previous_sign_count,
+            sign_count,
+            backup_state,
+            used_at,
+        }
+    }
+}
+
 /// Stores the embedded provider's passkeys. Credential ids are unique across
 /// all users.
 #[async_trait::async_trait]

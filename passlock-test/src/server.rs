@@ -20,9 +20,9 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::clock::{SharedClock, UnixMillis};
-use crate::id::TenancyId;
-use crate::secret::ApiKey;
+use passlock_core::clock::{SharedClock, UnixMillis};
+use passlock_core::id::TenancyId;
+use passlock_core::secret::ApiKey;
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::clock::UnixMillis;
-use crate::error::StoreError;
-use crate::recovery::{EmailAddress, MailError, Mailer, RecoveryDirectory};
-use crate::secret::RecoveryCode;
-use crate::store::UserId;
+use passlock_core::clock::UnixMillis;
+use passlock_core::error::StoreError;
+use passlock_core::recovery::{EmailAddress, MailError, Mailer, RecoveryDirectory};
+use passlock_core::secret::RecoveryCode;
+use passlock_core::store::UserId;
 
 /// One mail the [`CapturingMailer`] was asked to send.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@
 //! use passlock_core::store::MemoryAuthenticatorStore;
 //! use passlock_core::provider::embedded::store::{MemoryCeremonyStore, MemoryCredentialStore};
 //! use passlock_core::provider::jwt::MemoryReplayCache;
-//! use passlock_core::testing::conformance;
+//! use passlock_test::conformance;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), conformance::Failure> {
@@ -32,7 +32,7 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # use passlock_core::testing::conformance;
+//! # use passlock_test::conformance;
 //! # async fn run(store: Arc<dyn passlock_core::AuthenticatorStore<i64>>, first_id: i64)
 //! # -> Result<(), conformance::Failure> {
 //! // users first_id .. first_id + conformance::USERS exist in the `users` table
@@ -50,15 +50,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::task::JoinSet;
 
-use crate::clock::UnixMillis;
-use crate::error::StoreError;
-use crate::id::{AuthenticatorId, UserHandle};
-use crate::provider::embedded::store::{
+use passlock_core::clock::UnixMillis;
+use passlock_core::error::StoreError;
+use passlock_core::id::{AuthenticatorId, UserHandle};
+use passlock_core::provider::embedded::store::{
     CeremonyStore, CredentialStore, CredentialUse, StoredCredential,
 };
-use crate::provider::jwt::ReplayCache;
-use crate::revocation::RevocationStore;
-use crate::store::{AuthenticatorStore, LinkedAuthenticator, UserId};
+use passlock_core::provider::jwt::ReplayCache;
+use passlock_core::revocation::RevocationStore;
+use passlock_core::store::{AuthenticatorStore, LinkedAuthenticator, UserId};
 
 /// How many concurrent callers the concurrency checks run.
 pub const CONCURRENCY: usize = 50;
@@ -439,13 +439,13 @@ fn credential(
 }
 
 fn usage(previous: u32, count: u32, used_at: UnixMillis) -> CredentialUse {
-    CredentialUse {
-        passkey_json: format!(r#"{{"n":{count}}}"#),
-        previous_sign_count: previous,
-        sign_count: count,
-        backup_state: true,
+    CredentialUse::new(
+        format!(r#"{{"n":{count}}}"#),
+        previous,
+        count,
+        true,
         used_at,
-    }
+    )
 }
 
 /// The embedded provider's credential suite.
@@ -848,10 +848,10 @@ pub async fn revocation_store<S>(store: Arc<S>) -> Result<(), Failure>
 where
     S: RevocationStore + ?Sized,
 {
-    use crate::clock::Clock as _;
+    use passlock_core::clock::Clock as _;
     let run = run_id();
     let key = |name: &str| format!("family:conformance-{run}-{name}");
-    let now = crate::clock::SystemClock.now_millis();
+    let now = passlock_core::clock::SystemClock.now_millis();
     let keep = now + 600_000;
 
     let c = "unknown_key_is_not_revoked";
@@ -921,16 +921,16 @@ where
 /// exactly once among concurrent calls), duplicate ids refused, deletion.
 pub async fn recovery_challenges<S>(store: Arc<S>) -> Result<(), Failure>
 where
-    S: crate::recovery::RecoveryChallenges + ?Sized,
+    S: passlock_core::recovery::RecoveryChallenges + ?Sized,
 {
-    use crate::clock::Clock as _;
-    use crate::id::ChallengeId;
-    use crate::recovery::{Attempt, NewChallenge};
+    use passlock_core::clock::Clock as _;
+    use passlock_core::id::ChallengeId;
+    use passlock_core::recovery::{Attempt, NewChallenge};
     let run = run_id();
     let id = |name: &str| {
         ChallengeId::new(format!("conf-{run}-{name}")).unwrap_or_else(|_| unreachable!())
     };
-    let now = crate::clock::SystemClock.now_millis();
+    let now = passlock_core::clock::SystemClock.now_millis();
     let later = now + 600_000;
     let new = |name: &str, user: Option<&str>, expires_at: UnixMillis, max: u32| {
         NewChallenge::new(

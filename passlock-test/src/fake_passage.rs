@@ -1,6 +1,6 @@
 //! [`FakePassage`]: an in-process Passage Passkey Flex API on `127.0.0.1:0`,
 //! following the wire format of DESIGN section 6 exactly (see
-//! [`crate::provider::passage`]).
+//! [`passlock_core::provider::passage`]).
 //!
 //! * Every route is under `/v1/apps/{appId}` and requires
 //!   `Authorization: Bearer {apiKey}` (else `401 invalid_access_token`);
@@ -35,14 +35,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::clock::{SharedClock, UnixMillis};
-use crate::error::ConfigError;
-use crate::id::TenancyId;
-use crate::provider::passage::{PassageConfig, PassageFlex};
-use crate::secret::{ApiKey, PassageNonce, random_token};
-use crate::testing::server::{
+use crate::server::{
     self, Fake, Head, Plan, Resp, Server, internal_error, ok, percent_decode, respond,
 };
+use passlock_core::clock::{SharedClock, UnixMillis};
+use passlock_core::error::ConfigError;
+use passlock_core::id::TenancyId;
+use passlock_core::provider::passage::{PassageConfig, PassageFlex};
+use passlock_core::secret::{ApiKey, PassageNonce, random_token};
 
 /// How long a transaction can be completed (ms).
 pub const TRANSACTION_TTL_MS: i64 = 5 * 60 * 1000;
@@ -184,7 +184,7 @@ fn rfc3339(ms: UnixMillis) -> String {
 impl FakePassage {
     /// Starts a fake on the system clock.
     pub async fn start() -> Result<Self, std::io::Error> {
-        Self::start_with_clock(crate::clock::system()).await
+        Self::start_with_clock(passlock_core::clock::system()).await
     }
 
     /// Starts a fake on `clock` (a `ManualClock` for expiry tests).

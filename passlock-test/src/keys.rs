@@ -4,7 +4,7 @@
 //! payload and signature for attack tests.
 //!
 //! ```
-//! use passlock_core::testing::keys::TestKey;
+//! use passlock_test::keys::TestKey;
 //! let key = TestKey::ec_p256("k1").unwrap();
 //! let token = key.sign(&serde_json::json!({"sub": "u1"})).unwrap();
 //! assert_eq!(token.split('.').count(), 3);
@@ -192,7 +192,7 @@ pub fn jwk_set<'a>(keys: impl IntoIterator<Item = &'a TestKey>) -> JwkSet {
     }
 }
 
-/// A [`JwksSource`](crate::provider::jwt::JwksSource) the test controls:
+/// A [`JwksSource`](passlock_core::provider::jwt::JwksSource) the test controls:
 /// `Some(set)` is served, `None` fails as an outage.
 #[derive(Debug, Default)]
 pub struct StaticJwks {
@@ -224,16 +224,16 @@ impl StaticJwks {
 }
 
 #[async_trait::async_trait]
-impl crate::provider::jwt::JwksSource for StaticJwks {
-    async fn fetch(&self) -> Result<JwkSet, crate::error::ProviderError> {
+impl passlock_core::provider::jwt::JwksSource for StaticJwks {
+    async fn fetch(&self) -> Result<JwkSet, passlock_core::error::ProviderError> {
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.set
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-            .ok_or(crate::error::ProviderError::Upstream(
-                crate::error::UpstreamError::Unavailable(None),
+            .ok_or(passlock_core::error::ProviderError::Upstream(
+                passlock_core::error::UpstreamError::Unavailable(None),
             ))
     }
 }

@@ -47,12 +47,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::clock::{SharedClock, UnixMillis};
-use crate::error::ConfigError;
-use crate::id::ChallengeId;
-use crate::id::{PasskeyId, TenancyId, UserHandle};
-use crate::provider::passlock::{PasslockConfig, PasslockHosted};
-use crate::provider::v2::{
+use crate::keys::{KeyError, TestKey};
+use crate::server::{self, Fake, Head, Plan, Resp, Server, internal_error, ok, respond};
+use passlock_core::clock::{SharedClock, UnixMillis};
+use passlock_core::error::ConfigError;
+use passlock_core::id::ChallengeId;
+use passlock_core::id::{PasskeyId, TenancyId, UserHandle};
+use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
+use passlock_core::provider::v2::{
     AuthenticationOptionsRequest, AuthorizeAuthentication, AuthorizeRegistration,
     AuthorizedPasskeyAuthentication, AuthorizedPasskeyRegistration, CeremonySuccess, Challenge,
     ChallengeCreated, ChallengeDeleted, ChallengeMessage, ChallengeVerified, CreateChallenge,
@@ -61,12 +63,10 @@ use crate::provider::v2::{
     PrincipalMetadata, PrunePasskeys, RegistrationOptionsRequest, SuccessTag, VaultWarning,
     VerificationRequest, VerifyChallenge,
 };
-use crate::secret::{
+use passlock_core::secret::{
     ApiKey, AuthenticationToken, ChallengeSecret, Code, IdToken, RegistrationToken, SessionToken,
     VaultToken, random_token,
 };
-use crate::testing::keys::{KeyError, TestKey};
-use crate::testing::server::{self, Fake, Head, Plan, Resp, Server, internal_error, ok, respond};
 
 /// How long issued codes, tokens and id_tokens live (ms).
 const TTL_MS: i64 = 5 * 60 * 1000;
@@ -210,7 +210,7 @@ pub enum FakeError {
 impl FakePasslock {
     /// Starts a fake on the system clock.
     pub async fn start() -> Result<Self, FakeError> {
-        Self::start_with_clock(crate::clock::system()).await
+        Self::start_with_clock(passlock_core::clock::system()).await
     }
 
     /// Starts a fake on `clock` (a `ManualClock` for expiry tests).
@@ -440,7 +440,7 @@ fn issue_code(
     principal_id: &str,
 ) -> Option<String> {
     let now = inner.now();
-    let authenticator = crate::id::AuthenticatorId::new(authenticator_id).ok()?;
+    let authenticator = passlock_core::id::AuthenticatorId::new(authenticator_id).ok()?;
     let code = random_token(24);
     if principal_id.is_empty() {
         return None;
@@ -859,8 +859,8 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
     let id_token = key
         .and_then(|k| k.sign(&claims).ok())
         .ok_or_else(|| err(500, ErrorTag::from_name("Internal")))?;
-    let authenticator =
-        crate::id::AuthenticatorId::new(cred).map_err(|_| err(400, ErrorTag::BadRequest))?;
+    let authenticator = passlock_core::id::AuthenticatorId::new(cred)
+        .map_err(|_| err(400, ErrorTag::BadRequest))?;
     Ok(ok(
         200,
         &CeremonySuccess::new(
