@@ -914,10 +914,10 @@ where
     Ok(())
 }
 
-/// The contract of [`RecoveryChallenges`](crate::recovery::RecoveryChallenges):
+/// The contract of [`RecoveryChallenges`](passlock_core::recovery::RecoveryChallenges):
 /// attempts counted atomically up to the limit (also under concurrency),
-/// expiry, single use ([`mark_used`](crate::recovery::RecoveryChallenges::mark_used)
-/// and [`take_used`](crate::recovery::RecoveryChallenges::take_used) succeed
+/// expiry, single use ([`mark_used`](passlock_core::recovery::RecoveryChallenges::mark_used)
+/// and [`take_used`](passlock_core::recovery::RecoveryChallenges::take_used) succeed
 /// exactly once among concurrent calls), duplicate ids refused, deletion.
 pub async fn recovery_challenges<S>(store: Arc<S>) -> Result<(), Failure>
 where
