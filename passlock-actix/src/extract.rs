@@ -228,6 +228,20 @@ impl BodyKind for Proof {
     }
 }
 
+/// A required JSON body (the recovery routes).
+#[derive(Debug)]
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned + 'static> BodyKind for Json<T> {
+    const ALLOW_EMPTY: bool = false;
+
+    fn parse(bytes: Option<Bytes>) -> Result<Self, FlowError> {
+        Ok(Self(passlock_core::adapter::parse_json(
+            &bytes.unwrap_or_default(),
+        )?))
+    }
+}
+
 /// The raw JSON bytes of an embedded-provider browser call.
 impl BodyKind for Bytes {
     const ALLOW_EMPTY: bool = false;

@@ -19,7 +19,7 @@ use serde::de::IgnoredAny;
 use crate::error::PasslockError;
 #[cfg(feature = "embedded")]
 use crate::error::json_response;
-use crate::extract::{Body, Checked, Optional};
+use crate::extract::{Body, Checked, Json, Optional};
 use crate::session::PasslockSession;
 
 type Answer = Result<HttpResponse, PasslockError>;
@@ -52,7 +52,6 @@ type Answer = Result<HttpResponse, PasslockError>;
 /// # }
 /// ```
 pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
-    #[cfg_attr(not(feature = "embedded"), allow(unused_mut))]
     let mut scope = web::scope(passlock.prefix())
         .service(at(
             "/registration/authorize",
@@ -82,6 +81,19 @@ pub fn scope<U: UserId>(passlock: Passlock<U>) -> Scope {
         ))
         .service(at("/client.js", "GET,HEAD", get().to(client_js)))
         .service(at("/client.d.ts", "GET,HEAD", get().to(client_dts)));
+    if passlock.recovery_enabled() {
+        scope = scope
+            .service(at(
+                "/recovery/start",
+                "POST",
+                web::post().to(recovery_start::<U>),
+            ))
+            .service(at(
+                "/recovery/verify",
+                "POST",
+                web::post().to(recovery_verify::<U>),
+            ));
+    }
     #[cfg(feature = "embedded")]
     if passlock.provider().embedded().is_some() {
         for op in BrowserOp::ALL {
@@ -228,6 +240,26 @@ async fn logout_everywhere<U: UserId>(
 ) -> Answer {
     s.logout_everywhere(&pl).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+async fn recovery_start<U: UserId>(
+    Checked(pl): Checked<U>,
+    req: HttpRequest,
+    Body(Json(body)): Body<Json<flow::RecoveryStartBody>>,
+) -> Answer {
+    let out = flow::recovery_start(&pl, &body, &client(&pl, &req)).await?;
+    Ok(HttpResponse::Accepted().json(out.value))
+}
+
+async fn recovery_verify<U: UserId>(
+    Checked(pl): Checked<U>,
+    req: HttpRequest,
+    s: PasslockSession<U>,
+    Body(Json(body)): Body<Json<flow::RecoveryVerifyBody>>,
+) -> Answer {
+    let out = flow::recovery_verify(&pl, &body, &client(&pl, &req)).await?;
+    s.apply(out.session)?;
+    Ok(HttpResponse::Ok().json(out.value))
 }
 
 async fn session<U: UserId>(s: PasslockSession<U>) -> Answer {

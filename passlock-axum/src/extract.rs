@@ -232,6 +232,19 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S>
     }
 }
 
+/// A required JSON body (the recovery routes).
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = PasslockRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_bytes(req, state, false).await?.unwrap_or_default();
+        Ok(Self(passlock_core::adapter::parse_json(&bytes)?))
+    }
+}
+
 /// The raw JSON bytes of an embedded-provider browser call.
 #[cfg(feature = "embedded")]
 #[derive(Debug)]

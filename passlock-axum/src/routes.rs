@@ -22,7 +22,7 @@ use serde::de::IgnoredAny;
 
 #[cfg(feature = "embedded")]
 use crate::extract::RawJson;
-use crate::extract::{OptionalJsonBody, ProofBody};
+use crate::extract::{JsonBody, OptionalJsonBody, ProofBody};
 use crate::rejection::PasslockRejection;
 #[cfg(feature = "embedded")]
 use crate::rejection::json_response;
@@ -37,7 +37,6 @@ type Answer = Result<Response, PasslockRejection>;
 /// The routes need a tower-sessions `SessionManagerLayer` around them. `S`
 /// is the state of the router they are nested into (inferred there).
 pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>) -> Router<S> {
-    #[cfg_attr(not(feature = "embedded"), allow(unused_mut))]
     let mut router = Router::new()
         .route("/registration/authorize", post(authorize_registration::<U>))
         .route(
@@ -57,6 +56,11 @@ pub fn routes<U: UserId, S: Clone + Send + Sync + 'static>(passlock: Passlock<U>
         )
         .route("/client.js", get(client_js))
         .route("/client.d.ts", get(client_dts));
+    if passlock.recovery_enabled() {
+        router = router
+            .route("/recovery/start", post(recovery_start::<U>))
+            .route("/recovery/verify", post(recovery_verify::<U>));
+    }
     #[cfg(feature = "embedded")]
     if passlock.provider().embedded().is_some() {
         for op in BrowserOp::ALL {
@@ -243,6 +247,26 @@ async fn logout_everywhere<U: UserId>(
 ) -> Answer {
     s.logout_everywhere(&pl).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn recovery_start<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<flow::RecoveryStartBody>,
+) -> Answer {
+    let out = flow::recovery_start(&pl, &body, &client).await?;
+    Ok((StatusCode::ACCEPTED, Json(out.value)).into_response())
+}
+
+async fn recovery_verify<U: UserId>(
+    State(pl): State<Passlock<U>>,
+    Client(client): Client,
+    s: PasslockSession<U>,
+    JsonBody(body): JsonBody<flow::RecoveryVerifyBody>,
+) -> Answer {
+    let out = flow::recovery_verify(&pl, &body, &client).await?;
+    s.apply(out.session).await?;
+    Ok(Json(out.value).into_response())
 }
 
 async fn session<U: UserId>(s: PasslockSession<U>) -> Answer {

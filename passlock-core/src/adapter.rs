@@ -25,7 +25,9 @@ pub mod wire {
     pub use crate::wire::*;
 }
 
-pub use crate::config::{MAX_BODY_BYTES, check_json_body, parse_optional_json, parse_proof};
+pub use crate::config::{
+    MAX_BODY_BYTES, check_json_body, parse_json, parse_optional_json, parse_proof,
+};
 pub use crate::error::log_error;
 pub use crate::flow::into_checked;
 pub use crate::throttle::ClientInfo;

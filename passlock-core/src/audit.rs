@@ -97,13 +97,26 @@ pub enum AuditKind {
         /// Why.
         reason: RevocationReason,
     },
+    /// A recovery code was requested for the user's address
+    /// (`POST {prefix}/recovery/start`; never emitted for an address
+    /// without an account). Tell the user: if they did not ask, someone
+    /// knows their address.
+    RecoveryRequested,
+    /// A recovery code of the user was verified
+    /// (`POST {prefix}/recovery/verify`): a recovery session may now enroll
+    /// a passkey for them.
+    RecoveryUsed,
+    /// A passkey was enrolled through recovery (`POST {prefix}/register`
+    /// from a recovery session), which then became a full session.
+    PasskeyEnrolledByRecovery,
 }
 
 impl AuditKind {
     /// The kind as a short name, as in the `event` field of the log and
     /// the `event` label of `passlock_events_total`: `sign_up`, `login`,
     /// `step_up`, `first_factor`, `passkey_added`, `passkey_removed`,
-    /// `passkey_renamed`, `sessions_revoked`.
+    /// `passkey_renamed`, `sessions_revoked`, `recovery_requested`,
+    /// `recovery_used`, `passkey_enrolled_by_recovery`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::SignedUp => "sign_up",
@@ -114,6 +127,9 @@ impl AuditKind {
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyRenamed => "passkey_renamed",
             Self::SessionsRevoked { .. } => "sessions_revoked",
+            Self::RecoveryRequested => "recovery_requested",
+            Self::RecoveryUsed => "recovery_used",
+            Self::PasskeyEnrolledByRecovery => "passkey_enrolled_by_recovery",
         }
     }
 }

@@ -163,6 +163,7 @@ struct Inner<U: UserId> {
     revocations: Arc<dyn RevocationStore>,
     audit: Arc<dyn AuditHook<U>>,
     metrics: Arc<dyn Metrics>,
+    recovery: Option<crate::recovery::RecoverySetup<U>>,
 }
 
 /// The configured passkey sign-in of an app: a provider, an
@@ -213,6 +214,7 @@ impl<U: UserId> Passlock<U> {
             revocations: None,
             audit: None,
             metrics: None,
+            recovery: None,
         }
     }
 
@@ -315,6 +317,17 @@ impl<U: UserId> Passlock<U> {
         crate::audit::emit(self.audit_hook(), self.metrics(), event).await;
     }
 
+    /// Whether account recovery by email code is on (see
+    /// [`PasslockBuilder::recovery`]); the adapters mount the
+    /// `{prefix}/recovery/*` routes only then.
+    pub fn recovery_enabled(&self) -> bool {
+        self.inner.recovery.is_some()
+    }
+
+    pub(crate) fn recovery(&self) -> Option<&crate::recovery::RecoverySetup<U>> {
+        self.inner.recovery.as_ref()
+    }
+
     /// The throttle of failed proofs, unless disabled with
     /// [`PasslockBuilder::danger_disable_throttling`].
     pub fn throttle(&self) -> Option<&dyn Throttle> {
@@ -394,7 +407,7 @@ pub(crate) fn check_json_content_type(content_type: Option<&str>) -> Result<(), 
 }
 
 /// Parses a JSON body, mapping any failure to a `400` with a fixed message.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FlowError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FlowError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(FlowError::PayloadTooLarge);
     }
@@ -473,6 +486,7 @@ pub struct PasslockBuilder<U: UserId> {
     revocations: Option<Arc<dyn RevocationStore>>,
     audit: Option<Arc<dyn AuditHook<U>>>,
     metrics: Option<Arc<dyn Metrics>>,
+    recovery: Option<crate::recovery::Recovery<U>>,
 }
 
 enum Throttling {
@@ -557,6 +571,45 @@ impl<U: UserId> PasslockBuilder<U> {
     /// default nothing is counted.
     pub fn metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Turns on account recovery by a one-time email code (off by
+    /// default): `POST {prefix}/recovery/start` and `/recovery/verify`,
+    /// then one passkey enrollment. Read [`crate::recovery`] and the
+    /// README's security notes first: whoever controls a user's mailbox can
+    /// then enroll a passkey for them.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use passlock_core::{Passlock, StoreError, store::MemoryAuthenticatorStore};
+    /// # use passlock_core::provider::embedded::{EmbeddedConfig, EmbeddedProvider};
+    /// use passlock_core::recovery::{EmailAddress, LogMailer, Recovery, RecoveryDirectory};
+    ///
+    /// #[derive(Debug)]
+    /// struct Users;
+    ///
+    /// #[passlock_core::async_trait]
+    /// impl RecoveryDirectory<i64> for Users {
+    ///     async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<i64>, StoreError> {
+    ///         Ok((email.as_str() == "alice@example.com").then_some(1))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let provider = EmbeddedProvider::in_memory(
+    /// #     EmbeddedConfig::new("localhost", "Demo", ["http://localhost:3000"])).await?;
+    /// let passlock: Passlock<i64> =
+    ///     Passlock::builder(Arc::new(provider), Arc::new(MemoryAuthenticatorStore::new()))
+    ///         // LogMailer is for development: use your mail service.
+    ///         .recovery(Recovery::new(Arc::new(LogMailer), Arc::new(Users)))
+    ///         .build()?;
+    /// assert!(passlock.recovery_enabled());
+    /// # Ok(()) }
+    /// ```
+    pub fn recovery(mut self, recovery: crate::recovery::Recovery<U>) -> Self {
+        self.recovery = Some(recovery);
         self
     }
 
@@ -707,6 +760,10 @@ impl<U: UserId> PasslockBuilder<U> {
         let revocations = self
             .revocations
             .unwrap_or_else(|| Arc::new(MemoryRevocationStore::new(self.clock.clone())));
+        let recovery = self
+            .recovery
+            .map(|r| crate::recovery::RecoverySetup::new(r, &sealing_key, self.clock.clone()))
+            .transpose()?;
         Ok(Passlock {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -724,6 +781,7 @@ impl<U: UserId> PasslockBuilder<U> {
                 revocations,
                 audit: self.audit.unwrap_or_else(|| Arc::new(NoAudit)),
                 metrics: self.metrics.unwrap_or_else(|| Arc::new(NoMetrics)),
+                recovery,
             }),
         })
     }

@@ -416,6 +416,18 @@ pub enum FlowError {
     /// The app is wired wrongly (e.g. a missing session layer).
     #[error("server misconfigured: {0}")]
     Misconfigured(&'static str),
+    /// A recovery code was refused: wrong, expired, already used, for
+    /// another challenge, or the challenge is unknown. One answer for every
+    /// case, so that it tells nothing about the challenge or the account.
+    #[error("the code is wrong or has expired; ask for a new one if needed")]
+    InvalidCode,
+    /// Every attempt of this recovery challenge is spent (even the right
+    /// code is refused now): ask for a new code.
+    #[error("too many attempts for this code; ask for a new one")]
+    CodeAttemptsExceeded,
+    /// The email address is not shaped like an address.
+    #[error("the email address is not valid")]
+    InvalidEmail,
     /// The passkey provider failed or refused the proof.
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -465,6 +477,9 @@ impl FlowError {
             Self::Throttled { .. } => "throttled",
             Self::SessionUnavailable(_) => "session_unavailable",
             Self::Misconfigured(_) => "misconfigured",
+            Self::InvalidCode => "invalid_code",
+            Self::CodeAttemptsExceeded => "code_attempts_exceeded",
+            Self::InvalidEmail => "invalid_email",
             Self::Provider(p) => p.code(),
             Self::Store(s) => s.code(),
         }
@@ -476,13 +491,15 @@ impl FlowError {
             Self::NotSignedIn
             | Self::StepUpRequired { .. }
             | Self::UnknownAuthenticator
-            | Self::NoPendingRegistration => Status::Unauthorized,
+            | Self::NoPendingRegistration
+            | Self::InvalidCode => Status::Unauthorized,
             Self::WrongUser | Self::UserMismatch | Self::SignUpDisabled | Self::ForbiddenOrigin => {
                 Status::Forbidden
             }
-            Self::InvalidUsername(_) | Self::InvalidName(_) | Self::BadRequest(_) => {
-                Status::BadRequest
-            }
+            Self::InvalidUsername(_)
+            | Self::InvalidName(_)
+            | Self::BadRequest(_)
+            | Self::InvalidEmail => Status::BadRequest,
             Self::SignUpRefused(_)
             | Self::UsernameTaken
             | Self::Conflict
@@ -491,7 +508,7 @@ impl FlowError {
             Self::UnsupportedMediaType => Status::UnsupportedMediaType,
             Self::PayloadTooLarge => Status::PayloadTooLarge,
             Self::MethodNotAllowed => Status::MethodNotAllowed,
-            Self::Throttled { .. } => Status::TooManyRequests,
+            Self::Throttled { .. } | Self::CodeAttemptsExceeded => Status::TooManyRequests,
             Self::SessionUnavailable(_) => Status::Unavailable,
             Self::Misconfigured(_) => Status::Internal,
             Self::Provider(p) => p.status(),
@@ -602,6 +619,13 @@ mod tests {
             (FlowError::PayloadTooLarge, 413, "payload_too_large"),
             (FlowError::ForbiddenOrigin, 403, "forbidden_origin"),
             (FlowError::Throttled { retry_after: 3 }, 429, "throttled"),
+            (FlowError::InvalidCode, 401, "invalid_code"),
+            (
+                FlowError::CodeAttemptsExceeded,
+                429,
+                "code_attempts_exceeded",
+            ),
+            (FlowError::InvalidEmail, 400, "invalid_email"),
             (Rejection::Replayed.into(), 401, "replayed"),
             (Rejection::UserNotVerified.into(), 401, "user_not_verified"),
             (Rejection::CredentialExists.into(), 409, "credential_exists"),

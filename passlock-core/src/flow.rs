@@ -21,6 +21,11 @@ use crate::throttle::{ClientInfo, Guard, ThrottleKey};
 use crate::ticket;
 use crate::wire::{AuthorizeAnswer, AuthorizeRegistrationBody, PasskeyView, SessionView, SignedIn};
 
+pub use crate::recovery::flow::{
+    RecoveryStartBody, RecoveryStarted, RecoveryVerified, RecoveryVerifyBody, recovery_start,
+    recovery_verify,
+};
+
 /// What an authentication is authorized for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,7 +78,10 @@ fn flow_span<U: UserId>(
 }
 
 /// Records who the flow is about in the current flow span.
-fn record_subject(user: &impl std::fmt::Display, authenticator: Option<&AuthenticatorId>) {
+pub(crate) fn record_subject(
+    user: &impl std::fmt::Display,
+    authenticator: Option<&AuthenticatorId>,
+) {
     let span = tracing::Span::current();
     span.record("user", tracing::field::display(user));
     if let Some(aid) = authenticator {
@@ -83,7 +91,7 @@ fn record_subject(user: &impl std::fmt::Display, authenticator: Option<&Authenti
 
 /// Runs `run` in `flow`'s span and counts its failure
 /// ([`metric_names::FAILURES`]), logged at debug with the error's code.
-async fn observed<T, U: UserId>(
+pub(crate) async fn observed<T, U: UserId>(
     pl: &Passlock<U>,
     flow: &'static str,
     client: Option<&ClientInfo>,
@@ -368,8 +376,25 @@ pub async fn authorize_registration<U: UserId>(
         .as_deref()
         .map(check_passkey_name)
         .transpose()?;
-    let (handle, username, for_user, exclude) = match &record.auth {
-        Some(auth) => {
+    let (handle, username, for_user, exclude) = match (&record.auth, &record.recovery) {
+        (None, Some(grant)) => {
+            // A recovery session enrolls a passkey for its user: the code
+            // it verified is the proof, no step-up applies.
+            if grant.expires_at <= now {
+                return Err(FlowError::NotSignedIn);
+            }
+            let user = grant.user_id.clone();
+            let linked = pl.store().authenticators_of(&user).await?;
+            let exclude: Vec<AuthenticatorId> =
+                linked.into_iter().map(|l| l.authenticator_id).collect();
+            let name = match username {
+                Some(u) => check_username(u, pl.policy().max_username_chars)?,
+                None => username_of(pl, &user, &exclude).await?,
+            };
+            let handle = UserHandle::new(user.to_string()).unwrap_or_else(|_| UserHandle::random());
+            (handle, name, Some(user), exclude)
+        }
+        (Some(auth), _) => {
             let linked = pl.store().authenticators_of(&auth.user_id).await?;
             // A first-factor-only user may enrol a first passkey; anyone who
             // has one must prove it recently.
@@ -387,7 +412,7 @@ pub async fn authorize_registration<U: UserId>(
             let handle = auth.provider_handle();
             (handle, name, Some(auth.user_id.clone()), exclude)
         }
-        None => {
+        (None, None) => {
             let Some(hook) = pl.sign_up() else {
                 return Err(FlowError::SignUpDisabled);
             };
@@ -443,7 +468,7 @@ pub async fn authorize_registration<U: UserId>(
 
 /// Runs `run` unless the throttle refuses to reserve `guard`'s attempts,
 /// and settles them with its outcome.
-async fn guarded<T, U: UserId>(
+pub(crate) async fn guarded<T, U: UserId>(
     pl: &Passlock<U>,
     guard: Guard,
     run: impl Future<Output = Result<T, FlowError>>,
@@ -521,12 +546,13 @@ async fn register_unthrottled<U: UserId>(
     // Adding a passkey: the step-up `/registration/authorize` required must
     // still be fresh now, checked before the proof is spent.
     if let Some(user) = &pending.for_user {
-        match &record.auth {
-            Some(a) if &a.user_id == user => {
+        match (&record.auth, &record.recovery) {
+            (Some(a), _) if &a.user_id == user => {
                 if a.has_passkey() || !pl.store().authenticators_of(user).await?.is_empty() {
                     a.require_fresh(now, pl.policy().manage_step_up_secs)?;
                 }
             }
+            (None, Some(g)) if &g.user_id == user && g.expires_at > now => {}
             _ => return Err(FlowError::NoPendingRegistration),
         }
     }
@@ -544,7 +570,30 @@ async fn register_unthrottled<U: UserId>(
     }
     let at = ceremony_time(principal.authenticated_at, now);
     let aid = principal.authenticator_id.clone();
+    let recovered = record.auth.is_none() && record.recovery.is_some();
     let next = match &pending.for_user {
+        Some(user) if recovered => {
+            let Some(grant) = &record.recovery else {
+                return Err(FlowError::NoPendingRegistration);
+            };
+            // One enrollment per recovery: the verified challenge is taken
+            // out of the store, once, before the passkey is linked.
+            let taken = match pl.recovery() {
+                Some(setup) => setup.challenges.take_used(&grant.challenge, now).await?,
+                None => false,
+            };
+            if !taken {
+                discard_passkey(pl, &aid).await;
+                return Err(FlowError::NoPendingRegistration);
+            }
+            pl.store().link(&aid, user, now).await?;
+            // A full sign-in: new family, the id cycles below.
+            SessionRecord::signed_in(
+                AuthState::passkey(user.clone(), aid.clone(), now)
+                    .verified(aid.clone(), at)
+                    .with_user_handle(principal.user_handle.clone()),
+            )
+        }
         Some(user) => {
             let current = match &record.auth {
                 Some(a) if &a.user_id == user => a.clone(),
@@ -590,6 +639,7 @@ async fn register_unthrottled<U: UserId>(
     };
     record_subject(&user, Some(&aid));
     let kind = match pending.for_user {
+        Some(_) if recovered => AuditKind::PasskeyEnrolledByRecovery,
         Some(_) => AuditKind::PasskeyAdded,
         None => AuditKind::SignedUp,
     };
@@ -1022,6 +1072,13 @@ pub async fn check_session<U: UserId>(
         if let Some(aid) = &auth.authenticator_id {
             keys.push(crate::revocation::passkey_key(aid));
         }
+    } else if let Some(grant) = &record.recovery {
+        // A recovery session ends at its own short lifetime, and with its
+        // user's sessions.
+        if grant.expires_at <= now {
+            return Ok(ended());
+        }
+        keys.push(crate::revocation::user_key(&grant.user_id));
     }
     let revoked = pl
         .revocations()

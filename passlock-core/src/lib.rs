@@ -58,9 +58,10 @@
 //! every privilege change. jsonwebtoken is built with exactly one crypto
 //! backend (`aws_lc_rs`): do not enable its `rust_crypto` feature in the same
 //! build, or every verification fails at run time. Failed proofs are
-//! throttled per client address and per subject ([`throttle`]). The
-//! threat model and every default are in `SECURITY.md` at the repository
-//! root.
+//! throttled per client address and per subject ([`throttle`]). Account
+//! recovery by email code ([`recovery`]) is off by default: it makes the
+//! user's mailbox a way into the account. The threat model and every
+//! default are in `SECURITY.md` at the repository root.
 //!
 //! ## Dangerous options
 //!
@@ -106,6 +107,7 @@ pub mod origin;
 pub mod principal;
 pub mod proof;
 pub mod provider;
+pub mod recovery;
 pub mod revocation;
 pub mod secret;
 pub mod state;
@@ -145,6 +147,7 @@ pub use id::{AuthenticatorId, PasskeyId, TenancyId, UserHandle};
 pub use principal::Principal;
 pub use proof::Proof;
 pub use provider::v2::ExtendedPrincipal;
+pub use recovery::{Recovery, RecoveryGrant};
 #[allow(deprecated)]
 pub use state::Method;
 pub use state::{AuthMethod, AuthState, SessionChange, SessionRecord};

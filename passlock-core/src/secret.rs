@@ -89,6 +89,11 @@ secret_type!(
     /// A mailbox challenge secret (Passlock challenges).
     ChallengeSecret
 );
+secret_type!(
+    /// A one-time account recovery code, as mailed to the user (see
+    /// [`crate::recovery`]). Stored only as a keyed hash.
+    RecoveryCode
+);
 
 /// Random URL-safe token with `bytes` bytes of entropy (base64url, no padding)
 /// from the operating system's RNG. Public for the test kit's fakes
@@ -127,6 +132,7 @@ mod tests {
             format!("{:?}", VaultToken::new(raw)),
             format!("{:?}", PassageNonce::new(raw)),
             format!("{:?}", ChallengeSecret::new(raw)),
+            format!("{:?}", RecoveryCode::new(raw)),
             format!("{:#?}", Some(ApiKey::new(raw))),
         ];
         for out in outputs {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixMillis;
 use crate::error::FlowError;
 use crate::id::{AuthenticatorId, UserHandle};
+use crate::recovery::RecoveryGrant;
 use crate::revocation::SessionFamily;
 
 /// The former name of [`AuthMethod`] (it clashed with HTTP verbs).
@@ -199,6 +200,12 @@ pub struct SessionRecord<U> {
     /// `None` until first written back, which counts from [`Self::since`].
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub active_at: Option<UnixMillis>,
+    /// A recovery session (see [`crate::recovery`]): the user proved their
+    /// address with a one-time code and may enroll one passkey until it
+    /// expires. Not a sign-in: [`Self::auth`] stays `None`, so no extractor
+    /// accepts it.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryGrant<U>>,
 }
 
 fn none<T>() -> Option<T> {
@@ -213,6 +220,7 @@ impl<U> Default for SessionRecord<U> {
             family: None,
             since: None,
             active_at: None,
+            recovery: None,
         }
     }
 }
@@ -231,6 +239,22 @@ impl<U> SessionRecord<U> {
             family: Some(SessionFamily::random()),
             since: Some(since),
             active_at: None,
+            recovery: None,
+        }
+    }
+
+    /// A record for a new recovery session (see [`crate::recovery`]): no
+    /// sign-in, `grant`, and a new [`SessionFamily`] starting at `now` (a
+    /// logout or [`end_sessions_of`](crate::Passlock::end_sessions_of)
+    /// ends it like a sign-in).
+    pub fn recovering(grant: RecoveryGrant<U>, now: UnixMillis) -> Self {
+        Self {
+            auth: None,
+            pending: None,
+            family: Some(SessionFamily::random()),
+            since: Some(now),
+            active_at: None,
+            recovery: Some(grant),
         }
     }
 
@@ -254,7 +278,7 @@ impl<U> SessionRecord<U> {
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.auth.is_none() && self.pending.is_none()
+        self.auth.is_none() && self.pending.is_none() && self.recovery.is_none()
     }
 
     /// The record as read from a session under [`Self::KEY`]: none is an

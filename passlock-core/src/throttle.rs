@@ -587,6 +587,8 @@ pub(crate) fn counts_as_failure(e: &FlowError) -> bool {
         FlowError::UnknownAuthenticator
             | FlowError::WrongUser
             | FlowError::UserMismatch
+            | FlowError::InvalidCode
+            | FlowError::CodeAttemptsExceeded
             | FlowError::Provider(crate::ProviderError::Rejected(_))
     )
 }

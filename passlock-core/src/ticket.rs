@@ -83,6 +83,14 @@ impl SealingKey {
         let tag = hmac::sign(&outer, label.as_bytes());
         Self(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref())))
     }
+
+    /// A key for another purpose (`label`) derived from this one:
+    /// HMAC-SHA256(this key, label). Every instance sharing the sealing key
+    /// derives the same key (the recovery code hashes use it).
+    pub(crate) fn subkey(&self, label: &str) -> hmac::Key {
+        let tag = hmac::sign(&self.0, label.as_bytes());
+        hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref())
+    }
 }
 
 /// What a ticket holds, as sealed.

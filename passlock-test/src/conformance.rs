@@ -955,3 +955,199 @@ where
     }
     Ok(())
 }
+
+/// The contract of [`RecoveryChallenges`](passlock_core::recovery::RecoveryChallenges):
+/// attempts counted atomically up to the limit (also under concurrency),
+/// expiry, single use ([`mark_used`](passlock_core::recovery::RecoveryChallenges::mark_used)
+/// and [`take_used`](passlock_core::recovery::RecoveryChallenges::take_used) succeed
+/// exactly once among concurrent calls), duplicate ids refused, deletion.
+pub async fn recovery_challenges<S>(store: Arc<S>) -> Result<(), Failure>
+where
+    S: passlock_core::recovery::RecoveryChallenges + ?Sized,
+{
+    use passlock_core::clock::Clock as _;
+    use passlock_core::id::ChallengeId;
+    use passlock_core::recovery::{Attempt, NewChallenge};
+    let run = run_id();
+    let id = |name: &str| {
+        ChallengeId::new(format!("conf-{run}-{name}")).unwrap_or_else(|_| unreachable!())
+    };
+    let now = passlock_core::clock::SystemClock.now_millis();
+    let later = now + 600_000;
+    let new = |name: &str, user: Option<&str>, expires_at: UnixMillis, max: u32| {
+        NewChallenge::new(
+            id(name),
+            format!("addr-{run}"),
+            user.map(str::to_owned),
+            format!("hash-{name}"),
+            now - 1_000,
+            expires_at,
+            max,
+        )
+    };
+
+    let c = "unknown_challenge";
+    let got = store.attempt(&id("none"), now).await.at(c)?;
+    ensure!(c, got == Attempt::Unknown, "got {got:?}");
+    ensure!(
+        c,
+        !store.mark_used(&id("none"), now, later).await.at(c)?,
+        "marked an unknown challenge"
+    );
+    ensure!(
+        c,
+        !store.take_used(&id("none"), now).await.at(c)?,
+        "took an unknown challenge"
+    );
+
+    let c = "attempts_are_counted_up_to_the_limit";
+    store.create(&new("a", Some("7"), later, 3)).await.at(c)?;
+    for i in 0..3 {
+        let got = store.attempt(&id("a"), now).await.at(c)?;
+        let want = Attempt::Open {
+            code_hash: "hash-a".to_owned(),
+            user: Some("7".to_owned()),
+            address: format!("addr-{run}"),
+        };
+        ensure!(c, got == want, "attempt {i}: got {got:?}");
+    }
+    let got = store.attempt(&id("a"), now).await.at(c)?;
+    ensure!(c, got == Attempt::Exhausted, "a fourth attempt: {got:?}");
+
+    let c = "duplicate_id_is_a_conflict";
+    let dup = store.create(&new("a", None, later, 3)).await;
+    ensure!(c, matches!(dup, Err(StoreError::Conflict)), "got {dup:?}");
+
+    let c = "an_address_without_account_is_stored_without_user";
+    store.create(&new("decoy", None, later, 3)).await.at(c)?;
+    let got = store.attempt(&id("decoy"), now).await.at(c)?;
+    ensure!(
+        c,
+        matches!(got, Attempt::Open { user: None, .. }),
+        "got {got:?}"
+    );
+
+    let c = "expired_challenge_is_refused";
+    store
+        .create(&new("old", Some("7"), now - 1, 3))
+        .await
+        .at(c)?;
+    let got = store.attempt(&id("old"), now).await.at(c)?;
+    ensure!(c, got == Attempt::Expired, "got {got:?}");
+    ensure!(
+        c,
+        !store.mark_used(&id("old"), now, later).await.at(c)?,
+        "marked an expired challenge"
+    );
+
+    let c = "concurrent_attempts_never_exceed_the_limit";
+    store
+        .create(&new("race", Some("7"), later, 5))
+        .await
+        .at(c)?;
+    let mut tasks = JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let store = Arc::clone(&store);
+        let cid = id("race");
+        tasks.spawn(async move { store.attempt(&cid, now).await });
+    }
+    let mut open = 0;
+    while let Some(done) = tasks.join_next().await {
+        let got = done
+            .map_err(|e| Failure::new(c, format!("a task panicked: {e}")))?
+            .at(c)?;
+        match got {
+            Attempt::Open { .. } => open += 1,
+            Attempt::Exhausted => {}
+            other => return Err(Failure::new(c, format!("unexpected {other:?}"))),
+        }
+    }
+    ensure!(c, open == 5, "{open} attempts passed a limit of 5");
+
+    let c = "used_once_among_concurrent_calls";
+    store
+        .create(&new("use", Some("7"), now + 60_000, 5))
+        .await
+        .at(c)?;
+    let mut tasks = JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let store = Arc::clone(&store);
+        let cid = id("use");
+        tasks.spawn(async move { store.mark_used(&cid, now, later).await });
+    }
+    let mut won = 0;
+    while let Some(done) = tasks.join_next().await {
+        if done
+            .map_err(|e| Failure::new(c, format!("a task panicked: {e}")))?
+            .at(c)?
+        {
+            won += 1;
+        }
+    }
+    ensure!(c, won == 1, "{won} calls marked one challenge used");
+    let got = store.attempt(&id("use"), now).await.at(c)?;
+    ensure!(c, got == Attempt::Used, "a used challenge answered {got:?}");
+    // Kept until `keep_until`, past the code's own expiry.
+    let got = store.attempt(&id("use"), now + 120_000).await.at(c)?;
+    ensure!(c, got == Attempt::Used, "a used challenge is kept: {got:?}");
+
+    let c = "taken_once_among_concurrent_calls";
+    ensure!(
+        c,
+        !store.take_used(&id("decoy"), now).await.at(c)?,
+        "took an unused challenge"
+    );
+    let mut tasks = JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let store = Arc::clone(&store);
+        let cid = id("use");
+        tasks.spawn(async move { store.take_used(&cid, now + 120_000).await });
+    }
+    let mut won = 0;
+    while let Some(done) = tasks.join_next().await {
+        if done
+            .map_err(|e| Failure::new(c, format!("a task panicked: {e}")))?
+            .at(c)?
+        {
+            won += 1;
+        }
+    }
+    ensure!(c, won == 1, "{won} calls took one challenge");
+    let got = store.attempt(&id("use"), now).await.at(c)?;
+    ensure!(
+        c,
+        got == Attempt::Unknown,
+        "a taken challenge answered {got:?}"
+    );
+
+    let c = "take_after_keep_until_fails";
+    store
+        .create(&new("late", Some("7"), later, 5))
+        .await
+        .at(c)?;
+    ensure!(
+        c,
+        store.mark_used(&id("late"), now, now + 10).await.at(c)?,
+        "not marked"
+    );
+    ensure!(
+        c,
+        !store.take_used(&id("late"), now + 10).await.at(c)?,
+        "taken after keep_until"
+    );
+
+    let c = "delete";
+    ensure!(
+        c,
+        store.delete(&id("decoy")).await.at(c)?,
+        "delete found nothing"
+    );
+    ensure!(c, !store.delete(&id("decoy")).await.at(c)?, "deleted twice");
+    let got = store.attempt(&id("decoy"), now).await.at(c)?;
+    ensure!(
+        c,
+        got == Attempt::Unknown,
+        "a deleted challenge answered {got:?}"
+    );
+    Ok(())
+}

@@ -46,4 +46,5 @@ pub mod conformance;
 pub mod fake_passage;
 pub mod fake_passlock;
 pub mod keys;
+pub mod recovery;
 mod server;

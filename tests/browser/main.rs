@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cdp::{Browser, CdpResult, Page};
+use passlock_test::recovery::CapturingMailer;
 use scenario::wait_text;
 
 /// The most one whole browser test may take.
@@ -253,12 +254,20 @@ struct ActixServer {
 
 impl ActixServer {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The example app, its recovery codes sent to `mailer` when given.
+    fn start_with(mailer: Option<std::sync::Arc<CapturingMailer>>) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let config = actix_app::AppConfig::localhost(port, "sqlite::memory:");
+                let mut config = actix_app::AppConfig::localhost(port, "sqlite::memory:");
+                if let Some(mailer) = mailer {
+                    config.recovery_mailer = mailer;
+                }
                 let example = match actix_app::build(config).await {
                     Ok(example) => example,
                     Err(e) => panic!("cannot build the actix example app: {e}"),
@@ -444,5 +453,36 @@ fn axum_example_stale_list_not_signalled() {
     let base_url = server.base_url();
     with_browser("stale-list", |page, authenticator, shots| {
         features::stale_list(page, &base_url, authenticator, shots)
+    });
+}
+
+/// Account recovery on the axum example page: the app's dev mailer is replaced by the test
+/// kit's capturing mailer through the app's own config (no test-only route or header).
+#[test]
+fn axum_example_recovery_journey() {
+    let mailer = std::sync::Arc::new(CapturingMailer::new());
+    let for_app = mailer.clone();
+    let server = Server::start(move |port| async move {
+        let mut config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+        config.recovery_mailer = for_app;
+        match axum_app::build_app(config).await {
+            Ok(router) => router,
+            Err(e) => panic!("cannot build the axum example app: {e}"),
+        }
+    });
+    let base_url = server.base_url();
+    with_browser("axum-example-recovery", |page, authenticator, shots| {
+        scenario::recovery_journey(page, &base_url, authenticator, shots, &mailer)
+    });
+}
+
+/// The same recovery journey on the actix example app.
+#[test]
+fn actix_example_recovery_journey() {
+    let mailer = std::sync::Arc::new(CapturingMailer::new());
+    let server = ActixServer::start_with(Some(mailer.clone()));
+    let base_url = server.base_url();
+    with_browser("actix-example-recovery", |page, authenticator, shots| {
+        scenario::recovery_journey(page, &base_url, authenticator, shots, &mailer)
     });
 }

@@ -432,3 +432,81 @@ pub(crate) fn expect_credentials(
     }
     Ok(())
 }
+
+/// Account recovery on the example page: sign up with an address as the username, log out,
+/// lose the device (a new empty virtual authenticator), follow "Lost your passkeys?", ask for a
+/// code, type the code the app mailed (read from the test's capturing mailer), enroll a new
+/// passkey and be signed in; then log out and log in with the new passkey.
+///
+/// Page contract: `#recovery-link`; `#recovery-email`, `#recovery-start`, `#recovery-code`,
+/// `#recovery-verify`, `#recovery-message` (built by `recovery.js`).
+pub(crate) fn recovery_journey(
+    page: &mut Page<'_>,
+    base_url: &str,
+    authenticator: &str,
+    shots: &mut Shots,
+    mailer: &passlock_test::recovery::CapturingMailer,
+) -> CdpResult<()> {
+    const EMAIL: &str = "alice@example.com";
+    page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
+    wait_text(page, "#status", "the page to show it is signed out", |t| {
+        t == SIGNED_OUT
+    })?;
+    page.fill("#username", EMAIL)?;
+    act(page, "#signup")?;
+    let status = wait_text(page, "#status", "sign-up to sign the user in", |t| {
+        t.starts_with(SIGNED_IN)
+    })?;
+    let user_id = status.trim_start_matches(SIGNED_IN).to_owned();
+    act(page, "#logout")?;
+    wait_text(page, "#status", "log-out", |t| t == SIGNED_OUT)?;
+
+    // Every passkey is lost: the device is gone, a new one has no credential.
+    page.remove_virtual_authenticator(authenticator)?;
+    let device = page.add_virtual_authenticator(platform_authenticator())?;
+
+    page.click("#recovery-link")?;
+    page.fill("#recovery-email", EMAIL)?;
+    page.click("#recovery-start")?;
+    wait_text(page, "#recovery-message", "the code to be sent", |t| {
+        t.starts_with("If an account uses this address")
+    })?;
+    shots.take(page, "recovery-code-sent")?;
+    let started = Instant::now();
+    let code = loop {
+        if let Some(sent) = mailer.sent().into_iter().find(|s| s.to.as_str() == EMAIL) {
+            break sent.code.expose_secret().to_owned();
+        }
+        if started.elapsed() >= STEP_TIMEOUT {
+            return Err("the app mailed no recovery code".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    page.fill("#recovery-code", &code)?;
+    page.click("#recovery-verify")?;
+    let message = wait_text(page, "#recovery-message", "the recovery to sign in", |t| {
+        t.starts_with("Recovered") || t.starts_with("Error:")
+    })?;
+    if message != format!("Recovered: signed in as {user_id}") {
+        return Err(format!("recovery ended with {message:?}"));
+    }
+    wait_text(
+        page,
+        "#status",
+        "the page to show the recovered user",
+        |t| t == format!("{SIGNED_IN}{user_id}"),
+    )?;
+    expect_credentials(page, &device, 1, "after recovery")?;
+    wait_passkeys(page, 2, "the old and the recovered passkey in the list")?;
+    shots.take(page, "recovered")?;
+
+    // The new passkey signs in.
+    act(page, "#logout")?;
+    wait_text(page, "#status", "log-out", |t| t == SIGNED_OUT)?;
+    act(page, "#login")?;
+    wait_text(page, "#status", "a login with the recovered passkey", |t| {
+        t == format!("{SIGNED_IN}{user_id}")
+    })?;
+    shots.take(page, "logged-in-with-recovered-passkey")?;
+    Ok(())
+}

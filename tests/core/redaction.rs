@@ -159,3 +159,26 @@ async fn debug_never_prints_a_secret() {
         &[&id.to_string(), &id.0.to_string()],
     );
 }
+
+/// Recovery (issue 16): the code in a request body, in the test kit's
+/// capturing mailer, and the address's local part in an `EmailAddress`.
+#[tokio::test]
+async fn recovery_values_are_redacted() {
+    use passlock_core::adapter::flow::RecoveryVerifyBody;
+    use passlock_core::recovery::{EmailAddress, Mailer as _};
+    use passlock_core::secret::RecoveryCode;
+    use passlock_test::recovery::CapturingMailer;
+
+    let body: RecoveryVerifyBody =
+        serde_json::from_str(r#"{"challenge":"ch-1","code":"73519046"}"#).unwrap();
+    hides("RecoveryVerifyBody", &body, &["73519046"]);
+    let email = EmailAddress::parse("secret.person@example.com").unwrap();
+    hides("EmailAddress", &email, &["secret.person"]);
+    let mailer = CapturingMailer::new();
+    mailer
+        .send_recovery_code(&email, &RecoveryCode::new("48213907"), 0)
+        .await
+        .unwrap();
+    hides("CapturingMailer", &mailer, &["48213907", "secret.person"]);
+    hides("SentCode", &mailer.sent(), &["48213907", "secret.person"]);
+}

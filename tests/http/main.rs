@@ -14,6 +14,7 @@ mod lifecycle;
 mod mfa;
 mod named;
 mod passage;
+mod recovery;
 mod redis;
 mod revocation;
 mod scenarios;

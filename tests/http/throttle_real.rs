@@ -242,8 +242,7 @@ fn actix_http_server_throttles_bad_logins_by_peer_address() {
     );
     let config = actix_app::AppConfig {
         origin: ORIGIN.to_owned(),
-        database_url: db,
-        hosted: None,
+        ..actix_app::AppConfig::localhost(3001, db)
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

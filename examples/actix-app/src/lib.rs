@@ -15,7 +15,10 @@ use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, HttpResponse, web};
-use example_support::{INDEX_HTML, Stores, build_passlock, open_database};
+use std::sync::Arc;
+
+use example_support::{INDEX_HTML, RECOVERY_JS, Stores, build_passlock, open_database};
+use passlock_actix::passlock_core::recovery::{LogMailer, Mailer};
 use passlock_actix::passlock_core::{Passlock, Policy};
 use passlock_actix::{PasskeyUser, PasslockSessions, SignedInUser, SqlSessionStore, StepUp};
 use serde_json::json;
@@ -34,6 +37,10 @@ pub struct AppConfig {
     pub database_url: String,
     /// Use hosted Passlock instead of the embedded provider.
     pub hosted: Option<HostedSettings>,
+    /// Sends account recovery codes; [`LogMailer`] (the code in the
+    /// log, for development) by default. The browser tests put a capturing
+    /// mailer here.
+    pub recovery_mailer: Arc<dyn Mailer>,
 }
 
 impl AppConfig {
@@ -43,6 +50,7 @@ impl AppConfig {
             origin: format!("http://localhost:{port}"),
             database_url: database_url.into(),
             hosted: None,
+            recovery_mailer: Arc::new(LogMailer),
         }
     }
 }
@@ -82,6 +90,7 @@ pub async fn build(config: AppConfig) -> Result<Example, BoxError> {
         &config.origin,
         config.hosted.as_ref(),
         Policy::default(),
+        config.recovery_mailer.clone(),
     )
     .await?;
     // A new key per start signs everyone out on restart; load a fixed
@@ -102,6 +111,7 @@ pub fn configure(passlock: Passlock<i64>) -> impl FnOnce(&mut web::ServiceConfig
     move |cfg| {
         cfg.app_data(web::Data::new(passlock.clone()))
             .route("/", web::get().to(index))
+            .route("/recovery.js", web::get().to(recovery_js))
             .route("/api/me", web::get().to(me))
             .route("/api/sensitive", web::post().to(sensitive))
             .service(passlock_actix::well_known(&passlock))
@@ -138,6 +148,12 @@ async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(INDEX_HTML)
+}
+
+async fn recovery_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(RECOVERY_JS)
 }
 
 async fn me(user: SignedInUser<i64>) -> HttpResponse {

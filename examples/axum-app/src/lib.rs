@@ -22,7 +22,10 @@ mod password;
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use example_support::{Db, INDEX_HTML, build_passlock, open_stores};
+use std::sync::Arc;
+
+use example_support::{Db, INDEX_HTML, RECOVERY_JS, build_passlock, open_stores};
+use passlock_axum::passlock_core::recovery::{LogMailer, Mailer};
 use passlock_axum::passlock_core::{Passlock, Policy};
 use passlock_axum::{PasskeyUser, SignedInUser, StepUp};
 use serde_json::{Value, json};
@@ -49,6 +52,10 @@ pub struct AppConfig {
     pub redis_url: Option<String>,
     /// Use hosted Passlock instead of the embedded provider.
     pub hosted: Option<HostedSettings>,
+    /// Sends account recovery codes; [`LogMailer`] (the code in the
+    /// log, for development) by default. The browser tests put a capturing
+    /// mailer here.
+    pub recovery_mailer: Arc<dyn Mailer>,
     /// Users who have a passkey must use it after their password (the
     /// policy switch of the same name; default `true`).
     pub passkey_required_as_second_factor: bool,
@@ -62,6 +69,7 @@ impl AppConfig {
             database_url: database_url.into(),
             redis_url: None,
             hosted: None,
+            recovery_mailer: Arc::new(LogMailer),
             passkey_required_as_second_factor: true,
         }
     }
@@ -78,10 +86,29 @@ pub async fn build_app(config: AppConfig) -> Result<Router, BoxError> {
 
     let mut policy = Policy::default();
     policy.passkey_required_as_second_factor = config.passkey_required_as_second_factor;
-    let passlock = build_passlock(&stores, &config.origin, config.hosted.as_ref(), policy).await?;
+    let passlock = build_passlock(
+        &stores,
+        &config.origin,
+        config.hosted.as_ref(),
+        policy,
+        config.recovery_mailer.clone(),
+    )
+    .await?;
 
     let mut routes = Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route(
+            "/recovery.js",
+            get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/javascript; charset=utf-8",
+                    )],
+                    RECOVERY_JS,
+                )
+            }),
+        )
         .route("/api/me", get(me))
         .route("/api/sensitive", post(sensitive));
     if let Db::Sqlite(pool) = &stores.users {

@@ -20,17 +20,22 @@ use passlock_core::provider::embedded::{
 };
 use passlock_core::provider::jwt::ReplayCache;
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
+use passlock_core::recovery::{
+    EmailAddress, Mailer, Recovery, RecoveryChallenges, RecoveryDirectory,
+};
 use passlock_core::revocation::RevocationStore;
 use passlock_core::secret::ApiKey;
 use passlock_core::store::postgres::{
-    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgReplayCache,
-    PgRevocationStore,
+    self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgRecoveryChallenges,
+    PgReplayCache, PgRevocationStore,
 };
 use passlock_core::store::sqlite::{
-    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteReplayCache,
-    SqliteRevocationStore, migrate,
+    SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, SqliteRecoveryChallenges,
+    SqliteReplayCache, SqliteRevocationStore, migrate,
 };
-use passlock_core::{AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, TenancyId};
+use passlock_core::{
+    AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, StoreError, TenancyId,
+};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
@@ -43,6 +48,9 @@ pub const RP_NAME: &str = "passlock example";
 
 /// The page both examples serve at `/`.
 pub const INDEX_HTML: &str = include_str!("../../assets/index.html");
+
+/// The account recovery view the page loads from `/recovery.js`.
+pub const RECOVERY_JS: &str = include_str!("../../assets/recovery.js");
 
 /// The hosted Passlock tenancy to use instead of the embedded provider.
 #[derive(Debug, Clone)]
@@ -166,6 +174,33 @@ impl SignUpHook<i64> for Users {
     }
 }
 
+/// Finds users by address for account recovery. The example has no email
+/// column: a user who wants recovery signs up with their address as the
+/// username.
+#[derive(Debug, Clone)]
+pub struct UsersByEmail(pub Db);
+
+#[async_trait::async_trait]
+impl RecoveryDirectory<i64> for UsersByEmail {
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<i64>, StoreError> {
+        let row: Result<Option<(i64,)>, sqlx::Error> = match &self.0 {
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT id FROM users WHERE username = ?")
+                    .bind(email.as_str())
+                    .fetch_optional(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("SELECT id FROM users WHERE username = $1")
+                    .bind(email.as_str())
+                    .fetch_optional(pool)
+                    .await
+            }
+        };
+        row.map(|r| r.map(|(id,)| id)).map_err(StoreError::backend)
+    }
+}
+
 /// The stores of one database, migrated (sessions are the caller's).
 #[derive(Clone)]
 pub struct Stores {
@@ -184,6 +219,8 @@ pub struct Stores {
     /// Logout markers, in the database every instance shares (a logout
     /// on one instance ends the session on all, and survives restarts).
     pub revocations: Arc<dyn RevocationStore>,
+    /// Account recovery challenges, shared by every instance.
+    pub recovery: Arc<dyn RecoveryChallenges>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -203,6 +240,7 @@ impl Stores {
             ceremonies: Arc::new(SqliteCeremonyStore::new(pool.clone())),
             replay: Arc::new(SqliteReplayCache::new(pool.clone())),
             revocations: Arc::new(SqliteRevocationStore::new(pool.clone())),
+            recovery: Arc::new(SqliteRecoveryChallenges::new(pool.clone())),
             authenticators: Arc::new(SqliteAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -215,6 +253,7 @@ impl Stores {
             ceremonies: Arc::new(PgCeremonyStore::new(pool.clone())),
             replay: Arc::new(PgReplayCache::new(pool.clone())),
             revocations: Arc::new(PgRevocationStore::new(pool.clone())),
+            recovery: Arc::new(PgRecoveryChallenges::new(pool.clone())),
             authenticators: Arc::new(PgAuthenticatorStore::<i64>::new(pool)),
         }
     }
@@ -294,7 +333,7 @@ pub async fn open_database(url: &str) -> Result<SqlitePool, BoxError> {
 
 /// Builds the provider (embedded on `stores`, or hosted Passlock when
 /// `hosted` is set, with the database's shared replay cache) and the
-/// [`Passlock`] for `origin`, with [`Users`] as its sign-up hook and
+/// [`Passlock`] for `origin`, with [`Users`] as its sign-up hook, account recovery through `mailer` ([`UsersByEmail`]) and
 /// `policy`. With `PASSLOCK_TRUSTED_PROXY_HEADER` set (for example
 /// `x-forwarded-for`, behind a proxy that always sets it), the client
 /// address for throttling is taken from that header. With
@@ -306,6 +345,7 @@ pub async fn build_passlock(
     origin: &str,
     hosted: Option<&HostedSettings>,
     policy: Policy,
+    mailer: Arc<dyn Mailer>,
 ) -> Result<Passlock<i64>, BoxError> {
     let rp_id = url_host(origin)?;
     let provider: Arc<dyn PasskeyProvider> = match hosted {
@@ -343,6 +383,10 @@ pub async fn build_passlock(
         .origins([origin.to_owned()])
         .sign_up(Arc::new(Users(stores.users.clone())))
         .revocations(stores.revocations.clone())
+        .recovery(
+            Recovery::new(mailer, Arc::new(UsersByEmail(stores.users.clone())))
+                .challenges(stores.recovery.clone()),
+        )
         .policy(policy);
     if let Ok(header) = std::env::var("PASSLOCK_TRUSTED_PROXY_HEADER") {
         builder = builder.trusted_proxy_header(header);

@@ -23,6 +23,7 @@
 use sqlx::PgPool;
 
 use super::sql_common::sql_stores;
+use crate::recovery::sql::sql_recovery_store;
 
 sql_stores! {
     backend: "PostgreSQL",
@@ -35,8 +36,19 @@ sql_stores! {
     revocation: PgRevocationStore,
 }
 
+sql_recovery_store! {
+    backend: "PostgreSQL",
+    module: "crate::store::postgres",
+    pool: PgPool,
+    name: PgRecoveryChallenges,
+}
+
 /// The schema version [`migrate`] brings a database to.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The recovery schema's version: one line to change if the versions are
+/// renumbered.
+const RECOVERY_VERSION: i64 = 4;
 
 /// The shipped schema, one script per version.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -48,6 +60,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../migrations/postgres/0003_passkey_names.sql"),
+    ),
+    (
+        RECOVERY_VERSION,
+        include_str!("../../migrations/postgres/0004_recovery.sql"),
     ),
 ];
 

@@ -31,6 +31,7 @@
 use sqlx::SqlitePool;
 
 use super::sql_common::sql_stores;
+use crate::recovery::sql::sql_recovery_store;
 
 sql_stores! {
     backend: "SQLite",
@@ -43,8 +44,19 @@ sql_stores! {
     revocation: SqliteRevocationStore,
 }
 
+sql_recovery_store! {
+    backend: "SQLite",
+    module: "crate::store::sqlite",
+    pool: SqlitePool,
+    name: SqliteRecoveryChallenges,
+}
+
 /// The schema version [`migrate`] brings a database to.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The recovery schema's version: one line to change if the versions are
+/// renumbered.
+const RECOVERY_VERSION: i64 = 4;
 
 /// The shipped schema, one script per version.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -56,6 +68,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../migrations/sqlite/0003_passkey_names.sql"),
+    ),
+    (
+        RECOVERY_VERSION,
+        include_str!("../../migrations/sqlite/0004_recovery.sql"),
     ),
 ];
 

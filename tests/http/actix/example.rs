@@ -16,8 +16,7 @@ async fn example_app_signs_up_and_protects_its_api() {
     );
     let config = AppConfig {
         origin: ORIGIN.to_owned(),
-        database_url: db,
-        hosted: None,
+        ..AppConfig::localhost(3001, db)
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let app = ActixApp::start(move || async move {
