@@ -448,11 +448,14 @@ pub(crate) fn recovery_journey(
     mailer: &passlock_test::recovery::CapturingMailer,
 ) -> CdpResult<()> {
     const EMAIL: &str = "alice@example.com";
+    // Buttons only: the autofill request is tested on its own.
+    page.add_init_script(WITHOUT_AUTOFILL)?;
     page.navigate(&format!("{base_url}/"), STEP_TIMEOUT)?;
     wait_text(page, "#status", "the page to show it is signed out", |t| {
         t == SIGNED_OUT
     })?;
-    page.fill("#username", EMAIL)?;
+    act(page, "#to-signup")?;
+    page.fill("#new-username", EMAIL)?;
     act(page, "#signup")?;
     let status = wait_text(page, "#status", "sign-up to sign the user in", |t| {
         t.starts_with(SIGNED_IN)
