@@ -399,9 +399,11 @@ async fn journey(browser: &mut Browser, n: usize, expected: &mut Expected) -> Re
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // A passkey the signed-in user adds is created under their username
+    // (the example's `SignUpHook::username_of`), not their numeric id.
     expected
         .live
-        .push((user_id.clone(), aid2.clone(), user_id.clone()));
+        .push((user_id.clone(), aid2.clone(), username.clone()));
     browser
         .expect(
             "DELETE",
