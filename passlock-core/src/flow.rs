@@ -109,17 +109,23 @@ pub(crate) async fn observed<T, U: UserId>(
 }
 
 fn check_username(raw: &str, max_chars: usize) -> Result<String, FlowError> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(FlowError::InvalidUsername("it is empty"));
+    check_line(raw, max_chars).map_err(FlowError::InvalidUsername)
+}
+
+/// `raw` trimmed, when it is 1 to `max_chars` characters without control
+/// characters; else why not. The one rule for usernames and passkey names.
+fn check_line(raw: &str, max_chars: usize) -> Result<String, &'static str> {
+    let line = raw.trim();
+    if line.is_empty() {
+        return Err("it is empty");
     }
-    if name.chars().count() > max_chars {
-        return Err(FlowError::InvalidUsername("it is too long"));
+    if line.chars().count() > max_chars {
+        return Err("it is too long");
     }
-    if name.chars().any(char::is_control) {
-        return Err(FlowError::InvalidUsername("it contains control characters"));
+    if line.chars().any(char::is_control) {
+        return Err("it contains control characters");
     }
-    Ok(name.to_owned())
+    Ok(line.to_owned())
 }
 
 /// A user who verified a passkey in this session, or `NotSignedIn` (a
@@ -309,17 +315,7 @@ pub const MAX_PASSKEY_NAME_CHARS: usize = 64;
 /// assert_eq!(check_passkey_name("a\u{7}b").unwrap_err().code(), "invalid_name");
 /// ```
 pub fn check_passkey_name(raw: &str) -> Result<String, FlowError> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(FlowError::InvalidName("it is empty"));
-    }
-    if name.chars().count() > MAX_PASSKEY_NAME_CHARS {
-        return Err(FlowError::InvalidName("it is longer than 64 characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(FlowError::InvalidName("it contains control characters"));
-    }
-    Ok(name.to_owned())
+    check_line(raw, MAX_PASSKEY_NAME_CHARS).map_err(FlowError::InvalidName)
 }
 
 fn sign_up_error(e: SignUpError) -> FlowError {

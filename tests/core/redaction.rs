@@ -181,4 +181,23 @@ async fn recovery_values_are_redacted() {
         .unwrap();
     hides("CapturingMailer", &mailer, &["48213907", "secret.person"]);
     hides("SentCode", &mailer.sent(), &["48213907", "secret.person"]);
+    // The stored challenge and an attempt at it hold the code's keyed
+    // hash: a log line must not carry it either.
+    use passlock_core::recovery::{Attempt, NewChallenge};
+    let challenge = NewChallenge::new(
+        passlock_core::id::ChallengeId::new("ch-1").unwrap(),
+        "address-hash",
+        Some("7".into()),
+        "c0dehash",
+        0,
+        1,
+        5,
+    );
+    hides("NewChallenge", &challenge, &["c0dehash"]);
+    let open = Attempt::Open {
+        code_hash: "c0dehash".into(),
+        user: Some("7".into()),
+        address: "address-hash".into(),
+    };
+    hides("Attempt", &open, &["c0dehash"]);
 }

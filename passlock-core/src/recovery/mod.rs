@@ -374,8 +374,9 @@ pub(crate) fn random_code(digits: u8) -> Option<RecoveryCode> {
     Some(RecoveryCode::new(code))
 }
 
-/// A challenge to store: everything but the code itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A challenge to store: everything but the code itself. Its `Debug`
+/// leaves the code's hash out.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NewChallenge {
     /// Its id (random, handed to the browser).
@@ -418,8 +419,9 @@ impl NewChallenge {
     }
 }
 
-/// What one attempt at a challenge found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one attempt at a challenge found. Its `Debug` leaves the code's
+/// hash out.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Attempt {
     /// The attempt was counted; compare the code against `code_hash`.
@@ -439,6 +441,35 @@ pub enum Attempt {
     Used,
     /// Every attempt was spent.
     Exhausted,
+}
+
+impl fmt::Debug for NewChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewChallenge")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("code_hash", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Open { user, .. } => f
+                .debug_struct("Open")
+                .field("code_hash", &"[redacted]")
+                .field("user", user)
+                .finish_non_exhaustive(),
+            Self::Unknown => f.write_str("Unknown"),
+            Self::Expired => f.write_str("Expired"),
+            Self::Used => f.write_str("Used"),
+            Self::Exhausted => f.write_str("Exhausted"),
+        }
+    }
 }
 
 /// Where recovery challenges live; the same contract on every backend.
