@@ -67,6 +67,7 @@ use crate::secret::{AuthenticationToken, Code, IdToken, RegistrationToken, Sessi
 
 mod ceremony;
 mod issuer;
+#[deprecated(note = "the stores moved to `passlock_core::store`")]
 pub mod store;
 
 use ceremony::{
@@ -77,7 +78,9 @@ use ceremony::{
 use issuer::{Issuer, LocalJwks, jti_of_verified};
 
 pub use issuer::SigningKey;
-pub use store::{
+// The provider's stores live in `crate::store`; these names stay here too.
+#[doc(no_inline)]
+pub use crate::store::{
     CeremonyStore, CredentialStore, CredentialUse, MemoryCeremonyStore, MemoryCredentialStore,
     StoredCredential,
 };
