@@ -1025,10 +1025,10 @@ pub async fn validate_session<U: UserId>(
 /// record back ([`CheckedSession::write_back`]): with an idle lifetime, the
 /// session's last use is moved to now once it is older than a quarter of
 /// the idle window, so a guarded request rarely writes. The revocation
-/// check is one [`RevocationStore::latest`](crate::revocation::RevocationStore::latest)
+/// check is one [`RevocationStore::latest`](crate::store::RevocationStore::latest)
 /// call over the family's, the passkey's and the user's markers, skipped
 /// when the store tells it holds no marker since the session started
-/// ([`RevocationStore::may_hold_since`](crate::revocation::RevocationStore::may_hold_since)).
+/// ([`RevocationStore::may_hold_since`](crate::store::RevocationStore::may_hold_since)).
 pub async fn check_session<U: UserId>(
     pl: &Passlock<U>,
     record: SessionRecord<U>,
