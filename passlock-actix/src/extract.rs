@@ -22,7 +22,7 @@ const NO_PASSLOCK: &str = "no Passlock: add App::app_data(web::Data::new(passloc
 
 /// The app's [`Passlock<U>`], registered as `web::Data<Passlock<U>>`.
 pub(crate) fn passlock_of<U: UserId>(req: &HttpRequest) -> Result<Passlock<U>, FlowError> {
-    passlock_ref(req).map(Passlock::clone)
+    passlock_ref(req).cloned()
 }
 
 /// [`passlock_of`] borrowed from the request (no reference count touched:
