@@ -16,11 +16,13 @@ use passlock_core::audit::{AuditEvent, AuditHook, AuditKind};
 use passlock_core::clock::ManualClock;
 use passlock_core::error::BoxError;
 use passlock_core::provider::PasskeyProvider;
-use passlock_core::recovery::{MemoryRecoveryChallenges, Recovery, RecoveryChallenges};
+use passlock_core::recovery::{
+    HostedChallenges, MemoryRecoveryChallenges, Recovery, RecoveryChallenges,
+};
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::store::postgres::PgRecoveryChallenges;
 use passlock_core::store::sqlite::SqliteRecoveryChallenges;
-use passlock_test::fake_passlock::FakePasslock;
+use passlock_test::fake_passlock::{FakePasslock, Fault, RouteFamily};
 use passlock_test::recovery::{CapturingMailer, MapDirectory};
 use serde_json::json;
 use tower_sessions::MemoryStore;
@@ -76,7 +78,9 @@ struct Rig {
     directory: Arc<MapDirectory<i64>>,
     audit: Arc<Recorder>,
     /// The hosted service's fake, kept running for the test.
-    _fake: Option<FakePasslock>,
+    fake: Option<Arc<FakePasslock>>,
+    /// The length of a mailed code (Passlock's are six digits).
+    code_len: usize,
 }
 
 /// The test passlock (embedded provider, memory links, `x-test-client`
@@ -92,11 +96,13 @@ async fn build(
     )
     .await
     .unwrap();
-    build_on(clock, challenges, Arc::new(provider), None).await
+    build_on(clock, challenges, Arc::new(provider), None, false).await
 }
 
-/// The same on the hosted Passlock provider against a fresh `FakePasslock`.
-async fn build_hosted(clock: &ManualClock) -> (Passlock<i64>, Rig) {
+/// The same on the hosted Passlock provider against a fresh `FakePasslock`,
+/// with passlock's own challenges or (`hosted_challenges`) Passlock's
+/// mailbox challenges.
+async fn build_hosted(clock: &ManualClock, hosted_challenges: bool) -> (Passlock<i64>, Rig) {
     use passlock_core::provider::passlock::PasslockHosted;
     let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
         .await
@@ -108,7 +114,14 @@ async fn build_hosted(clock: &ManualClock) -> (Passlock<i64>, Rig) {
         Arc::new(clock.clone()),
     )
     .unwrap();
-    build_on(clock, None, Arc::new(provider), Some(fake)).await
+    build_on(
+        clock,
+        None,
+        Arc::new(provider),
+        Some(fake),
+        hosted_challenges,
+    )
+    .await
 }
 
 async fn build_on(
@@ -116,16 +129,23 @@ async fn build_on(
     challenges: Option<Arc<dyn RecoveryChallenges>>,
     provider: Arc<dyn PasskeyProvider>,
     fake: Option<FakePasslock>,
+    hosted_challenges: bool,
 ) -> (Passlock<i64>, Rig) {
     let rig = Rig {
         mailer: Arc::new(CapturingMailer::new()),
         directory: Arc::new(MapDirectory::new()),
         audit: Arc::new(Recorder::default()),
-        _fake: fake,
+        fake: fake.map(Arc::new),
+        code_len: if hosted_challenges { 6 } else { 8 },
     };
     let mut recovery = Recovery::new(rig.mailer.clone(), rig.directory.clone());
     if let Some(store) = challenges {
         recovery = recovery.challenges(store);
+    }
+    if let Some(fake) = rig.fake.as_ref().filter(|_| hosted_challenges) {
+        // As an app wires it: the REST client of its hosted provider.
+        let client = fake.provider().unwrap().client().clone();
+        recovery = recovery.hosted_challenges(HostedChallenges::new(client));
     }
     let passlock = Passlock::builder(provider, Arc::new(MemoryAuthenticatorStore::<i64>::new()))
         .sign_up(Arc::new(harness::MemoryUsers::default()))
@@ -190,7 +210,11 @@ async fn recovery_end_to_end<A: TestApp>(w: World<A>, rig: Rig) {
 
     let mut c = w.client();
     let (challenge, code) = challenge_and_code(&mut c, &rig, ALICE, 0).await;
-    assert_eq!(code.len(), 8, "eight digits by default");
+    assert_eq!(
+        code.len(),
+        rig.code_len,
+        "eight digits by default, Passlock's six"
+    );
     let r = verify(&mut c, &challenge, &code).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json["user_id"], uid.to_string());
@@ -456,6 +480,152 @@ async fn recovery_session_is_bounded<A: TestApp>(w: World<A>, rig: Rig) {
     assert_eq!(w.links(uid).await.len(), 1, "nothing was enrolled");
 }
 
+// ---- Passlock's mailbox challenges ----
+
+/// The fake behind a rig on Passlock's mailbox challenges.
+fn fake_of(rig: &Rig) -> Arc<FakePasslock> {
+    rig.fake.clone().expect("a rig on the hosted provider")
+}
+
+/// Whether `secret` shows in the answer `r` (body or headers) or in the
+/// cookies the browser `c` holds.
+fn shows<A: TestApp>(c: &Client<'_, A>, r: &harness::Reply, secret: &str) -> bool {
+    r.text.contains(secret)
+        || r.headers.iter().any(|(_, v)| v.contains(secret))
+        || c.cookies().contains(secret)
+}
+
+/// Passlock receives the documented wire (the `account-recovery` purpose,
+/// the user's id, `sendEmail: false`: the app's mailer sends Passlock's
+/// code); the browser sees neither Passlock's challenge id nor its secret;
+/// the verification consumes Passlock's challenge.
+async fn hosted_challenges_follow_the_wire<A: TestApp>(w: World<A>, rig: Rig) {
+    let fake = fake_of(&rig);
+    let mut c = w.client();
+    let (uid, _) = c.sign_up(&mut authenticator(), "alice").await;
+    rig.directory.insert(ALICE, uid);
+
+    let mut x = w.client();
+    let started = start(&mut x, ALICE).await;
+    assert_eq!(started.status, 202, "{started:?}");
+    let challenge = started.json["challenge"].as_str().unwrap().to_owned();
+    let code = rig.mailer.code_for(ALICE, 0).await.unwrap();
+    let created = fake.created_challenges();
+    assert_eq!(created.len(), 1, "one challenge at Passlock");
+    let sent = &created[0];
+    assert_eq!(sent.request.email, ALICE);
+    assert_eq!(sent.request.purpose, "account-recovery");
+    assert_eq!(
+        sent.request.user_id.as_ref().map(|u| u.as_str().to_owned()),
+        Some(uid.to_string())
+    );
+    assert_eq!(sent.request.send_email, Some(false));
+    assert_eq!(
+        fake.challenge_code(&sent.challenge_id).as_deref(),
+        Some(code.expose_secret()),
+        "the app mailed Passlock's code"
+    );
+    assert_ne!(challenge, sent.challenge_id);
+    let secret = sent.secret.expose_secret();
+    assert!(!shows(&x, &started, secret), "{started:?}");
+    assert!(!shows(&x, &started, &sent.challenge_id), "{started:?}");
+
+    let r = verify(&mut x, &challenge, code.expose_secret()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["user_id"], uid.to_string());
+    assert!(!shows(&x, &r, secret), "{r:?}");
+    assert_eq!(fake.hits("verify_challenge"), 1);
+    assert_eq!(
+        fake.challenge_code(&sent.challenge_id),
+        None,
+        "the verification consumed it"
+    );
+}
+
+/// Passlock counts the wrong codes of its challenge: after its third even
+/// the right code is refused, `401 invalid_code` as for an address without
+/// an account; passlock's own count answers `429 code_attempts_exceeded`
+/// to the sixth attempt without asking Passlock. Nobody is signed in.
+async fn hosted_wrong_codes_until_the_limit<A: TestApp>(w: World<A>, rig: Rig) {
+    let fake = fake_of(&rig);
+    let mut c = w.client();
+    let (uid, _) = c.sign_up(&mut authenticator(), "alice").await;
+    rig.directory.insert(ALICE, uid);
+    let mut x = w.client();
+    let (challenge, code) = challenge_and_code(&mut x, &rig, ALICE, 0).await;
+    for _ in 0..3 {
+        verify(&mut x, &challenge, &wrong(&code))
+            .await
+            .assert_error(401, "invalid_code");
+    }
+    verify(&mut x, &challenge, &code)
+        .await
+        .assert_error(401, "invalid_code");
+    verify(&mut x, &challenge, &wrong(&code))
+        .await
+        .assert_error(401, "invalid_code");
+    verify(&mut x, &challenge, &code)
+        .await
+        .assert_error(429, "code_attempts_exceeded");
+    assert_eq!(fake.hits("verify_challenge"), 5);
+    assert_eq!(x.session_user().await, None);
+    assert_eq!(
+        rig.audit.recovery(),
+        vec![("recovery_requested", uid, None)]
+    );
+}
+
+/// An address without an account: answered like one with an account (the
+/// shared test above), and Passlock got no challenge for it; its code
+/// check takes a call to Passlock like a wrong code does.
+async fn hosted_unknown_address_creates_no_challenge<A: TestApp>(w: World<A>, rig: Rig) {
+    let fake = fake_of(&rig);
+    unknown_address_is_answered_like_a_known_one(w, rig).await;
+    let emails: Vec<String> = fake
+        .created_challenges()
+        .iter()
+        .map(|c| c.request.email.clone())
+        .collect();
+    assert_eq!(emails, vec![ALICE.to_owned()]);
+    assert_eq!(fake.hits("verify_challenge"), 2);
+}
+
+/// Passlock down: the code check answers `503 upstream_unavailable` and
+/// signs nobody in; `start` still answers `202` (nothing tells an outage
+/// from an address without an account). Once Passlock is back, the same
+/// code works.
+async fn hosted_outage_is_503<A: TestApp>(w: World<A>, rig: Rig) {
+    let fake = fake_of(&rig);
+    let mut c = w.client();
+    let (uid, _) = c.sign_up(&mut authenticator(), "alice").await;
+    rig.directory.insert(ALICE, uid);
+    let mut x = w.client();
+    let (challenge, code) = challenge_and_code(&mut x, &rig, ALICE, 0).await;
+
+    fake.set_route_fault(RouteFamily::Challenges, Fault::DropConnection);
+    let r = verify(&mut x, &challenge, &code).await;
+    r.assert_error(503, "upstream_unavailable");
+    let secret = fake.created_challenges()[0].secret.clone();
+    assert!(!shows(&x, &r, secret.expose_secret()), "{r:?}");
+    assert_eq!(x.session_user().await, None);
+    let r = start(&mut x, ALICE).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    // The background call reached the fake (and failed) before it is back.
+    let wait = async {
+        while fake.hits("create_challenge") < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .expect("the second start called Passlock");
+
+    fake.set_route_fault(RouteFamily::Challenges, Fault::None);
+    let r = verify(&mut x, &challenge, &code).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["user_id"], uid.to_string());
+}
+
 // ---- axum ----
 
 fn axum_on<S: tower_sessions::SessionStore + Clone>(
@@ -521,7 +691,7 @@ async fn axum_redis_recovery_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn axum_hosted_recovery_end_to_end() {
     let clock = ManualClock::starting_now();
-    let (passlock, rig) = build_hosted(&clock).await;
+    let (passlock, rig) = build_hosted(&clock, false).await;
     recovery_end_to_end(axum_on(passlock, clock, MemoryStore::default()), rig).await;
 }
 
@@ -560,6 +730,55 @@ async fn axum_routes_are_absent_when_recovery_is_off() {
     let clock = ManualClock::starting_now();
     let passlock = harness::passlock(&clock).await;
     routes_are_absent_when_recovery_is_off(axum_on(passlock, clock, MemoryStore::default())).await;
+}
+
+async fn axum_hosted_challenges() -> (World<AxumApp>, Rig) {
+    let clock = ManualClock::starting_now();
+    let (passlock, rig) = build_hosted(&clock, true).await;
+    (axum_on(passlock, clock, MemoryStore::default()), rig)
+}
+
+/// Passlock's mailbox challenges: the journey of every backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_recovery_end_to_end() {
+    let (w, rig) = axum_hosted_challenges().await;
+    recovery_end_to_end(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_follow_the_wire() {
+    let (w, rig) = axum_hosted_challenges().await;
+    hosted_challenges_follow_the_wire(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_wrong_codes_until_the_limit() {
+    let (w, rig) = axum_hosted_challenges().await;
+    hosted_wrong_codes_until_the_limit(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_expired_and_foreign_codes_are_refused() {
+    let (w, rig) = axum_hosted_challenges().await;
+    expired_and_foreign_codes_are_refused(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_unknown_address_creates_no_challenge() {
+    let (w, rig) = axum_hosted_challenges().await;
+    hosted_unknown_address_creates_no_challenge(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_outage_is_503() {
+    let (w, rig) = axum_hosted_challenges().await;
+    hosted_outage_is_503(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_start_is_throttled_per_address() {
+    let (w, rig) = axum_hosted_challenges().await;
+    start_is_validated_and_throttled_per_address(w, rig).await;
 }
 
 // ---- actix ----
@@ -621,7 +840,7 @@ async fn actix_redis_recovery_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn actix_hosted_recovery_end_to_end() {
     let clock = ManualClock::starting_now();
-    let (passlock, rig) = build_hosted(&clock).await;
+    let (passlock, rig) = build_hosted(&clock, false).await;
     let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
     sessions.migrate().await.unwrap();
     let w = actix_world(passlock, clock, sessions, Key::generate());
@@ -667,4 +886,50 @@ async fn actix_routes_are_absent_when_recovery_is_off() {
     sessions.migrate().await.unwrap();
     routes_are_absent_when_recovery_is_off(actix_world(passlock, clock, sessions, Key::generate()))
         .await;
+}
+
+async fn actix_hosted_challenges() -> (World<crate::actix::ActixApp>, Rig) {
+    let clock = ManualClock::starting_now();
+    let pool = passlock_tests::sqlite_pool().await;
+    passlock_core::store::sqlite::migrate(&pool).await.unwrap();
+    let (passlock, rig) = build_hosted(&clock, true).await;
+    let sessions = SqlSessionStore::sqlite(pool);
+    sessions.migrate().await.unwrap();
+    (actix_world(passlock, clock, sessions, Key::generate()), rig)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_challenges_recovery_end_to_end() {
+    let (w, rig) = actix_hosted_challenges().await;
+    recovery_end_to_end(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_challenges_follow_the_wire() {
+    let (w, rig) = actix_hosted_challenges().await;
+    hosted_challenges_follow_the_wire(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_challenges_wrong_codes_until_the_limit() {
+    let (w, rig) = actix_hosted_challenges().await;
+    hosted_wrong_codes_until_the_limit(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_challenges_expired_and_foreign_codes_are_refused() {
+    let (w, rig) = actix_hosted_challenges().await;
+    expired_and_foreign_codes_are_refused(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_challenges_unknown_address_creates_no_challenge() {
+    let (w, rig) = actix_hosted_challenges().await;
+    hosted_unknown_address_creates_no_challenge(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_challenges_outage_is_503() {
+    let (w, rig) = actix_hosted_challenges().await;
+    hosted_outage_is_503(w, rig).await;
 }
