@@ -19,6 +19,14 @@
 //! * `GET /.well-known/jwks.json` (at the root) serves every key;
 //!   [`rotate_key`](FakePasslock::rotate_key) adds a key that signs from then
 //!   on, [`remove_old_keys`](FakePasslock::remove_old_keys) drops the others.
+//! * Mailbox challenges live ten minutes on the fake's clock; the third
+//!   wrong code of a challenge (and every later attempt, even the right
+//!   code) answers `429 @error/ChallengeAttemptsExceeded`; a wrong secret
+//!   or an unknown id is `InvalidChallenge`; a verified challenge is
+//!   consumed; a fourth pending challenge for one address is
+//!   `ChallengeRateLimited` (unless `skipRateLimit`). Every `201` is
+//!   recorded with its request body:
+//!   [`created_challenges`](FakePasslock::created_challenges).
 //! * Faults: [`set_fault`](FakePasslock::set_fault) applies to every route
 //!   family (except [`Fault::JwksDown`], which only takes the JWKS down);
 //!   [`set_route_fault`](FakePasslock::set_route_fault) overrides it for one

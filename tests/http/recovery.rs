@@ -4,7 +4,10 @@
 //! The code comes from the test kit's capturing mailer, wired through the
 //! public `Recovery::new(mailer, directory)` as an app wires its own; the
 //! passkeys are enrolled with the software authenticator through the
-//! embedded provider's real ceremonies.
+//! embedded provider's real ceremonies (or the hosted provider's against
+//! `FakePasslock`). The `*_hosted_challenges_*` tests run recovery on the
+//! hosted Passlock's mailbox challenges (`Recovery::hosted_challenges`),
+//! the fake being the only stand-in.
 
 use std::sync::{Arc, Mutex};
 
@@ -96,13 +99,16 @@ async fn build(
     )
     .await
     .unwrap();
-    build_on(clock, challenges, Arc::new(provider), None, false).await
+    build_on(clock, challenges, Arc::new(provider), None, None).await
 }
 
 /// The same on the hosted Passlock provider against a fresh `FakePasslock`,
 /// with passlock's own challenges or (`hosted_challenges`) Passlock's
 /// mailbox challenges.
-async fn build_hosted(clock: &ManualClock, hosted_challenges: bool) -> (Passlock<i64>, Rig) {
+async fn build_hosted(
+    clock: &ManualClock,
+    hosted_challenges: Option<fn(HostedChallenges) -> HostedChallenges>,
+) -> (Passlock<i64>, Rig) {
     use passlock_core::provider::passlock::PasslockHosted;
     let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
         .await
@@ -129,23 +135,23 @@ async fn build_on(
     challenges: Option<Arc<dyn RecoveryChallenges>>,
     provider: Arc<dyn PasskeyProvider>,
     fake: Option<FakePasslock>,
-    hosted_challenges: bool,
+    hosted_challenges: Option<fn(HostedChallenges) -> HostedChallenges>,
 ) -> (Passlock<i64>, Rig) {
     let rig = Rig {
         mailer: Arc::new(CapturingMailer::new()),
         directory: Arc::new(MapDirectory::new()),
         audit: Arc::new(Recorder::default()),
         fake: fake.map(Arc::new),
-        code_len: if hosted_challenges { 6 } else { 8 },
+        code_len: if hosted_challenges.is_some() { 6 } else { 8 },
     };
     let mut recovery = Recovery::new(rig.mailer.clone(), rig.directory.clone());
     if let Some(store) = challenges {
         recovery = recovery.challenges(store);
     }
-    if let Some(fake) = rig.fake.as_ref().filter(|_| hosted_challenges) {
+    if let (Some(fake), Some(configure)) = (&rig.fake, hosted_challenges) {
         // As an app wires it: the REST client of its hosted provider.
         let client = fake.provider().unwrap().client().clone();
-        recovery = recovery.hosted_challenges(HostedChallenges::new(client));
+        recovery = recovery.hosted_challenges(configure(HostedChallenges::new(client)));
     }
     let passlock = Passlock::builder(provider, Arc::new(MemoryAuthenticatorStore::<i64>::new()))
         .sign_up(Arc::new(harness::MemoryUsers::default()))
@@ -626,6 +632,77 @@ async fn hosted_outage_is_503<A: TestApp>(w: World<A>, rig: Rig) {
     assert_eq!(r.json["user_id"], uid.to_string());
 }
 
+/// Passlock's other refusals answer as the local backend would: an expired
+/// challenge `401 invalid_code`, its rate limit `429 throttled` with its
+/// `Retry-After`, a refused API key `502 provider_refused`; none signs in,
+/// and none reached the challenge: its code works afterwards.
+async fn hosted_refusals_answer_like_local<A: TestApp>(w: World<A>, rig: Rig) {
+    let fake = fake_of(&rig);
+    let mut c = w.client();
+    let (uid, _) = c.sign_up(&mut authenticator(), "alice").await;
+    rig.directory.insert(ALICE, uid);
+    let mut x = w.client();
+    let (challenge, code) = challenge_and_code(&mut x, &rig, ALICE, 0).await;
+    let refusals = [
+        (410, "ChallengeExpired", 401, "invalid_code"),
+        (429, "ChallengeRateLimited", 429, "throttled"),
+        (401, "Unauthorized", 502, "provider_refused"),
+    ];
+    for (status, tag, answer, error) in refusals {
+        fake.set_route_fault(RouteFamily::Challenges, Fault::ApiError { status, tag });
+        let r = verify(&mut x, &challenge, &code).await;
+        r.assert_error(answer, error);
+        if tag == "ChallengeRateLimited" {
+            assert_eq!(r.header("retry-after"), Some("30"), "{r:?}");
+        }
+        assert_eq!(x.session_user().await, None);
+    }
+    fake.set_route_fault(RouteFamily::Challenges, Fault::None);
+    let r = verify(&mut x, &challenge, &code).await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+/// `passlock_sends_mail(true)`: Passlock is asked to mail the code
+/// (`sendEmail: true`), the app's mailer sends nothing, and the code
+/// Passlock mailed recovers the account.
+async fn hosted_passlock_sends_the_mail<A: TestApp>(w: World<A>, rig: Rig) {
+    let fake = fake_of(&rig);
+    let mut c = w.client();
+    let (uid, _) = c.sign_up(&mut authenticator(), "alice").await;
+    rig.directory.insert(ALICE, uid);
+    let mut x = w.client();
+    let started = start(&mut x, ALICE).await;
+    assert_eq!(started.status, 202, "{started:?}");
+    let challenge = started.json["challenge"].as_str().unwrap().to_owned();
+    // Passlock is called after the answer, then the row is stored: wait
+    // for both (a hang guard; a code before its row is an unknown
+    // challenge, which counts against nothing per address).
+    let mut verified = None;
+    for i in 0..200 {
+        if let Some(sent) = fake.created_challenges().first() {
+            assert_eq!(sent.request.send_email, Some(true));
+            let code = fake.challenge_code(&sent.challenge_id).unwrap();
+            let body = json!({ "challenge": challenge, "code": code });
+            let r = post_from(
+                &mut x,
+                &format!("198.51.100.{}", i % 250),
+                "/passkey/recovery/verify",
+                body,
+            )
+            .await;
+            if r.status == 200 {
+                verified = Some(r);
+                break;
+            }
+            r.assert_error(401, "invalid_code");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = verified.expect("the code Passlock mailed was accepted");
+    assert_eq!(r.json["user_id"], uid.to_string());
+    assert!(rig.mailer.sent().is_empty(), "the app mailed nothing");
+}
+
 // ---- axum ----
 
 fn axum_on<S: tower_sessions::SessionStore + Clone>(
@@ -691,7 +768,7 @@ async fn axum_redis_recovery_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn axum_hosted_recovery_end_to_end() {
     let clock = ManualClock::starting_now();
-    let (passlock, rig) = build_hosted(&clock, false).await;
+    let (passlock, rig) = build_hosted(&clock, None).await;
     recovery_end_to_end(axum_on(passlock, clock, MemoryStore::default()), rig).await;
 }
 
@@ -734,7 +811,7 @@ async fn axum_routes_are_absent_when_recovery_is_off() {
 
 async fn axum_hosted_challenges() -> (World<AxumApp>, Rig) {
     let clock = ManualClock::starting_now();
-    let (passlock, rig) = build_hosted(&clock, true).await;
+    let (passlock, rig) = build_hosted(&clock, Some(|h| h)).await;
     (axum_on(passlock, clock, MemoryStore::default()), rig)
 }
 
@@ -779,6 +856,20 @@ async fn axum_hosted_challenges_outage_is_503() {
 async fn axum_hosted_challenges_start_is_throttled_per_address() {
     let (w, rig) = axum_hosted_challenges().await;
     start_is_validated_and_throttled_per_address(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_refusals_answer_like_local() {
+    let (w, rig) = axum_hosted_challenges().await;
+    hosted_refusals_answer_like_local(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_passlock_sends_the_mail() {
+    let clock = ManualClock::starting_now();
+    let (passlock, rig) = build_hosted(&clock, Some(|h| h.passlock_sends_mail(true))).await;
+    let w = axum_on(passlock, clock, MemoryStore::default());
+    hosted_passlock_sends_the_mail(w, rig).await;
 }
 
 // ---- actix ----
@@ -840,7 +931,7 @@ async fn actix_redis_recovery_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn actix_hosted_recovery_end_to_end() {
     let clock = ManualClock::starting_now();
-    let (passlock, rig) = build_hosted(&clock, false).await;
+    let (passlock, rig) = build_hosted(&clock, None).await;
     let sessions = SqlSessionStore::sqlite(passlock_tests::sqlite_pool().await);
     sessions.migrate().await.unwrap();
     let w = actix_world(passlock, clock, sessions, Key::generate());
@@ -892,7 +983,7 @@ async fn actix_hosted_challenges() -> (World<crate::actix::ActixApp>, Rig) {
     let clock = ManualClock::starting_now();
     let pool = passlock_tests::sqlite_pool().await;
     passlock_core::store::sqlite::migrate(&pool).await.unwrap();
-    let (passlock, rig) = build_hosted(&clock, true).await;
+    let (passlock, rig) = build_hosted(&clock, Some(|h| h)).await;
     let sessions = SqlSessionStore::sqlite(pool);
     sessions.migrate().await.unwrap();
     (actix_world(passlock, clock, sessions, Key::generate()), rig)
@@ -932,4 +1023,10 @@ async fn actix_hosted_challenges_unknown_address_creates_no_challenge() {
 async fn actix_hosted_challenges_outage_is_503() {
     let (w, rig) = actix_hosted_challenges().await;
     hosted_outage_is_503(w, rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_hosted_challenges_refusals_answer_like_local() {
+    let (w, rig) = actix_hosted_challenges().await;
+    hosted_refusals_answer_like_local(w, rig).await;
 }

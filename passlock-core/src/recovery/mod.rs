@@ -45,6 +45,30 @@
 //! default, `SqliteRecoveryChallenges` / `PgRecoveryChallenges` for several
 //! instances), whatever the passkey provider: recovery works the same with
 //! the embedded, the hosted Passlock and the Passage providers.
+//!
+//! # Two code backends, one contract
+//!
+//! Where a code is made and checked is the *code backend*; both create a
+//! challenge for an address (and its user, when it has one) and give the
+//! code to mail, check a code once for its user or refuse it, and delete:
+//!
+//! * **Local** (the default): the code and its keyed hash as above.
+//! * **Hosted** ([`Recovery::hosted_challenges`], feature `hosted`): the
+//!   hosted Passlock's mailbox challenges ([`hosted`]). Passlock makes the
+//!   code, counts its attempts, expires and consumes it; the challenge
+//!   store still keeps a row per challenge under passlock's own id, with
+//!   Passlock's challenge id and secret sealed in it (the secret never goes
+//!   to the browser), the local attempt count and single use. `start`
+//!   calls Passlock after answering, and never for an address without an
+//!   account (its row seals a random reference, which Passlock refuses at
+//!   the same cost). Passlock's refusals are all `401 invalid_code`, so that
+//!   an address with an account, whose challenge Passlock counts, answers
+//!   like one without; `429 code_attempts_exceeded` comes from the row's
+//!   count. An outage is `503` at `verify`; at `start` it only means no
+//!   mail.
+//!
+//! The routes, their answers and every limit of [`RecoveryOptions`] are the
+//! same on both backends.
 
 use std::collections::HashMap;
 use std::fmt;
