@@ -328,5 +328,12 @@ mod tests {
         // Two seals of one reference differ (random nonces).
         assert_ne!(b.seal(&row, &reference).unwrap(), sealed);
         assert!(b.decoy(&row).is_some_and(|d| b.open(&row, &d).is_some()));
+        // Debug shows the choice, never the key or a secret.
+        let dbg = format!("{b:?}");
+        assert!(
+            dbg.contains("account-recovery") && dbg.contains("t1"),
+            "{dbg}"
+        );
+        assert!(!dbg.contains("sk_test"), "{dbg}");
     }
 }

@@ -390,7 +390,7 @@ pub(crate) enum CodeBackend {
     Local,
     /// Passlock's mailbox challenges: the sealed reference in the row.
     #[cfg(feature = "hosted")]
-    Hosted(hosted::HostedBackend),
+    Hosted(Box<hosted::HostedBackend>),
 }
 
 /// Recovery as [`Passlock`](crate::Passlock) holds it: the configuration
@@ -415,7 +415,7 @@ impl<U: UserId> RecoverySetup<U> {
         let key = sealing.subkey("passlock recovery codes v1");
         #[cfg(feature = "hosted")]
         let backend = match recovery.hosted {
-            Some(h) => CodeBackend::Hosted(hosted::HostedBackend::new(h, &key)?),
+            Some(h) => CodeBackend::Hosted(Box::new(hosted::HostedBackend::new(h, &key)?)),
             None => CodeBackend::Local,
         };
         #[cfg(not(feature = "hosted"))]
