@@ -15,12 +15,15 @@ use actix_session::storage::RedisSessionStore;
 use actix_web::cookie::Key;
 use passlock_actix::SqlSessionStore;
 use passlock_core::Passlock;
+use passlock_core::StoreError;
 use passlock_core::audit::{AuditEvent, AuditHook, AuditKind};
 use passlock_core::clock::ManualClock;
+use passlock_core::clock::UnixMillis;
 use passlock_core::error::BoxError;
+use passlock_core::id::ChallengeId;
 use passlock_core::provider::PasskeyProvider;
 use passlock_core::recovery::{
-    HostedChallenges, MemoryRecoveryChallenges, Recovery, RecoveryChallenges,
+    Attempt, HostedChallenges, MemoryRecoveryChallenges, NewChallenge, Recovery, RecoveryChallenges,
 };
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::store::postgres::PgRecoveryChallenges;
@@ -109,6 +112,15 @@ async fn build_hosted(
     clock: &ManualClock,
     hosted_challenges: Option<fn(HostedChallenges) -> HostedChallenges>,
 ) -> (Passlock<i64>, Rig) {
+    build_hosted_on(clock, hosted_challenges, None).await
+}
+
+/// [`build_hosted`] with the challenge rows in `challenges`.
+async fn build_hosted_on(
+    clock: &ManualClock,
+    hosted_challenges: Option<fn(HostedChallenges) -> HostedChallenges>,
+    challenges: Option<Arc<dyn RecoveryChallenges>>,
+) -> (Passlock<i64>, Rig) {
     use passlock_core::provider::passlock::PasslockHosted;
     let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
         .await
@@ -122,7 +134,7 @@ async fn build_hosted(
     .unwrap();
     build_on(
         clock,
-        None,
+        challenges,
         Arc::new(provider),
         Some(fake),
         hosted_challenges,
@@ -870,6 +882,68 @@ async fn axum_hosted_challenges_passlock_sends_the_mail() {
     let (passlock, rig) = build_hosted(&clock, Some(|h| h.passlock_sends_mail(true))).await;
     let w = axum_on(passlock, clock, MemoryStore::default());
     hosted_passlock_sends_the_mail(w, rig).await;
+}
+
+/// A challenge store whose database refuses new rows.
+#[derive(Debug)]
+struct RefusingChallenges(MemoryRecoveryChallenges);
+
+#[async_trait::async_trait]
+impl RecoveryChallenges for RefusingChallenges {
+    async fn create(&self, _: &NewChallenge) -> Result<(), StoreError> {
+        Err(StoreError::backend("the database is down"))
+    }
+    async fn attempt(&self, id: &ChallengeId, now: UnixMillis) -> Result<Attempt, StoreError> {
+        self.0.attempt(id, now).await
+    }
+    async fn mark_used(
+        &self,
+        id: &ChallengeId,
+        now: UnixMillis,
+        keep_until: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        self.0.mark_used(id, now, keep_until).await
+    }
+    async fn take_used(&self, id: &ChallengeId, now: UnixMillis) -> Result<bool, StoreError> {
+        self.0.take_used(id, now).await
+    }
+    async fn delete(&self, id: &ChallengeId) -> Result<bool, StoreError> {
+        self.0.delete(id).await
+    }
+}
+
+/// When the row cannot be stored after Passlock made its challenge,
+/// nobody could ever verify that challenge: passlock deletes it at
+/// Passlock (`DELETE /challenges/{id}`) and mails nothing; `start` still
+/// answered `202`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_orphan_is_deleted() {
+    let clock = ManualClock::starting_now();
+    let rows = RefusingChallenges(MemoryRecoveryChallenges::new(Arc::new(clock.clone())));
+    let (passlock, rig) = build_hosted_on(&clock, Some(|h| h), Some(Arc::new(rows))).await;
+    let w = axum_on(passlock, clock, MemoryStore::default());
+    let fake = fake_of(&rig);
+    let mut c = w.client();
+    let (uid, _) = c.sign_up(&mut authenticator(), "alice").await;
+    rig.directory.insert(ALICE, uid);
+    let mut x = w.client();
+    let r = start(&mut x, ALICE).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    let wait = async {
+        while fake.hits("delete_challenge") < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .expect("the orphaned challenge was deleted");
+    let created = fake.created_challenges();
+    assert_eq!(created.len(), 1);
+    assert_eq!(fake.challenge_code(&created[0].challenge_id), None);
+    assert!(
+        rig.mailer.sent().is_empty(),
+        "no mail for a code nobody can verify"
+    );
 }
 
 // ---- actix ----

@@ -161,7 +161,10 @@ pub async fn recovery_start<U: UserId>(
 /// A wrong, expired, used or unknown code or challenge is `401
 /// invalid_code`; a challenge whose attempts are spent is `429
 /// code_attempts_exceeded`; failures also count per client and per
-/// address (`429 throttled`). Audited as [`AuditKind::RecoveryUsed`].
+/// address (`429 throttled`). On Passlock's mailbox challenges
+/// ([`crate::recovery::hosted`]) Passlock's refusals are `401
+/// invalid_code` too, its rate limit `429 throttled` and an outage `503`.
+/// Audited as [`AuditKind::RecoveryUsed`].
 pub async fn recovery_verify<U: UserId>(
     pl: &Passlock<U>,
     body: &RecoveryVerifyBody,

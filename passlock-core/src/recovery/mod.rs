@@ -442,6 +442,7 @@ impl<U: UserId> RecoverySetup<U> {
     /// Creates challenge `id` for `address` (and `user`, when the address
     /// has an account) on the backend and stores its row; the code for the
     /// app's mailer and its expiry, if there is one to send.
+    #[cfg_attr(not(feature = "hosted"), allow(unused_variables))]
     pub(crate) async fn issue(
         &self,
         id: &ChallengeId,
