@@ -477,6 +477,9 @@ impl<U: UserId> RecoverySetup<U> {
                     return Ok(None);
                 };
                 let created = h.create(id, email, &user).await?;
+                // The row lives as long as a decoy row (its expiry must not
+                // tell the two apart); Passlock refuses its own expired
+                // challenge, and the mail gives the earlier time.
                 let until = expires_at.min(created.expires_at);
                 let row = NewChallenge::new(
                     id.clone(),
@@ -484,7 +487,7 @@ impl<U: UserId> RecoverySetup<U> {
                     Some(user),
                     created.sealed,
                     now,
-                    until,
+                    expires_at,
                     max,
                 );
                 if let Err(e) = self.challenges.create(&row).await {
