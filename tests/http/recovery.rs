@@ -946,6 +946,37 @@ async fn axum_hosted_challenges_orphan_is_deleted() {
     );
 }
 
+/// An outage is not the user's failure: twelve `503`s on one address's
+/// challenges (more than its 10 failures per hour) leave its failure count
+/// untouched, and the right code works once Passlock is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_hosted_challenges_outage_counts_no_failures() {
+    let (w, rig) = axum_hosted_challenges().await;
+    let fake = fake_of(&rig);
+    let mut c = w.client();
+    let (uid, _) = c.sign_up(&mut authenticator(), "alice").await;
+    rig.directory.insert(ALICE, uid);
+    let mut x = w.client();
+    let mut started = Vec::new();
+    for nth in 0..3 {
+        started.push(challenge_and_code(&mut x, &rig, ALICE, nth).await);
+    }
+    fake.set_route_fault(RouteFamily::Challenges, Fault::DropConnection);
+    for (i, (challenge, code)) in started.iter().enumerate() {
+        for j in 0..4 {
+            let body = json!({ "challenge": challenge, "code": code });
+            let addr = format!("198.51.100.{}", 10 * i + j + 1);
+            let r = post_from(&mut x, &addr, "/passkey/recovery/verify", body).await;
+            r.assert_error(503, "upstream_unavailable");
+        }
+    }
+    fake.set_route_fault(RouteFamily::Challenges, Fault::None);
+    let (challenge, code) = &started[2];
+    let r = verify(&mut x, challenge, code).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["user_id"], uid.to_string());
+}
+
 // ---- actix ----
 
 async fn actix_sqlite(challenges: bool) -> (World<crate::actix::ActixApp>, Rig) {
