@@ -22,12 +22,11 @@ use passlock_core::clock::UnixMillis;
 use passlock_core::error::BoxError;
 use passlock_core::id::ChallengeId;
 use passlock_core::provider::PasskeyProvider;
-use passlock_core::recovery::{
-    Attempt, HostedChallenges, MemoryRecoveryChallenges, NewChallenge, Recovery, RecoveryChallenges,
-};
+use passlock_core::recovery::{HostedChallenges, Recovery};
 use passlock_core::store::MemoryAuthenticatorStore;
 use passlock_core::store::postgres::PgRecoveryChallenges;
 use passlock_core::store::sqlite::SqliteRecoveryChallenges;
+use passlock_core::store::{Attempt, MemoryRecoveryChallenges, NewChallenge, RecoveryChallenges};
 use passlock_test::fake_passlock::{FakePasslock, Fault, RouteFamily};
 use passlock_test::recovery::{CapturingMailer, MapDirectory};
 use serde_json::json;

@@ -17,13 +17,13 @@ use passlock_core::provider::PasskeyProvider;
 use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
 };
-use passlock_core::provider::jwt::ReplayCache;
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
 use passlock_core::recovery::{
     EmailAddress, Mailer, Recovery, RecoveryChallenges, RecoveryDirectory,
 };
-use passlock_core::revocation::RevocationStore;
 use passlock_core::secret::ApiKey;
+use passlock_core::store::ReplayCache;
+use passlock_core::store::RevocationStore;
 use passlock_core::store::postgres::{
     self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgRecoveryChallenges,
     PgReplayCache, PgRevocationStore,

@@ -5,9 +5,10 @@ use crate::config::Passlock;
 use crate::error::FlowError;
 use crate::flow::{guarded, observed, record_subject, throttle_ceremony};
 use crate::id::ChallengeId;
-use crate::recovery::{Attempt, EmailAddress, RecoveryGrant};
+use crate::recovery::{EmailAddress, RecoveryGrant};
 use crate::secret::RecoveryCode;
 use crate::state::{Outcome, SessionChange, SessionRecord};
+use crate::store::Attempt;
 use crate::store::UserId;
 use crate::throttle::{ClientInfo, Guard, ThrottleKey};
 
