@@ -19,6 +19,14 @@
 //! * `GET /.well-known/jwks.json` (at the root) serves every key;
 //!   [`rotate_key`](FakePasslock::rotate_key) adds a key that signs from then
 //!   on, [`remove_old_keys`](FakePasslock::remove_old_keys) drops the others.
+//! * Mailbox challenges live ten minutes on the fake's clock; the third
+//!   wrong code of a challenge (and every later attempt, even the right
+//!   code) answers `429 @error/ChallengeAttemptsExceeded`; a wrong secret
+//!   or an unknown id is `InvalidChallenge`; a verified challenge is
+//!   consumed; a fourth pending challenge for one address is
+//!   `ChallengeRateLimited` (unless `skipRateLimit`). Every `201` is
+//!   recorded with its request body:
+//!   [`created_challenges`](FakePasslock::created_challenges).
 //! * Faults: [`set_fault`](FakePasslock::set_fault) applies to every route
 //!   family (except [`Fault::JwksDown`], which only takes the JWKS down);
 //!   [`set_route_fault`](FakePasslock::set_route_fault) overrides it for one
@@ -152,6 +160,20 @@ enum Session {
     Authentication(PendingAuthentication),
 }
 
+/// A `POST /challenges` the fake answered `201`: the body as received,
+/// with the id and secret it created (see
+/// [`FakePasslock::created_challenges`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReceivedChallenge {
+    /// The request body.
+    pub request: CreateChallenge,
+    /// The id of the created challenge.
+    pub challenge_id: String,
+    /// Its secret (what the app must keep to itself).
+    pub secret: ChallengeSecret,
+}
+
 struct ChallengeRecord {
     public: Challenge,
     email: String,
@@ -171,6 +193,7 @@ struct State {
     sessions: HashMap<String, Session>,
     vault: BTreeMap<String, Passkey>,
     challenges: HashMap<String, ChallengeRecord>,
+    created_challenges: Vec<ReceivedChallenge>,
     page_size: usize,
     fault: Fault,
     route_faults: HashMap<RouteFamily, Fault>,
@@ -421,6 +444,11 @@ impl FakePasslock {
             .vault
             .get(passkey_id)
             .and_then(|p| p.username.clone())
+    }
+
+    /// Every challenge created so far, in order.
+    pub fn created_challenges(&self) -> Vec<ReceivedChallenge> {
+        self.inner.state().created_challenges.clone()
     }
 
     /// The one-time code of a pending challenge (what the mail carried).
@@ -1034,6 +1062,11 @@ fn create_challenge(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
         public.metadata = metadata;
     }
     public.user_id = request.user_id.clone();
+    s.created_challenges.push(ReceivedChallenge {
+        request: request.clone(),
+        challenge_id: id.clone(),
+        secret: ChallengeSecret::new(secret.clone()),
+    });
     s.challenges.insert(
         id.clone(),
         ChallengeRecord {

@@ -5,11 +5,11 @@ use crate::config::Passlock;
 use crate::error::FlowError;
 use crate::flow::{guarded, observed, record_subject, throttle_ceremony};
 use crate::id::ChallengeId;
-use crate::recovery::{EmailAddress, RecoveryGrant, random_code};
+use crate::recovery::{EmailAddress, RecoveryGrant};
 use crate::secret::RecoveryCode;
 use crate::state::{Outcome, SessionChange, SessionRecord};
+use crate::store::Attempt;
 use crate::store::UserId;
-use crate::store::{Attempt, NewChallenge};
 use crate::throttle::{ClientInfo, Guard, ThrottleKey};
 
 /// Body of `POST {prefix}/recovery/start`.
@@ -86,38 +86,63 @@ pub async fn recovery_start<U: UserId>(
         let user = setup.directory.user_by_email(&email).await?;
         let id = ChallengeId::new(crate::secret::random_token(16))
             .map_err(|_| FlowError::Misconfigured("no randomness available"))?;
-        let code = random_code(setup.options.code_digits)
-            .ok_or(FlowError::Misconfigured("no randomness available"))?;
         let now = pl.now();
         let expires_at = now.saturating_add(millis(setup.options.code_ttl_secs));
-        let challenge = NewChallenge::new(
-            id.clone(),
-            address,
-            user.as_ref().map(ToString::to_string),
-            setup.code_hash(&id, code.expose_secret()),
-            now,
-            expires_at,
-            setup.options.attempts_per_challenge,
-        );
-        setup.challenges.create(&challenge).await?;
-        match user {
-            Some(user) => {
-                record_subject(&user, None);
-                // Mail and audit after the answer: their time must not tell
-                // an address with an account from one without.
-                let pl = pl.clone();
-                let mailer = setup.mailer.clone();
-                let client = client.address;
-                tokio::spawn(async move {
-                    pl.emit(AuditKind::RecoveryRequested, user, None, client)
-                        .await;
-                    if let Err(e) = mailer.send_recovery_code(&email, &code, expires_at).await {
-                        tracing::warn!(error = %e, "passlock: the recovery code could not be mailed");
-                    }
-                });
-            }
+        match &user {
+            Some(user) => record_subject(user, None),
             None => tracing::debug!("passlock: recovery asked for an address without an account"),
         }
+        let user_text = user.as_ref().map(ToString::to_string);
+        // The local backend stores its row now; the hosted one calls
+        // Passlock after the answer (see below).
+        let issued = match setup.issues_after_answer() {
+            true => None,
+            false => Some(
+                setup
+                    .issue(
+                        &id,
+                        address.clone(),
+                        &email,
+                        user_text.clone(),
+                        now,
+                        expires_at,
+                    )
+                    .await?,
+            ),
+        };
+        // Mail and audit (and the call to Passlock) after the answer: their
+        // time must not tell an address with an account from one without.
+        let pl = pl.clone();
+        let mailer = setup.mailer.clone();
+        let client = client.address;
+        let task_id = id.clone();
+        tokio::spawn(async move {
+            if let Some(user) = user {
+                pl.emit(AuditKind::RecoveryRequested, user, None, client)
+                    .await;
+            }
+            let mail = match (issued, pl.recovery()) {
+                (Some(mail), _) => mail,
+                (None, Some(setup)) => {
+                    match setup
+                        .issue(&task_id, address, &email, user_text, now, expires_at)
+                        .await
+                    {
+                        Ok(mail) => mail,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "passlock: the recovery challenge could not be created");
+                            return;
+                        }
+                    }
+                }
+                (None, None) => return,
+            };
+            if let Some((code, until)) = mail
+                && let Err(e) = mailer.send_recovery_code(&email, &code, until).await
+            {
+                tracing::warn!(error = %e, "passlock: the recovery code could not be mailed");
+            }
+        });
         Ok(Outcome::new(
             RecoveryStarted {
                 challenge: id,
@@ -137,7 +162,10 @@ pub async fn recovery_start<U: UserId>(
 /// A wrong, expired, used or unknown code or challenge is `401
 /// invalid_code`; a challenge whose attempts are spent is `429
 /// code_attempts_exceeded`; failures also count per client and per
-/// address (`429 throttled`). Audited as [`AuditKind::RecoveryUsed`].
+/// address (`429 throttled`). On Passlock's mailbox challenges
+/// ([`crate::recovery::hosted`]) Passlock's refusals are `401
+/// invalid_code` too, its rate limit `429 throttled` and an outage `503`.
+/// Audited as [`AuditKind::RecoveryUsed`].
 pub async fn recovery_verify<U: UserId>(
     pl: &Passlock<U>,
     body: &RecoveryVerifyBody,
@@ -173,10 +201,22 @@ async fn verify_unthrottled<U: UserId>(
     if let Some(throttle) = pl.throttle() {
         throttle.try_acquire(&address_key).await?;
     }
-    let given = setup.code_hash(&id, body.code.expose_secret());
-    let right =
-        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), code_hash.as_bytes())
-            .is_ok();
+    let right = match setup
+        .check(&id, &code_hash, &body.code, user.as_deref())
+        .await
+    {
+        Ok(right) => right,
+        Err(e) => {
+            // An outage is not the user's failure: its reservation goes back.
+            if e.is_server_fault()
+                && let Some(throttle) = pl.throttle()
+                && let Err(e) = throttle.release(&address_key).await
+            {
+                tracing::warn!(error = %e, "throttle: could not release an attempt");
+            }
+            return Err(e);
+        }
+    };
     let grant_until = now.saturating_add(millis(setup.options.session_secs));
     // Single use: of concurrent right codes exactly one marks it used.
     let verified = match (right, user) {

@@ -45,6 +45,30 @@
 //! default, `SqliteRecoveryChallenges` / `PgRecoveryChallenges` for several
 //! instances), whatever the passkey provider: recovery works the same with
 //! the embedded, the hosted Passlock and the Passage providers.
+//!
+//! # Two code backends, one contract
+//!
+//! Where a code is made and checked is the *code backend*; both create a
+//! challenge for an address (and its user, when it has one) and give the
+//! code to mail, check a code once for its user or refuse it, and delete:
+//!
+//! * **Local** (the default): the code and its keyed hash as above.
+//! * **Hosted** ([`Recovery::hosted_challenges`], feature `hosted`): the
+//!   hosted Passlock's mailbox challenges ([`hosted`]). Passlock makes the
+//!   code, counts its attempts, expires and consumes it; the challenge
+//!   store still keeps a row per challenge under passlock's own id, with
+//!   Passlock's challenge id and secret sealed in it (the secret never goes
+//!   to the browser), the local attempt count and single use. `start`
+//!   calls Passlock after answering, and never for an address without an
+//!   account (its row seals a random reference, which Passlock refuses at
+//!   the same cost). Passlock's refusals are all `401 invalid_code`, so that
+//!   an address with an account, whose challenge Passlock counts, answers
+//!   like one without; `429 code_attempts_exceeded` comes from the row's
+//!   count. An outage is `503` at `verify`; at `start` it only means no
+//!   mail.
+//!
+//! The routes, their answers and every limit of [`RecoveryOptions`] are the
+//! same on both backends.
 
 use std::fmt;
 use std::sync::Arc;
@@ -59,6 +83,12 @@ use crate::store::UserId;
 use crate::throttle::Limit;
 
 pub(crate) mod flow;
+#[cfg(feature = "hosted")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hosted")))]
+pub mod hosted;
+
+#[cfg(feature = "hosted")]
+pub use hosted::HostedChallenges;
 
 pub use flow::{RecoveryStartBody, RecoveryStarted, RecoveryVerified, RecoveryVerifyBody};
 
@@ -255,15 +285,18 @@ pub struct Recovery<U: UserId> {
     mailer: Arc<dyn Mailer>,
     directory: Arc<dyn RecoveryDirectory<U>>,
     challenges: Option<Arc<dyn RecoveryChallenges>>,
+    #[cfg(feature = "hosted")]
+    hosted: Option<HostedChallenges>,
     options: RecoveryOptions,
 }
 
 impl<U: UserId> fmt::Debug for Recovery<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Recovery")
-            .field("mailer", &self.mailer)
-            .field("options", &self.options)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Recovery");
+        d.field("mailer", &self.mailer);
+        #[cfg(feature = "hosted")]
+        d.field("hosted_challenges", &self.hosted);
+        d.field("options", &self.options).finish_non_exhaustive()
     }
 }
 
@@ -276,6 +309,8 @@ impl<U: UserId> Recovery<U> {
             mailer,
             directory,
             challenges: None,
+            #[cfg(feature = "hosted")]
+            hosted: None,
             options: RecoveryOptions::default(),
         }
     }
@@ -286,6 +321,47 @@ impl<U: UserId> Recovery<U> {
     #[must_use]
     pub fn challenges(mut self, store: Arc<dyn RecoveryChallenges>) -> Self {
         self.challenges = Some(store);
+        self
+    }
+
+    /// Makes and checks the codes with the hosted Passlock service's
+    /// mailbox challenges instead of passlock's own (see [`hosted`]):
+    /// Passlock creates each code, counts its attempts and expires it; the
+    /// challenge store ([`challenges`](Self::challenges)) still keeps one
+    /// row per challenge, holding the sealed reference to Passlock's
+    /// challenge, and every limit of [`RecoveryOptions`] still applies.
+    /// Not automatic with the hosted passkey provider: an app chooses it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use passlock_core::recovery::{EmailAddress, LogMailer, Recovery, RecoveryDirectory};
+    /// # #[derive(Debug)]
+    /// # struct Users;
+    /// # #[passlock_core::async_trait]
+    /// # impl RecoveryDirectory<i64> for Users {
+    /// #     async fn user_by_email(&self, _: &EmailAddress) -> Result<Option<i64>, passlock_core::StoreError> {
+    /// #         Ok(None)
+    /// #     }
+    /// # }
+    /// use passlock_core::id::TenancyId;
+    /// use passlock_core::provider::passlock::{PasslockClient, PasslockConfig};
+    /// use passlock_core::recovery::HostedChallenges;
+    /// use passlock_core::secret::ApiKey;
+    ///
+    /// let client = PasslockClient::new(PasslockConfig::new(
+    ///     TenancyId::new("my-tenancy").unwrap(),
+    ///     ApiKey::new("sk_live_..."),
+    /// ))
+    /// .unwrap();
+    /// let recovery: Recovery<i64> = Recovery::new(Arc::new(LogMailer), Arc::new(Users))
+    ///     .hosted_challenges(HostedChallenges::new(client));
+    /// assert!(format!("{recovery:?}").contains("account-recovery"));
+    /// ```
+    #[cfg(feature = "hosted")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hosted")))]
+    #[must_use]
+    pub fn hosted_challenges(mut self, hosted: HostedChallenges) -> Self {
+        self.hosted = Some(hosted);
         self
     }
 
@@ -302,16 +378,30 @@ impl<U: UserId> Recovery<U> {
     }
 }
 
+/// Where the codes are made and checked: the seam between recovery's two
+/// backends. Both keep one row per challenge in
+/// [`RecoverySetup::challenges`] (attempts, expiry, single use); they
+/// differ in what the row's `code_hash` holds and who knows the code.
+pub(crate) enum CodeBackend {
+    /// passlock's own: a code from the OS CSPRNG, its keyed hash in the row.
+    Local,
+    /// Passlock's mailbox challenges: the sealed reference in the row.
+    #[cfg(feature = "hosted")]
+    Hosted(Box<hosted::HostedBackend>),
+}
+
 /// The purpose the code and address hash key is derived for from the
 /// sealing key.
 pub(crate) const RECOVERY_KEY_LABEL: &str = "passlock recovery codes v1";
 
 /// Recovery as [`Passlock`](crate::Passlock) holds it: the configuration
-/// with its challenge store and the key of the code hashes.
+/// with its challenge store, its code backend and the key of the code
+/// hashes.
 pub(crate) struct RecoverySetup<U: UserId> {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) directory: Arc<dyn RecoveryDirectory<U>>,
     pub(crate) challenges: Arc<dyn RecoveryChallenges>,
+    pub(crate) backend: CodeBackend,
     pub(crate) options: RecoveryOptions,
     pub(crate) key: hmac::Key,
 }
@@ -325,15 +415,118 @@ impl<U: UserId> RecoverySetup<U> {
         clock: crate::clock::SharedClock,
     ) -> Result<Self, ConfigError> {
         recovery.options.validate()?;
+        #[cfg(feature = "hosted")]
+        let backend = match recovery.hosted {
+            Some(h) => CodeBackend::Hosted(Box::new(hosted::HostedBackend::new(h, &key)?)),
+            None => CodeBackend::Local,
+        };
+        #[cfg(not(feature = "hosted"))]
+        let backend = CodeBackend::Local;
         Ok(Self {
             mailer: recovery.mailer,
             directory: recovery.directory,
             challenges: recovery
                 .challenges
                 .unwrap_or_else(|| Arc::new(MemoryRecoveryChallenges::new(clock))),
+            backend,
             options: recovery.options,
             key,
         })
+    }
+
+    /// Whether the backend's work on `start` (a call to Passlock) runs
+    /// after the answer, so that its time does not tell an address with an
+    /// account from one without.
+    pub(crate) fn issues_after_answer(&self) -> bool {
+        !matches!(self.backend, CodeBackend::Local)
+    }
+
+    /// Creates challenge `id` for `address` (and `user`, when the address
+    /// has an account) on the backend and stores its row; the code for the
+    /// app's mailer and its expiry, if there is one to send.
+    #[cfg_attr(not(feature = "hosted"), allow(unused_variables))]
+    pub(crate) async fn issue(
+        &self,
+        id: &ChallengeId,
+        address: String,
+        email: &EmailAddress,
+        user: Option<String>,
+        now: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<Option<(RecoveryCode, UnixMillis)>, crate::error::FlowError> {
+        let max = self.options.attempts_per_challenge;
+        match &self.backend {
+            CodeBackend::Local => {
+                let code = random_code(self.options.code_digits).ok_or(
+                    crate::error::FlowError::Misconfigured("no randomness available"),
+                )?;
+                let hash = self.code_hash(id, code.expose_secret());
+                let known = user.is_some();
+                let row = NewChallenge::new(id.clone(), address, user, hash, now, expires_at, max);
+                self.challenges.create(&row).await?;
+                Ok(known.then_some((code, expires_at)))
+            }
+            #[cfg(feature = "hosted")]
+            CodeBackend::Hosted(h) => {
+                let Some(user) = user else {
+                    // No account: no call to Passlock, a row no code opens.
+                    let decoy = h.decoy(id).ok_or(crate::error::FlowError::Misconfigured(
+                        "no randomness available",
+                    ))?;
+                    let row =
+                        NewChallenge::new(id.clone(), address, None, decoy, now, expires_at, max);
+                    self.challenges.create(&row).await?;
+                    return Ok(None);
+                };
+                let created = h.create(id, email, &user).await?;
+                // The row lives as long as a decoy row (its expiry must not
+                // tell the two apart); Passlock refuses its own expired
+                // challenge, and the mail gives the earlier time.
+                let until = expires_at.min(created.expires_at);
+                let row = NewChallenge::new(
+                    id.clone(),
+                    address,
+                    Some(user),
+                    created.sealed,
+                    now,
+                    expires_at,
+                    max,
+                );
+                if let Err(e) = self.challenges.create(&row).await {
+                    // Without its row nobody can verify it: take it back.
+                    if let Err(undo) = h.delete(&created.hosted_id).await {
+                        tracing::warn!(error = %undo, "passlock: could not delete an orphaned recovery challenge");
+                    }
+                    return Err(e.into());
+                }
+                Ok(created.code.map(|code| (code, until)))
+            }
+        }
+    }
+
+    /// Checks `code` against the row of challenge `id` (its attempt is
+    /// already counted): `Ok(true)` when it is the right code. `verifier`
+    /// is the row's `code_hash`, `user` its user.
+    pub(crate) async fn check(
+        &self,
+        id: &ChallengeId,
+        verifier: &str,
+        code: &RecoveryCode,
+        user: Option<&str>,
+    ) -> Result<bool, crate::error::FlowError> {
+        match &self.backend {
+            CodeBackend::Local => {
+                let _ = user;
+                let given = self.code_hash(id, code.expose_secret());
+                Ok(aws_lc_rs::constant_time::verify_slices_are_equal(
+                    given.as_bytes(),
+                    verifier.as_bytes(),
+                )
+                .is_ok())
+            }
+            #[cfg(feature = "hosted")]
+            CodeBackend::Hosted(h) => h.verify(id, verifier, code, user).await,
+        }
     }
 
     /// The keyed hash of `code` for challenge `id`, hex.

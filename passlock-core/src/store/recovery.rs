@@ -23,7 +23,9 @@ pub struct NewChallenge {
     /// The user, as text (`U`'s `Display`); `None` for an address without
     /// an account (a challenge no code opens).
     pub user: Option<String>,
-    /// The keyed hash of the code (hex).
+    /// What checks the code, opaque to the store: the keyed hash of the
+    /// code (hex) on the local backend, the sealed reference to Passlock's
+    /// challenge on the hosted one (`recovery::hosted`).
     pub code_hash: String,
     /// When it was created (epoch ms).
     pub created_at: UnixMillis,
@@ -63,7 +65,7 @@ impl NewChallenge {
 pub enum Attempt {
     /// The attempt was counted; compare the code against `code_hash`.
     Open {
-        /// The stored keyed hash of the code.
+        /// The stored [`NewChallenge::code_hash`].
         code_hash: String,
         /// The user, as text (`None`: an address without an account).
         user: Option<String>,
