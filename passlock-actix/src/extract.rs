@@ -22,8 +22,14 @@ const NO_PASSLOCK: &str = "no Passlock: add App::app_data(web::Data::new(passloc
 
 /// The app's [`Passlock<U>`], registered as `web::Data<Passlock<U>>`.
 pub(crate) fn passlock_of<U: UserId>(req: &HttpRequest) -> Result<Passlock<U>, FlowError> {
+    passlock_ref(req).cloned()
+}
+
+/// [`passlock_of`] borrowed from the request (no reference count touched:
+/// what the guard uses on every request).
+pub(crate) fn passlock_ref<U: UserId>(req: &HttpRequest) -> Result<&Passlock<U>, FlowError> {
     req.app_data::<Data<Passlock<U>>>()
-        .map(|data| Passlock::clone(data))
+        .map(|data| &***data)
         .ok_or(FlowError::Misconfigured(NO_PASSLOCK))
 }
 
@@ -82,7 +88,7 @@ macro_rules! user_extractor {
 
         impl<U: UserId> $name<U> {
             pub(crate) async fn extract(req: &HttpRequest) -> Result<Self, FlowError> {
-                let record = PasslockSession::<U>::load(req).await?.into_record();
+                let record = PasslockSession::<U>::load_record(req).await?;
                 flow::into_checked(record, $check).map(Self)
             }
         }
@@ -167,9 +173,9 @@ impl<U: UserId, const SECS: u64> FromRequest for StepUp<SECS, U> {
         let req = req.clone();
         Box::pin(async move {
             let step_up = async {
-                let passlock = passlock_of::<U>(&req)?;
-                let record = PasslockSession::<U>::load(&req).await?.into_record();
-                flow::into_checked(record, |r| flow::require_step_up(&passlock, r, SECS)).map(Self)
+                let passlock = passlock_ref::<U>(&req)?;
+                let record = PasslockSession::<U>::load_record(&req).await?;
+                flow::into_checked(record, |r| flow::require_step_up(passlock, r, SECS)).map(Self)
             };
             step_up.await.map_err(PasslockError)
         })

@@ -18,7 +18,7 @@ use passlock_core::adapter::flow;
 use passlock_core::{FlowError, Passlock, SessionChange, SessionRecord, UserId};
 
 use crate::error::PasslockError;
-use crate::extract::passlock_of;
+use crate::extract::passlock_ref;
 
 const NO_SESSIONS: &str = "no session middleware: wrap the app in passlock_actix::PasslockSessions";
 
@@ -189,23 +189,30 @@ impl<U: UserId> PasslockSession<U> {
     /// lifetime, a record whose last use is due to move on is written back
     /// into the session (saved with the response, same key).
     pub async fn load(req: &HttpRequest) -> Result<Self, FlowError> {
+        let record = Self::load_record(req).await?;
+        Ok(Self {
+            session: req.get_session(),
+            record,
+            client: client_of(passlock_ref::<U>(req)?, req),
+        })
+    }
+
+    /// [`Self::load`] without the client and the session handle: what the
+    /// user extractors keep (the same checks, the same write-back).
+    pub(crate) async fn load_record(req: &HttpRequest) -> Result<SessionRecord<U>, FlowError> {
         if req.extensions().get::<SessionsMounted>().is_none() {
             return Err(FlowError::Misconfigured(NO_SESSIONS));
         }
-        let passlock = passlock_of::<U>(req)?;
+        let passlock = passlock_ref::<U>(req)?;
         let session = req.get_session();
         let record = SessionRecord::or_empty(session.get(SessionRecord::<U>::KEY));
-        let checked = flow::check_session(&passlock, record).await?;
+        let checked = flow::check_session(passlock, record).await?;
         if checked.write_back {
             session
                 .insert(SessionRecord::<U>::KEY, &checked.record)
                 .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
         }
-        Ok(Self {
-            session,
-            record: checked.record,
-            client: client_of(&passlock, req),
-        })
+        Ok(checked.record)
     }
 
     /// The client of the request (peer address or trusted proxy header),
@@ -217,11 +224,6 @@ impl<U: UserId> PasslockSession<U> {
     /// The record (empty when the session holds none).
     pub fn record(&self) -> &SessionRecord<U> {
         &self.record
-    }
-
-    /// The record, moved out (the extractors keep its state without a clone).
-    pub(crate) fn into_record(self) -> SessionRecord<U> {
-        self.record
     }
 
     /// Records the app's own first factor (e.g. `"password"`) for `user`,

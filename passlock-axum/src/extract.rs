@@ -14,7 +14,7 @@ use passlock_core::adapter::{check_json_body, parse_optional_json, parse_proof};
 use passlock_core::{AuthState, FlowError, Passlock, Proof, UserId};
 
 use crate::rejection::PasslockRejection;
-use crate::session::PasslockSession;
+use crate::session::record_of;
 
 /// A user signed in with a passkey in this session; rejects with a JSON
 /// `401 not_authenticated` otherwise (a first-factor-only MFA session is not
@@ -52,9 +52,7 @@ where
     type Rejection = PasslockRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let record = PasslockSession::<U>::from_request_parts(parts, state)
-            .await?
-            .into_record();
+        let record = record_of(parts, &Passlock::<U>::from_ref(state)).await?;
         Ok(Self(flow::into_checked(record, flow::require_user)?))
     }
 }
@@ -147,8 +145,8 @@ macro_rules! user_extractor {
                 parts: &mut Parts,
                 state: &S,
             ) -> Result<Self, Self::Rejection> {
-                let session = PasslockSession::<U>::from_request_parts(parts, state).await?;
-                Ok(Self(flow::into_checked(session.into_record(), $check)?))
+                let record = record_of(parts, &Passlock::<U>::from_ref(state)).await?;
+                Ok(Self(flow::into_checked(record, $check)?))
             }
         }
     };
@@ -185,9 +183,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let passlock = Passlock::<U>::from_ref(state);
-        let record = PasslockSession::<U>::from_request_parts(parts, state)
-            .await?
-            .into_record();
+        let record = record_of(parts, &passlock).await?;
         let auth = flow::into_checked(record, |r| flow::require_step_up(&passlock, r, SECS))?;
         Ok(Self(auth))
     }

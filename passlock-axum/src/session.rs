@@ -212,6 +212,18 @@ pub(crate) fn session_of(parts: &Parts) -> Result<Session, FlowError> {
         .ok_or(FlowError::Misconfigured(NO_SESSION_LAYER))
 }
 
+/// The checked record of the request's session, without the client and
+/// the session handle: what the user extractors keep (the same checks,
+/// the same write-back as [`PasslockSession::load`]).
+pub(crate) async fn record_of<U: UserId>(
+    parts: &Parts,
+    passlock: &Passlock<U>,
+) -> Result<SessionRecord<U>, FlowError> {
+    Ok(PasslockSession::load(session_of(parts)?, passlock)
+        .await?
+        .into_record())
+}
+
 impl<S, U> FromRequestParts<S> for PasslockSession<U>
 where
     S: Send + Sync,

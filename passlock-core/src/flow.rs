@@ -1026,7 +1026,9 @@ pub async fn validate_session<U: UserId>(
 /// session's last use is moved to now once it is older than a quarter of
 /// the idle window, so a guarded request rarely writes. The revocation
 /// check is one [`RevocationStore::latest`](crate::store::RevocationStore::latest)
-/// call over the family's, the passkey's and the user's markers.
+/// call over the family's, the passkey's and the user's markers, skipped
+/// when the store tells it holds no marker since the session started
+/// ([`RevocationStore::may_hold_since`](crate::store::RevocationStore::may_hold_since)).
 pub async fn check_session<U: UserId>(
     pl: &Passlock<U>,
     record: SessionRecord<U>,
@@ -1046,10 +1048,10 @@ pub async fn check_session<U: UserId>(
         });
     };
     let now = pl.now();
-    let mut keys = Vec::with_capacity(3);
-    keys.push(family.revocation_key());
     let mut touch = false;
-    if let Some(auth) = &record.auth {
+    // Whose markers end it besides its family's: its user's and its
+    // passkey's.
+    let (user, passkey) = if let Some(auth) = &record.auth {
         if now.saturating_sub(auth.authenticated_at) >= pl.session_lifetime_millis() {
             return Ok(ended());
         }
@@ -1064,26 +1066,37 @@ pub async fn check_session<U: UserId>(
             }
             touch = unused >= idle / 4;
         }
-        keys.push(crate::revocation::user_key(&auth.user_id));
-        if let Some(aid) = &auth.authenticator_id {
-            keys.push(crate::revocation::passkey_key(aid));
-        }
+        (Some(&auth.user_id), auth.authenticator_id.as_ref())
     } else if let Some(grant) = &record.recovery {
         // A recovery session ends at its own short lifetime, and with its
         // user's sessions.
         if grant.expires_at <= now {
             return Ok(ended());
         }
-        keys.push(crate::revocation::user_key(&grant.user_id));
-    }
-    let revoked = pl
-        .revocations()
-        .latest(&keys)
-        .await
-        .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
+        (Some(&grant.user_id), None)
+    } else {
+        (None, None)
+    };
     let start = record.started_at().unwrap_or(i64::MIN);
-    if revoked.is_some_and(|at| at >= start) {
-        return Ok(ended());
+    // A store that knows it holds no marker since the start needs no
+    // lookup (the memory store; shared stores always look up).
+    let revocations = pl.revocations();
+    if revocations.may_hold_since(start) {
+        let mut keys = Vec::with_capacity(3);
+        keys.push(family.revocation_key());
+        if let Some(user) = user {
+            keys.push(crate::revocation::user_key(user));
+        }
+        if let Some(aid) = passkey {
+            keys.push(crate::revocation::passkey_key(aid));
+        }
+        let revoked = revocations
+            .latest(&keys)
+            .await
+            .map_err(|e| FlowError::SessionUnavailable(Box::new(e)))?;
+        if revoked.is_some_and(|at| at >= start) {
+            return Ok(ended());
+        }
     }
     let mut record = record;
     if touch {

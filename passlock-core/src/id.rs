@@ -23,6 +23,18 @@ pub enum IdError {
     BadCharacter(&'static str),
 }
 
+/// Whether `value` holds a control character or whitespace. ASCII (every
+/// id passlock issues, and ids are parsed from each session on every
+/// guarded request) is checked byte by byte: there both are the bytes up
+/// to the space and DEL.
+fn has_bad_character(value: &str) -> bool {
+    if value.is_ascii() {
+        value.bytes().any(|b| b <= b' ' || b == 0x7f)
+    } else {
+        value.chars().any(|c| c.is_control() || c.is_whitespace())
+    }
+}
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $max:expr) => {
         $(#[$meta])*
@@ -43,7 +55,7 @@ macro_rules! id_type {
                 if value.len() > Self::MAX_LEN {
                     return Err(IdError::TooLong { kind: stringify!($name), max: Self::MAX_LEN });
                 }
-                if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                if has_bad_character(&value) {
                     return Err(IdError::BadCharacter(stringify!($name)));
                 }
                 Ok(Self(value))
@@ -143,6 +155,22 @@ impl UserHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_check_is_the_unicode_one() {
+        for b in 0_u8..=127 {
+            let c = char::from(b);
+            let unicode = c.is_control() || c.is_whitespace();
+            assert_eq!(has_bad_character(&format!("a{c}b")), unicode, "byte {b}");
+            assert_eq!(
+                has_bad_character(&format!("\u{e9}{c}")),
+                unicode,
+                "byte {b}"
+            );
+        }
+        assert!(has_bad_character("a\u{85}b") && has_bad_character("a\u{a0}"));
+        assert!(!has_bad_character("passkey-\u{e9}t\u{e9}"));
+    }
 
     #[test]
     fn rejects_empty_long_and_control_characters() {

@@ -23,6 +23,9 @@
 //! [`Passlock::end_sessions_of`](crate::Passlock::end_sessions_of)) is at
 //! or after that start. All three are read in one
 //! [`latest`](RevocationStore::latest) call: one round trip per load.
+//! A store that knows it holds no marker since a session started
+//! ([`RevocationStore::may_hold_since`]) spares that session the lookup:
+//! [`MemoryRevocationStore`] does, the shared stores always look up.
 //!
 //! Markers are kept for [`Policy::session_lifetime_secs`](crate::Policy::session_lifetime_secs)
 //! after the logout: no session of the family lives longer than that.

@@ -883,7 +883,9 @@ where
 /// Checks: an unknown key is not revoked; a revoked key is, with its time,
 /// also among other keys, and the latest time of several keys wins; a
 /// second revocation keeps the later time; an empty key list is `None`;
-/// of [`CONCURRENCY`] concurrent revocations of distinct keys none is lost.
+/// [`may_hold_since`](RevocationStore::may_hold_since) never denies a
+/// marker it holds; of [`CONCURRENCY`] concurrent revocations of distinct
+/// keys none is lost.
 pub async fn revocation_store<S>(store: Arc<S>) -> Result<(), Failure>
 where
     S: RevocationStore + ?Sized,
@@ -910,6 +912,11 @@ where
     store.revoke(&key("a"), now, keep).await.at(c)?;
     let got = store.latest(&[key("a")]).await.at(c)?;
     ensure!(c, got == Some(now), "expected Some({now}), got {got:?}");
+    ensure!(
+        c,
+        store.may_hold_since(now) && store.may_hold_since(now - 1),
+        "may_hold_since denies a marker it holds (the guard would skip it)"
+    );
     let got = store.latest(&[key("none"), key("a")]).await.at(c)?;
     ensure!(c, got == Some(now), "among other keys: got {got:?}");
 

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::error::StoreError;
@@ -70,6 +71,22 @@ pub trait RevocationStore: Send + Sync + fmt::Debug + 'static {
     /// The latest revocation time among `keys`, or `None` when none of
     /// them is revoked.
     async fn latest(&self, keys: &[String]) -> Result<Option<UnixMillis>, StoreError>;
+
+    /// Whether the store may hold a marker revoked at or after `since`
+    /// (under any key). `false` promises that [`latest`](Self::latest)
+    /// would report no marker at or after `since` for any keys, so that a
+    /// session started at `since` needs no lookup; the guard then skips
+    /// it. The default, `true`, always looks up.
+    ///
+    /// Only a store that sees every marker of every instance sharing it
+    /// may answer `false`: a store shared between instances must not
+    /// answer from what only this process wrote (it would miss another
+    /// instance's logout). [`MemoryRevocationStore`], which is one
+    /// process's store, answers from the newest marker it ever held.
+    fn may_hold_since(&self, since: UnixMillis) -> bool {
+        let _ = since;
+        true
+    }
 }
 
 /// Markers by key: (revoked at, kept until).
@@ -83,10 +100,19 @@ pub const MEMORY_MAX_MARKERS: usize = 1_000_000;
 /// first and a warning is logged (a marker is at most a key and two
 /// numbers, so the default cap of [`MEMORY_MAX_MARKERS`] is some hundred
 /// MB at worst).
+///
+/// It also keeps the newest revocation time it ever recorded, so that the
+/// guard skips the lookup (and its lock) for a session that started after
+/// every marker ([`RevocationStore::may_hold_since`]).
 pub struct MemoryRevocationStore {
     clock: SharedClock,
     max: usize,
     markers: Mutex<Markers>,
+    /// The newest `revoked_at` ever recorded ([`i64::MIN`] before the
+    /// first): never lowered, so no marker held (expired, evicted or not)
+    /// is newer. Raised under the markers' lock, before the marker is
+    /// visible.
+    newest: AtomicI64,
 }
 
 impl fmt::Debug for MemoryRevocationStore {
@@ -110,6 +136,7 @@ impl MemoryRevocationStore {
             clock,
             max: max.max(1),
             markers: Mutex::new(HashMap::new()),
+            newest: AtomicI64::new(UnixMillis::MIN),
         }
     }
 
@@ -148,6 +175,7 @@ impl RevocationStore for MemoryRevocationStore {
                 }
             }
         }
+        self.newest.fetch_max(revoked_at, Ordering::SeqCst);
         let entry = map
             .entry(key.to_owned())
             .or_insert((revoked_at, keep_until));
@@ -165,6 +193,10 @@ impl RevocationStore for MemoryRevocationStore {
             .filter(|(_, until)| *until > now)
             .map(|(at, _)| *at)
             .max())
+    }
+
+    fn may_hold_since(&self, since: UnixMillis) -> bool {
+        self.newest.load(Ordering::SeqCst) >= since
     }
 }
 
@@ -276,5 +308,27 @@ mod tests {
         assert_eq!(store.latest(&["c".into()]).await.unwrap(), Some(1_000));
         clock.set_millis(9_000);
         assert_eq!(store.latest(&["b".into(), "c".into()]).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn memory_store_tells_when_no_marker_is_newer_than_a_start() {
+        let clock = ManualClock::new(1_000);
+        let store = MemoryRevocationStore::with_capacity(Arc::new(clock.clone()), 1);
+        // Empty: no session needs a lookup.
+        assert!(!store.may_hold_since(0));
+        store.revoke("a", 1_000, 2_000).await.unwrap();
+        // A marker at a session's very start ends it: the guard must look.
+        assert!(store.may_hold_since(1_000));
+        assert!(store.may_hold_since(500));
+        assert!(!store.may_hold_since(1_001));
+        // An older revocation does not lower it.
+        store.revoke("a", 700, 2_000).await.unwrap();
+        assert!(store.may_hold_since(1_000));
+        // Expired and evicted markers may leave it high (an upper bound),
+        // never low.
+        clock.set_millis(3_000);
+        store.revoke("b", 900, 9_000).await.unwrap();
+        assert!(store.may_hold_since(1_000));
+        assert!(!store.may_hold_since(1_001));
     }
 }
