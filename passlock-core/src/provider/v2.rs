@@ -1486,11 +1486,20 @@ mod tests {
                 registration,
                 AuthenticatorId::new("cred-1").unwrap(),
                 UserHandle::new("user-42").unwrap(),
-                IdToken::new("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+                Some(IdToken::new("eyJhbGciOiJSUzI1NiJ9.e30.c2ln")),
                 Code::new(code),
             );
             assert_eq!(serde_json::to_value(&built).unwrap(), fixture(name));
             assert!(!format!("{built:?}").contains(code));
+            // Without an id_token (the embedded provider unless asked) the
+            // member is left out, not `null`.
+            let mut alone = built.clone();
+            alone.id_token = None;
+            let mut expected = fixture(name);
+            expected.as_object_mut().unwrap().remove("id_token");
+            assert_eq!(serde_json::to_value(&alone).unwrap(), expected);
+            let back: CeremonySuccess = serde_json::from_value(expected).unwrap();
+            assert!(back.id_token.is_none());
         }
     }
 
