@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use passlock_core::AuthenticatorId;
-use passlock_core::provider::embedded::{BrowserOp, CredentialStore as _};
+use passlock_core::provider::embedded::BrowserOp;
+use passlock_core::store::CredentialStore as _;
 use passlock_fuzz::{
     FIXTURE_SESSION, Fixture, Harness, TENANCY, insert_credential, runtime, store_key,
 };

@@ -42,10 +42,11 @@ use passlock_core::provider::embedded::{
     BrowserOp, CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
     MemoryCeremonyStore, MemoryCredentialStore,
 };
-use passlock_core::provider::jwt::{IdTokenVerifier, MemoryReplayCache, VerifierConfig};
+use passlock_core::provider::jwt::{IdTokenVerifier, VerifierConfig};
 use passlock_core::provider::passlock::PasslockClient;
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{Code, IdToken};
+use passlock_core::store::MemoryReplayCache;
 use passlock_core::{AuthenticatorId, ExtendedPrincipal, Proof, TenancyId, UserHandle};
 use passlock_test::authenticator::SoftAuthenticator;
 use passlock_test::fake_passlock::FakePasslock;

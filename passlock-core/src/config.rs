@@ -10,8 +10,8 @@ use crate::audit::{AuditEvent, AuditHook, AuditKind, Metrics, NoAudit, NoMetrics
 use crate::clock::{self, SharedClock};
 use crate::error::{BoxError, ConfigError, FlowError};
 use crate::provider::PasskeyProvider;
-use crate::revocation::{MemoryRevocationStore, RevocationStore};
 use crate::store::{AuthenticatorStore, UserId};
+use crate::store::{MemoryRevocationStore, RevocationStore};
 use crate::throttle::{ClientInfo, MemoryThrottle, Throttle, ThrottlePolicy};
 use crate::ticket::SealingKey;
 
@@ -551,7 +551,7 @@ impl<U: UserId> PasslockBuilder<U> {
     /// holds logout markers. Several app instances serving one site must
     /// share one store, on SQL (`SqliteRevocationStore`,
     /// `PgRevocationStore`) or Redis
-    /// ([`RedisRevocationStore`](crate::revocation::RedisRevocationStore)),
+    /// ([`RedisRevocationStore`](crate::store::RedisRevocationStore)),
     /// or a logout on one instance does not end the session on the others.
     pub fn revocations(mut self, store: Arc<dyn RevocationStore>) -> Self {
         self.revocations = Some(store);
@@ -762,7 +762,10 @@ impl<U: UserId> PasslockBuilder<U> {
             .unwrap_or_else(|| Arc::new(MemoryRevocationStore::new(self.clock.clone())));
         let recovery = self
             .recovery
-            .map(|r| crate::recovery::RecoverySetup::new(r, &sealing_key, self.clock.clone()))
+            .map(|r| {
+                let key = sealing_key.subkey(crate::recovery::RECOVERY_KEY_LABEL);
+                crate::recovery::RecoverySetup::new(r, key, self.clock.clone())
+            })
             .transpose()?;
         Ok(Passlock {
             inner: Arc::new(Inner {

@@ -1025,7 +1025,7 @@ pub async fn validate_session<U: UserId>(
 /// record back ([`CheckedSession::write_back`]): with an idle lifetime, the
 /// session's last use is moved to now once it is older than a quarter of
 /// the idle window, so a guarded request rarely writes. The revocation
-/// check is one [`RevocationStore::latest`](crate::revocation::RevocationStore::latest)
+/// check is one [`RevocationStore::latest`](crate::store::RevocationStore::latest)
 /// call over the family's, the passkey's and the user's markers.
 pub async fn check_session<U: UserId>(
     pl: &Passlock<U>,

@@ -44,7 +44,7 @@
 //! | `passage` | no | the Passage Passkey Flex REST client (reqwest, rustls) |
 //! | `sqlite` | yes | SQLite stores |
 //! | `postgres` | no | PostgreSQL stores |
-//! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle), [`RedisReplayCache`](provider::jwt::RedisReplayCache) and [`RedisRevocationStore`](revocation::RedisRevocationStore): failure counters, the id_token replay cache and logout markers shared by app instances |
+//! | `redis` | no | [`RedisThrottle`](throttle::RedisThrottle), [`RedisReplayCache`](store::RedisReplayCache) and [`RedisRevocationStore`](store::RedisRevocationStore): failure counters, the id_token replay cache and logout markers shared by app instances |
 //!
 //! The test kit (fake hosted services, a software authenticator, conformance
 //! suites for stores) is the separate crate `passlock-test`: add it as a
@@ -76,24 +76,29 @@
 //! 2. `id` (secret), `origin` (error), `proof` (secret), `principal` (clock,
 //!    id), `http` (clock, error, secret), `aaguid` (clock: authenticator
 //!    names and the passkey naming rule).
-//! 3. `store`, `throttle`, `revocation`, `audit`: the stores and counters
-//!    (layers 1-2; the Redis ones share `store`'s connection helper).
-//! 4. `state` (revocation's session family), `ticket` (state), `wire`
-//!    (state): the session record, the sign-up ticket, the HTTP bodies.
-//! 5. `provider` and its submodules (`v2`, `rest`, `jwt`, `passlock`,
-//!    `passage`, `embedded`): layers 1-4.
-//! 6. `config` (the [`Passlock`] and its builder): layers 1-5.
-//! 7. `flow` (one function per route) and `setup` (production wiring):
-//!    layers 1-6.
-//! 8. [`adapter`]: what the web-framework adapters use, re-exported from
+//! 3. `store` (every storage trait with its memory, SQL and Redis
+//!    implementations: authenticator links, the embedded provider's
+//!    credentials and ceremonies, the id_token replay cache, revocation
+//!    markers, recovery challenges), `throttle` (store's Redis connection),
+//!    `audit`: layers 1-2.
+//! 4. `revocation` (store: session families and marker keys), `recovery`
+//!    (store, throttle: addresses, mailer, options, the recovery grant;
+//!    its route flows `recovery::flow` belong to layer 8).
+//! 5. `state` (revocation's session family, recovery's grant), `ticket`
+//!    (state), `wire` (state): the session record, the sign-up ticket, the
+//!    HTTP bodies.
+//! 6. `provider` and its submodules (`v2`, `rest`, `jwt`, `passlock`,
+//!    `passage`, `embedded`): layers 1-5.
+//! 7. `config` (the [`Passlock`] and its builder): layers 1-6.
+//! 8. `flow` (one function per route), `recovery::flow` and `setup`
+//!    (production wiring): layers 1-7.
+//! 9. [`adapter`]: what the web-framework adapters use, re-exported from
 //!    `flow`, `wire`, `config`, `ticket`, `throttle` and the embedded
 //!    provider.
 //!
-//! One exception remains: the SQL stores (`store::sql_common`) implement the
-//! embedded provider's credential and ceremony stores, the id_token replay
-//! cache and the revocation store, so `store` imports `provider::embedded`,
-//! `provider::jwt` and `revocation`; it goes away when those traits live
-//! with their implementations (issue 17, item 4).
+//! There is no exception: `store` imports no module above layer 2 (the
+//! providers, `revocation` and `recovery` keep their old store paths as
+//! re-exports of `store`'s items).
 
 pub mod aaguid;
 pub mod adapter;

@@ -3,11 +3,11 @@
 //!
 //! The embedded provider keeps state that must survive a restart and, with
 //! several app instances, be shared by all of them: the passkeys
-//! ([`CredentialStore`](crate::provider::embedded::CredentialStore)), which
+//! ([`CredentialStore`](crate::store::CredentialStore)), which
 //! user each passkey belongs to ([`AuthenticatorStore`](crate::AuthenticatorStore)),
 //! the pending ceremonies and the id_token signing key
-//! ([`CeremonyStore`](crate::provider::embedded::CeremonyStore)), and the
-//! logout markers ([`RevocationStore`](crate::revocation::RevocationStore)).
+//! ([`CeremonyStore`](crate::store::CeremonyStore)), and the
+//! logout markers ([`RevocationStore`](crate::store::RevocationStore)).
 //! [`embedded_sqlite`] and [`embedded_postgres`] migrate the `passlock_*`
 //! tables and put all four in the one database you hand them, and return a
 //! [`PasslockBuilder`] to finish (`.sign_up(...)`, `.policy(...)`,

@@ -12,8 +12,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use passlock_core::store::MemoryAuthenticatorStore;
-//! use passlock_core::provider::embedded::store::{MemoryCeremonyStore, MemoryCredentialStore};
-//! use passlock_core::provider::jwt::MemoryReplayCache;
+//! use passlock_core::store::{MemoryCeremonyStore, MemoryCredentialStore};
+//! use passlock_core::store::MemoryReplayCache;
 //! use passlock_test::conformance;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -53,12 +53,10 @@ use tokio::task::JoinSet;
 use passlock_core::clock::UnixMillis;
 use passlock_core::error::StoreError;
 use passlock_core::id::{AuthenticatorId, UserHandle};
-use passlock_core::provider::embedded::store::{
-    CeremonyStore, CredentialStore, CredentialUse, StoredCredential,
-};
-use passlock_core::provider::jwt::ReplayCache;
-use passlock_core::revocation::RevocationStore;
+use passlock_core::store::ReplayCache;
+use passlock_core::store::RevocationStore;
 use passlock_core::store::{AuthenticatorStore, LinkedAuthenticator, UserId};
+use passlock_core::store::{CeremonyStore, CredentialStore, CredentialUse, StoredCredential};
 
 /// How many concurrent callers the concurrency checks run.
 pub const CONCURRENCY: usize = 50;
@@ -956,18 +954,18 @@ where
     Ok(())
 }
 
-/// The contract of [`RecoveryChallenges`](passlock_core::recovery::RecoveryChallenges):
+/// The contract of [`RecoveryChallenges`](passlock_core::store::RecoveryChallenges):
 /// attempts counted atomically up to the limit (also under concurrency),
-/// expiry, single use ([`mark_used`](passlock_core::recovery::RecoveryChallenges::mark_used)
-/// and [`take_used`](passlock_core::recovery::RecoveryChallenges::take_used) succeed
+/// expiry, single use ([`mark_used`](passlock_core::store::RecoveryChallenges::mark_used)
+/// and [`take_used`](passlock_core::store::RecoveryChallenges::take_used) succeed
 /// exactly once among concurrent calls), duplicate ids refused, deletion.
 pub async fn recovery_challenges<S>(store: Arc<S>) -> Result<(), Failure>
 where
-    S: passlock_core::recovery::RecoveryChallenges + ?Sized,
+    S: passlock_core::store::RecoveryChallenges + ?Sized,
 {
     use passlock_core::clock::Clock as _;
     use passlock_core::id::ChallengeId;
-    use passlock_core::recovery::{Attempt, NewChallenge};
+    use passlock_core::store::{Attempt, NewChallenge};
     let run = run_id();
     let id = |name: &str| {
         ChallengeId::new(format!("conf-{run}-{name}")).unwrap_or_else(|_| unreachable!())

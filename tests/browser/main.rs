@@ -31,18 +31,56 @@ const OVERALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// took over 15 s (issue 19.3: the suite run five times under load).
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A SQLite database file in a fresh temporary directory, removed when
+/// dropped: the example apps run on a file, as `cargo run` of the README
+/// does (an in-memory SQLite database is lost with its one connection, e.g.
+/// when a request is cancelled by a page reload while it holds it).
+struct TempDb {
+    dir: PathBuf,
+}
+
+impl TempDb {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "passlock-browser-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    /// The database's URL for the example apps' `AppConfig`.
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.dir.join("app.db").display())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// An HTTP server on `127.0.0.1:<free port>`, stopped when dropped.
 struct Server {
     /// Owns the server task; dropping it stops the server.
     _runtime: tokio::runtime::Runtime,
     port: u16,
+    /// The app's database, removed after the server stopped.
+    _db: TempDb,
 }
 
 impl Server {
-    /// Binds a free loopback port, builds the app for it with `make(port)` and serves it.
+    /// Binds a free loopback port, builds the app for it with `make(port, database_url)`
+    /// (a fresh SQLite file) and serves it.
     fn start<F, Fut>(make: F) -> Self
     where
-        F: FnOnce(u16) -> Fut,
+        F: FnOnce(u16, String) -> Fut,
         Fut: std::future::Future<Output = axum::Router>,
     {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,12 +92,14 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let port = listener.local_addr().unwrap().port();
-        let router = runtime.block_on(make(port));
+        let db = TempDb::new();
+        let router = runtime.block_on(make(port, db.url()));
         let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         runtime.spawn(axum::serve(listener, app).into_future());
         Self {
             _runtime: runtime,
             port,
+            _db: db,
         }
     }
 
@@ -96,6 +136,12 @@ fn with_browser<F>(test: &str, scenario: F)
 where
     F: FnOnce(&mut Page<'_>, &str, &mut Shots) -> CdpResult<()>,
 {
+    // The app's warnings and errors go to stderr, which nextest shows with a
+    // failing test: the cause of a 503 is then in the report.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn,passlock=info"))
+        .with_writer(std::io::stderr)
+        .try_init();
     let mut browser = match Browser::launch(OVERALL_TIMEOUT) {
         Ok(browser) => browser,
         Err(e) => panic!("cannot start the browser for {test}: {e}"),
@@ -176,7 +222,7 @@ $('#get').addEventListener('click', async () => {
 /// without any allow list, on a plain page served from `localhost`.
 #[test]
 fn virtual_authenticator_smoke() {
-    let server = Server::start(|_port| async {
+    let server = Server::start(|_port, _db| async {
         axum::Router::new().route(
             "/",
             axum::routing::get(|| async { axum::response::Html(SMOKE_PAGE) }),
@@ -215,8 +261,8 @@ fn virtual_authenticator_smoke() {
 /// step-up, a second passkey, delete one, log out.
 #[test]
 fn axum_example_passkey_journey() {
-    let server = Server::start(|port| async move {
-        let config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+    let server = Server::start(|port, db| async move {
+        let config = axum_app::AppConfig::localhost(port, &db);
         match axum_app::build_app(config).await {
             Ok(router) => router,
             Err(e) => panic!("cannot build the axum example app: {e}"),
@@ -232,8 +278,8 @@ fn axum_example_passkey_journey() {
 /// then the password as a first factor and the passkey as the second.
 #[test]
 fn axum_example_password_then_passkey() {
-    let server = Server::start(|port| async move {
-        let config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+    let server = Server::start(|port, db| async move {
+        let config = axum_app::AppConfig::localhost(port, &db);
         match axum_app::build_app(config).await {
             Ok(router) => router,
             Err(e) => panic!("cannot build the axum example app: {e}"),
@@ -248,6 +294,8 @@ fn axum_example_password_then_passkey() {
 /// The actix example app on a free loopback port, stopped when dropped.
 struct ActixServer {
     port: u16,
+    /// The app's database, removed after the server stopped (dropped last).
+    _db: TempDb,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -262,9 +310,11 @@ impl ActixServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = std::sync::mpsc::channel();
+        let db = TempDb::new();
+        let url = db.url();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let mut config = actix_app::AppConfig::localhost(port, "sqlite::memory:");
+                let mut config = actix_app::AppConfig::localhost(port, &url);
                 if let Some(mailer) = mailer {
                     config.recovery_mailer = mailer;
                 }
@@ -286,6 +336,7 @@ impl ActixServer {
             .expect("the actix example app did not start");
         Self {
             port,
+            _db: db,
             handle,
             thread: Some(thread),
         }
@@ -325,10 +376,10 @@ fn actix_example_password_then_passkey() {
     });
 }
 
-/// The axum example app on SQLite in memory.
+/// The axum example app on a fresh SQLite file.
 fn axum_example() -> Server {
-    Server::start(|port| async move {
-        let config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+    Server::start(|port, db| async move {
+        let config = axum_app::AppConfig::localhost(port, &db);
         match axum_app::build_app(config).await {
             Ok(router) => router,
             Err(e) => panic!("cannot build the axum example app: {e}"),
@@ -462,8 +513,8 @@ fn axum_example_stale_list_not_signalled() {
 fn axum_example_recovery_journey() {
     let mailer = std::sync::Arc::new(CapturingMailer::new());
     let for_app = mailer.clone();
-    let server = Server::start(move |port| async move {
-        let mut config = axum_app::AppConfig::localhost(port, "sqlite::memory:");
+    let server = Server::start(move |port, db| async move {
+        let mut config = axum_app::AppConfig::localhost(port, &db);
         config.recovery_mailer = for_app;
         match axum_app::build_app(config).await {
             Ok(router) => router,

@@ -1268,7 +1268,29 @@ async fn user_verification_optional(stores: Stores) {
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
+    let id =
+        AuthenticatorId::new(res.body["principal"]["authenticatorId"].as_str().unwrap()).unwrap();
     let res = h.login(&mut auth).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let p = h
+        .provider
+        .verify(&Proof::Code(Code::new(res.body["code"].as_str().unwrap())))
+        .await
+        .unwrap();
+    assert!(!p.user_verified);
+    // A ceremony restricted to the passkey (step-up) takes it too: webauthn-rs
+    // verifies both kinds of authentication under the relaxed policy.
+    let (session, options) = h
+        .authentication_options(AuthenticationRequest::restricted(vec![id]))
+        .await;
+    assert_eq!(options["userVerification"], "preferred");
+    let response = auth.get(&options).await.unwrap();
+    let res = h
+        .call(
+            BrowserOp::AuthenticationVerification,
+            &json!({ "response": response, "sessionToken": session }),
+        )
+        .await;
     assert_eq!(res.status, 200, "{}", res.body);
     let p = h
         .provider

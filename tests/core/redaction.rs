@@ -183,7 +183,7 @@ async fn recovery_values_are_redacted() {
     hides("SentCode", &mailer.sent(), &["48213907", "secret.person"]);
     // The stored challenge and an attempt at it hold the code's keyed
     // hash: a log line must not carry it either.
-    use passlock_core::recovery::{Attempt, NewChallenge};
+    use passlock_core::store::{Attempt, NewChallenge};
     let challenge = NewChallenge::new(
         passlock_core::id::ChallengeId::new("ch-1").unwrap(),
         "address-hash",

@@ -3,11 +3,6 @@
 
 use std::sync::Arc;
 
-use passlock_core::provider::embedded::store::{
-    CeremonyStore, MemoryCeremonyStore, MemoryCredentialStore,
-};
-use passlock_core::provider::jwt::{MemoryReplayCache, ReplayCache};
-use passlock_core::revocation::{MemoryRevocationStore, RedisRevocationStore};
 use passlock_core::store::postgres::{
     self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgReplayCache,
     PgRevocationStore,
@@ -17,6 +12,9 @@ use passlock_core::store::sqlite::{
     SqliteRevocationStore,
 };
 use passlock_core::store::{AuthenticatorStore, MemoryAuthenticatorStore};
+use passlock_core::store::{CeremonyStore, MemoryCeremonyStore, MemoryCredentialStore};
+use passlock_core::store::{MemoryReplayCache, ReplayCache};
+use passlock_core::store::{MemoryRevocationStore, RedisRevocationStore};
 use passlock_core::{AuthenticatorId, StoreError};
 use passlock_test::conformance;
 use passlock_tests::{pg_database, sqlite_pool};
@@ -574,7 +572,7 @@ async fn unlink_links_back_when_the_store_fails_midway() {
 /// unnamed (its name is then derived) and can be renamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_version_2_credentials_survive_the_upgrade_to_3() {
-    use passlock_core::provider::embedded::store::CredentialStore as _;
+    use passlock_core::store::CredentialStore as _;
     let pool = sqlite_pool().await;
     for script in [
         include_str!("../../passlock-core/migrations/sqlite/0001_init.sql"),
@@ -609,7 +607,7 @@ async fn sqlite_version_2_credentials_survive_the_upgrade_to_3() {
 /// The same upgrade from version 2 to 3 on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_version_2_credentials_survive_the_upgrade_to_3() {
-    use passlock_core::provider::embedded::store::CredentialStore as _;
+    use passlock_core::store::CredentialStore as _;
     let (pool, guard) = pg_database().await;
     for script in [
         include_str!("../../passlock-core/migrations/postgres/0001_init.sql"),
@@ -653,7 +651,7 @@ async fn postgres_version_2_credentials_survive_the_upgrade_to_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_recovery_challenges() {
     let clock = passlock_core::clock::system();
-    let store = passlock_core::recovery::MemoryRecoveryChallenges::new(clock);
+    let store = passlock_core::store::MemoryRecoveryChallenges::new(clock);
     conformance::recovery_challenges(Arc::new(store))
         .await
         .unwrap();
@@ -672,7 +670,7 @@ async fn sqlite_recovery_challenges() {
 async fn postgres_recovery_challenges() {
     let (pool, guard) = pg_database().await;
     postgres::migrate(&pool).await.unwrap();
-    let store: Arc<dyn passlock_core::recovery::RecoveryChallenges> =
+    let store: Arc<dyn passlock_core::store::RecoveryChallenges> =
         Arc::new(postgres::PgRecoveryChallenges::new(pool.clone()));
     // Twice on one database: the suite only looks at its own rows.
     conformance::recovery_challenges(store.clone())

@@ -156,7 +156,7 @@ async fn redis_throttle_down_refuses_with_a_store_error() {
 /// until expiry on the app's clock, one winner of concurrent first uses).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_replay_cache_conformance() {
-    use passlock_core::provider::jwt::RedisReplayCache;
+    use passlock_core::store::RedisReplayCache;
     use passlock_test::conformance;
     let keys = passlock_tests::redis_prefix("test-jti").await;
     let cache = RedisReplayCache::new(keys.connection(), keys.prefix());
@@ -168,7 +168,7 @@ async fn redis_replay_cache_conformance() {
 
 #[tokio::test]
 async fn redis_replay_cache_down_is_a_store_error() {
-    use passlock_core::provider::jwt::RedisReplayCache;
+    use passlock_core::store::RedisReplayCache;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

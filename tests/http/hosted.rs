@@ -686,7 +686,7 @@ mod user_verification {
 type Instance = World<WithProof<AxumApp>>;
 
 async fn two_instances(
-    replay: Option<Arc<dyn passlock_core::provider::jwt::ReplayCache>>,
+    replay: Option<Arc<dyn passlock_core::store::ReplayCache>>,
 ) -> (Instance, Instance, FakePasslock) {
     let clock = ManualClock::starting_now();
     let fake = FakePasslock::start_with_clock(Arc::new(clock.clone()))
@@ -799,7 +799,7 @@ mod shared_replay_cache {
 
     #[tokio::test]
     async fn redis_replay_cache_refuses_a_replay_on_another_instance() {
-        use passlock_core::provider::jwt::RedisReplayCache;
+        use passlock_core::store::RedisReplayCache;
         let keys = passlock_tests::redis_prefix("test-jti").await;
         let cache = Arc::new(RedisReplayCache::new(keys.connection(), keys.prefix()));
         let (a, b, _fake) = two_instances(Some(cache)).await;

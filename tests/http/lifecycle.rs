@@ -20,8 +20,8 @@ use passlock_actix::SqlSessionStore;
 use passlock_core::audit::{AuditEvent, AuditHook, AuditKind, RevocationReason};
 use passlock_core::clock::{Clock as _, ManualClock};
 use passlock_core::error::BoxError;
-use passlock_core::revocation::{MemoryRevocationStore, RevocationStore};
 use passlock_core::store::MemoryAuthenticatorStore;
+use passlock_core::store::{MemoryRevocationStore, RevocationStore};
 use passlock_core::{AuthenticatorId, Passlock, Policy};
 use serde_json::{Value, json};
 use tower_sessions::MemoryStore;
@@ -233,7 +233,7 @@ async fn pg_revocations(pool: &sqlx::PgPool) -> Arc<dyn RevocationStore> {
 
 /// Markers in Redis under a unique prefix (removed at the end).
 async fn redis_revocations() -> (Arc<dyn RevocationStore>, String) {
-    use passlock_core::revocation::RedisRevocationStore;
+    use passlock_core::store::RedisRevocationStore;
     let prefix = format!("{}:", passlock_tests::unique_name("passlock_lifecycle"));
     let client = redis::Client::open(passlock_tests::redis_url()).unwrap();
     let conn = redis::aio::ConnectionManager::new(client).await.unwrap();

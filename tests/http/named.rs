@@ -458,7 +458,7 @@ where
     assert!(device.credential_ids().is_empty());
     assert_eq!(c.session_user().await, None);
     assert_eq!(w.links(alice).await, vec![aid.clone()]);
-    let stored = passlock_core::provider::embedded::CredentialStore::get(
+    let stored = passlock_core::store::CredentialStore::get(
         counted.credentials.as_ref(),
         &passlock_core::AuthenticatorId::new(&aid).unwrap(),
     )

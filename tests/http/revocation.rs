@@ -16,8 +16,9 @@ use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore as Acti
 use actix_web::cookie::{Cookie, CookieJar, Key};
 use passlock_actix::SqlSessionStore;
 use passlock_core::clock::{ManualClock, UnixMillis};
-use passlock_core::revocation::{RevocationStore, SessionFamily};
+use passlock_core::revocation::SessionFamily;
 use passlock_core::store::MemoryAuthenticatorStore;
+use passlock_core::store::RevocationStore;
 use passlock_core::{Passlock, Policy, StoreError};
 use serde_json::{Value, json};
 use tower_sessions::session::{Id, Record};
@@ -534,7 +535,7 @@ async fn axum_two_instances_share_a_postgres_revocation_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn actix_two_instances_share_a_redis_revocation_store() {
-    use passlock_core::revocation::RedisRevocationStore;
+    use passlock_core::store::RedisRevocationStore;
     let keys = passlock_tests::redis_prefix("passlock_revoked").await;
     let mut worlds = Vec::new();
     let mut doors = Vec::new();

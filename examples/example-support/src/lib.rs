@@ -10,7 +10,6 @@
 
 pub mod password;
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use passlock_core::clock;
@@ -18,13 +17,13 @@ use passlock_core::provider::PasskeyProvider;
 use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
 };
-use passlock_core::provider::jwt::ReplayCache;
 use passlock_core::provider::passlock::{PasslockConfig, PasslockHosted};
 use passlock_core::recovery::{
     EmailAddress, Mailer, Recovery, RecoveryChallenges, RecoveryDirectory,
 };
-use passlock_core::revocation::RevocationStore;
 use passlock_core::secret::ApiKey;
+use passlock_core::store::ReplayCache;
+use passlock_core::store::RevocationStore;
 use passlock_core::store::postgres::{
     self, PgAuthenticatorStore, PgCeremonyStore, PgCredentialStore, PgRecoveryChallenges,
     PgReplayCache, PgRevocationStore,
@@ -37,7 +36,6 @@ use passlock_core::{
     AuthenticatorStore, Passlock, Policy, SignUpError, SignUpHook, StoreError, TenancyId,
 };
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 /// Any start-up failure.
@@ -291,22 +289,13 @@ pub async fn open_postgres(url: &str) -> Result<PgPool, BoxError> {
     Ok(pool)
 }
 
-/// Opens the SQLite database at `url` (created if missing; an in-memory one
-/// keeps exactly one connection) and migrates the `users` table and the
-/// passlock stores. The session store is the caller's to migrate.
+/// Opens the SQLite database at `url` as passlock's production setup does
+/// ([`passlock_core::setup::open_sqlite`]: created if missing, WAL, a busy
+/// timeout; an in-memory one keeps exactly one connection) and migrates the
+/// `users` table and the passlock stores. The session store is the caller's
+/// to migrate.
 pub async fn open_database(url: &str) -> Result<SqlitePool, BoxError> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .foreign_keys(true);
-    // An in-memory database lives in one connection: keep exactly one.
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(if in_memory { 1 } else { 8 })
-        .min_connections(u32::from(in_memory))
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options)
-        .await?;
+    let pool = passlock_core::setup::open_sqlite(url).await?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS users (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -12,7 +12,8 @@
 
 use std::path::Path;
 
-use passlock_core::provider::embedded::{BrowserOp, CredentialStore as _};
+use passlock_core::provider::embedded::BrowserOp;
+use passlock_core::store::CredentialStore as _;
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
 use passlock_test::authenticator::SoftAuthenticator;
 use passlock_core::{AuthenticatorId, UserHandle};

@@ -29,7 +29,7 @@ use crate::http::{HttpClient, HttpConfig, HttpResponse, Method, Retry};
 use crate::id::{AuthenticatorId, ChallengeId, PasskeyId, TenancyId, UserHandle};
 use crate::principal::Principal;
 use crate::proof::Proof;
-use crate::provider::jwt::{HttpJwks, IdTokenVerifier, ReplayCache, VerifierConfig};
+use crate::provider::jwt::{HttpJwks, IdTokenVerifier, VerifierConfig};
 use crate::provider::rest::{self, RestClient, Service};
 use crate::provider::v2::{
     AuthorizeAuthentication, AuthorizeRegistration, AuthorizedPasskeyAuthentication,
@@ -42,6 +42,7 @@ use crate::provider::{
     AuthenticationRequest, Authorization, Endpoint, PasskeyProvider, RegistrationRequest,
 };
 use crate::secret::{ApiKey, AuthenticationToken, Code, RegistrationToken};
+use crate::store::ReplayCache;
 
 /// The public Passlock endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://api.passlock.dev";

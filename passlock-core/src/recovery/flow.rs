@@ -5,10 +5,11 @@ use crate::config::Passlock;
 use crate::error::FlowError;
 use crate::flow::{guarded, observed, record_subject, throttle_ceremony};
 use crate::id::ChallengeId;
-use crate::recovery::{Attempt, EmailAddress, NewChallenge, RecoveryGrant, random_code};
+use crate::recovery::{EmailAddress, RecoveryGrant, random_code};
 use crate::secret::RecoveryCode;
 use crate::state::{Outcome, SessionChange, SessionRecord};
 use crate::store::UserId;
+use crate::store::{Attempt, NewChallenge};
 use crate::throttle::{ClientInfo, Guard, ThrottleKey};
 
 /// Body of `POST {prefix}/recovery/start`.

@@ -1,3 +1,22 @@
+//! Every storage trait of passlock with its memory, SQL (and Redis)
+//! implementations:
+//!
+//! | trait | what it keeps | memory | SQL table |
+//! | --- | --- | --- | --- |
+//! | [`AuthenticatorStore`] | which user a passkey belongs to | [`MemoryAuthenticatorStore`] | `passlock_authenticator` |
+//! | `CredentialStore` (feature `embedded`) | the embedded provider's passkeys | `MemoryCredentialStore` | `passlock_credential` |
+//! | `CeremonyStore` (feature `embedded`) | single-use tokens, ceremony state, codes; the signing key | `MemoryCeremonyStore` | `passlock_ceremony` |
+//! | [`ReplayCache`] | the `jti` of redeemed id_tokens, until they expire | [`MemoryReplayCache`] | `passlock_jti` |
+//! | [`RevocationStore`] | logout markers ([`crate::revocation`]) | [`MemoryRevocationStore`] | `passlock_revocation` |
+//! | [`RecoveryChallenges`] | account recovery challenges ([`crate::recovery`]) | [`MemoryRecoveryChallenges`] | `passlock_recovery_challenge` |
+//!
+//! The SQL implementations are in `store::sqlite` and `store::postgres`
+//! (one `migrate` per backend creates every table); the Redis ones are
+//! `RedisReplayCache` and `RedisRevocationStore` (feature `redis`). This
+//! module imports no other passlock module above the identifiers and
+//! errors: the providers, the flows and the revocation and recovery logic
+//! use it, never the reverse.
+//!
 //! The [`AuthenticatorStore`] trait: which user a passkey belongs to.
 //!
 //! The reference schema is the seeds' table:
@@ -17,6 +36,30 @@ use crate::id::AuthenticatorId;
 
 mod memory;
 pub use memory::MemoryAuthenticatorStore;
+
+#[cfg(feature = "embedded")]
+mod embedded;
+#[cfg(feature = "embedded")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
+pub use embedded::{
+    CeremonyStore, CredentialStore, CredentialUse, MemoryCeremonyStore, MemoryCredentialStore,
+    StoredCredential,
+};
+
+mod recovery;
+pub use recovery::{Attempt, MemoryRecoveryChallenges, NewChallenge, RecoveryChallenges};
+
+mod replay;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use replay::RedisReplayCache;
+pub use replay::{MemoryReplayCache, ReplayCache};
+
+mod revocation;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use revocation::RedisRevocationStore;
+pub use revocation::{MEMORY_MAX_MARKERS, MemoryRevocationStore, RevocationStore};
 
 /// One Redis connection for the Redis-backed stores (throttle, replay cache,
 /// revocation markers): connecting and each command are bounded (2 s, two
@@ -42,6 +85,8 @@ pub(crate) async fn redis_connection(
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_common;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_recovery;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;

@@ -23,7 +23,7 @@
 use sqlx::PgPool;
 
 use super::sql_common::sql_stores;
-use crate::recovery::sql::sql_recovery_store;
+use super::sql_recovery::sql_recovery_store;
 
 sql_stores! {
     backend: "PostgreSQL",

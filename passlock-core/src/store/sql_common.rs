@@ -242,9 +242,7 @@ macro_rules! sql_stores {
         mod embedded_stores {
             use super::*;
             use $crate::id::UserHandle;
-            use $crate::provider::embedded::store::{
-                CeremonyStore, CredentialStore, CredentialUse, StoredCredential,
-            };
+            use $crate::store::{CeremonyStore, CredentialStore, CredentialUse, StoredCredential};
             use $crate::store::sql_common::sign_count;
 
             type CredentialRow = (
@@ -543,7 +541,7 @@ macro_rules! sql_stores {
             }
         }
 
-        #[doc = concat!("A [`ReplayCache`](crate::provider::jwt::ReplayCache) on ", $backend, ", table `passlock_jti`:")]
+        #[doc = concat!("A [`ReplayCache`](crate::store::ReplayCache) on ", $backend, ", table `passlock_jti`:")]
         /// each `jti` is accepted once across every instance sharing the
         /// database, until it expires. Expired rows are deleted now and then.
         ///
@@ -576,7 +574,7 @@ macro_rules! sql_stores {
         }
 
         #[async_trait::async_trait]
-        impl $crate::provider::jwt::ReplayCache for $Replay {
+        impl $crate::store::ReplayCache for $Replay {
             async fn first_use(
                 &self,
                 jti: &str,
@@ -610,7 +608,7 @@ macro_rules! sql_stores {
             }
         }
 
-        #[doc = concat!("A [`RevocationStore`](crate::revocation::RevocationStore) on ", $backend, ", table `passlock_revocation`:")]
+        #[doc = concat!("A [`RevocationStore`](crate::store::RevocationStore) on ", $backend, ", table `passlock_revocation`:")]
         /// logout markers shared by every instance using the database.
         /// Expired markers are deleted now and then.
         ///
@@ -643,7 +641,7 @@ macro_rules! sql_stores {
         }
 
         #[async_trait::async_trait]
-        impl $crate::revocation::RevocationStore for $Rev {
+        impl $crate::store::RevocationStore for $Rev {
             async fn revoke(
                 &self,
                 key: &str,

@@ -1,12 +1,14 @@
 //! Server-side ceremony records of the embedded provider. Everything here
 //! lives only in the [`CeremonyStore`](super::CeremonyStore): none of these
 //! types is public, so nothing outside the provider can (de)serialise the
-//! webauthn-rs state.
+//! webauthn-rs-core state. The state is only ever serialised whole, as
+//! webauthn-rs-core's own serde form: no field of it is read or written here.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{Uuid, WebauthnError};
+use webauthn_rs_core::proto::{AuthenticationState, RegistrationState};
 
 use crate::error::Rejection;
 use crate::id::UserHandle;
@@ -61,8 +63,24 @@ pub(crate) struct AuthenticationGrant {
     pub(crate) conditional: bool,
 }
 
-/// A running ceremony (behind a session token). The webauthn-rs state is
-/// kept as its JSON form.
+/// The registration state of a running ceremony, stored as
+/// `{"rs": <webauthn-rs-core state>}` (the form webauthn-rs 0.6's own
+/// `PasskeyRegistration` had, so ceremonies started before this type
+/// existed still finish).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RegistrationRecord {
+    pub(crate) rs: RegistrationState,
+}
+
+/// The authentication state of a running ceremony, stored as
+/// `{"ast": <webauthn-rs-core state>}` (the form of webauthn-rs 0.6's
+/// `PasskeyAuthentication` and `DiscoverableAuthentication`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AuthenticationRecord {
+    pub(crate) ast: AuthenticationState,
+}
+
+/// A running ceremony (behind a session token).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum CeremonyState {
@@ -71,48 +89,15 @@ pub(crate) enum CeremonyState {
         username: String,
         #[serde(default)]
         passkey_name: Option<String>,
-        state: serde_json::Value,
+        state: RegistrationRecord,
     },
     Discoverable {
-        state: serde_json::Value,
+        state: AuthenticationRecord,
     },
     Restricted {
         allow: Vec<String>,
-        state: serde_json::Value,
+        state: AuthenticationRecord,
     },
-}
-
-/// Sets the user verification policy of a serialised webauthn-rs ceremony
-/// state (`{"rs":{"policy":..}}` or `{"ast":{"policy":..}}`) to
-/// `preferred`.
-///
-/// webauthn-rs 0.6 offers no public way to run a passkey or discoverable
-/// ceremony without required user verification (`start_passkey_*` and
-/// `start_discoverable_authentication` fix it to `required`; none of its
-/// features changes that), so this is the one place that edits its
-/// serialised state, for [`EmbeddedConfig::user_verification_required`]
-/// `false` only. It fails closed: a state without that field (a webauthn-rs
-/// upgrade changed the layout) is an error, never a ceremony silently run
-/// with another policy. The unit test below and the embedded
-/// `user_verification_optional` scenario fail when the layout or the
-/// behaviour changes.
-///
-/// [`EmbeddedConfig::user_verification_required`]: super::EmbeddedConfig::user_verification_required
-pub(crate) fn relax_policy(state: &mut serde_json::Value) -> Result<(), &'static str> {
-    let mut relaxed = false;
-    for inner in ["rs", "ast"] {
-        if let Some(obj) = state.get_mut(inner).and_then(|v| v.as_object_mut())
-            && let Some(policy) = obj.get_mut("policy")
-        {
-            *policy = serde_json::json!("preferred");
-            relaxed = true;
-        }
-    }
-    if relaxed {
-        Ok(())
-    } else {
-        Err("webauthn-rs ceremony state has no user verification policy")
-    }
 }
 
 /// Maps a webauthn-rs verification error to a typed rejection.
@@ -129,44 +114,5 @@ pub(crate) fn rejection_of(e: &WebauthnError) -> Rejection {
         | WebauthnError::ParseJSONFailure(_)
         | WebauthnError::ParseNOMFailure => Rejection::Malformed,
         _ => Rejection::CeremonyFailed,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use webauthn_rs::WebauthnBuilder;
-    use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration, Url, Uuid};
-
-    use super::relax_policy;
-
-    /// Pins the webauthn-rs state layout `relax_policy` relies on: the
-    /// policy is where it is looked for, is `required` before, and the
-    /// relaxed state still reads as webauthn-rs's own type.
-    #[test]
-    fn relaxed_states_keep_their_shape() {
-        let origin = Url::parse("http://localhost:3000").unwrap();
-        let webauthn = WebauthnBuilder::new("localhost", &origin)
-            .unwrap()
-            .build()
-            .unwrap();
-        let (_, reg) = webauthn
-            .start_passkey_registration(Uuid::from_u128(1), "bob", "Bob", None)
-            .unwrap();
-        let mut state = serde_json::to_value(&reg).unwrap();
-        assert_eq!(state["rs"]["policy"], "required");
-        relax_policy(&mut state).unwrap();
-        assert_eq!(state["rs"]["policy"], "preferred");
-        serde_json::from_value::<PasskeyRegistration>(state).unwrap();
-
-        let (_, auth) = webauthn.start_discoverable_authentication().unwrap();
-        let mut state = serde_json::to_value(&auth).unwrap();
-        assert_eq!(state["ast"]["policy"], "required");
-        relax_policy(&mut state).unwrap();
-        assert_eq!(state["ast"]["policy"], "preferred");
-        serde_json::from_value::<DiscoverableAuthentication>(state).unwrap();
-
-        // A layout without the field fails closed.
-        let mut other = serde_json::json!({ "rs": { "strict": true } });
-        assert!(relax_policy(&mut other).is_err());
     }
 }

@@ -37,11 +37,17 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use webauthn_rs::WebauthnBuilder;
 use webauthn_rs::prelude::{
-    Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url,
+    Credential, Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Url,
 };
-use webauthn_rs::{Webauthn, WebauthnBuilder};
+use webauthn_rs_core::WebauthnCore;
+use webauthn_rs_core::error::WebauthnError;
+use webauthn_rs_core::proto::{
+    AttestationConveyancePreference, AuthenticationState, COSEAlgorithm, CreationChallengeResponse,
+    CredProtect, CredentialProtectionPolicy, RegistrationState, RequestAuthenticationExtensions,
+    RequestChallengeResponse, RequestRegistrationExtensions, UserVerificationPolicy,
+};
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::error::{ConfigError, ProviderError, Rejection, StoreError};
@@ -61,16 +67,20 @@ use crate::secret::{AuthenticationToken, Code, IdToken, RegistrationToken, Sessi
 
 mod ceremony;
 mod issuer;
+#[deprecated(note = "the stores moved to `passlock_core::store`")]
 pub mod store;
 
 use ceremony::{
-    AUTHENTICATION_TOKEN, AuthenticationGrant, CODE, CeremonyState, ID_TOKEN, REGISTRATION_TOKEN,
-    RegistrationGrant, SESSION, rejection_of, relax_policy, store_key, user_uuid,
+    AUTHENTICATION_TOKEN, AuthenticationGrant, AuthenticationRecord, CODE, CeremonyState, ID_TOKEN,
+    REGISTRATION_TOKEN, RegistrationGrant, RegistrationRecord, SESSION, rejection_of, store_key,
+    user_uuid,
 };
 use issuer::{Issuer, LocalJwks, jti_of_verified};
 
 pub use issuer::SigningKey;
-pub use store::{
+// The provider's stores live in `crate::store`; these names stay here too.
+#[doc(no_inline)]
+pub use crate::store::{
     CeremonyStore, CredentialStore, CredentialUse, MemoryCeremonyStore, MemoryCredentialStore,
     StoredCredential,
 };
@@ -394,11 +404,6 @@ impl From<StoreError> for Failure {
 }
 
 impl Failure {
-    /// A failure inside the provider (answered as `503 Unavailable`).
-    fn internal(what: &'static str) -> Self {
-        Self::Provider(StoreError::backend(what).into())
-    }
-
     fn render(&self, rp_id: &str) -> BrowserResponse {
         let error = |status: u16, tag: ErrorTag, code: &str, message: String| {
             let mut body = ErrorBody::new(tag, message);
@@ -477,13 +482,91 @@ pub struct EmbeddedProvider {
 #[derive(Debug)]
 struct Inner {
     config: EmbeddedConfig,
-    webauthn: Webauthn,
+    /// The ceremonies, built with webauthn-rs-core's public builders so the
+    /// user verification policy is a parameter (see [`Inner::policy`]).
+    webauthn: WebauthnCore,
     credentials: Arc<dyn CredentialStore>,
     ceremonies: Arc<dyn CeremonyStore>,
     issuer: Issuer,
     verifier: IdTokenVerifier,
     /// The sign-up ticket key, derived from the signing key.
     sealing: crate::ticket::SealingKey,
+}
+
+impl Inner {
+    /// The user verification policy of every ceremony: `required` (as
+    /// webauthn-rs's passkey ceremonies fix it) unless the config relaxes it
+    /// to `preferred`. webauthn-rs-core enforces it when it verifies the
+    /// response; the `user_verification_*` scenarios of the embedded suite
+    /// fail if it stops doing so.
+    fn policy(&self) -> UserVerificationPolicy {
+        if self.config.user_verification_required {
+            UserVerificationPolicy::Required
+        } else {
+            UserVerificationPolicy::Preferred
+        }
+    }
+
+    /// Starts a passkey registration: webauthn-rs 0.6's
+    /// `start_passkey_registration` with [`Self::policy`] as the policy.
+    fn start_registration(
+        &self,
+        user: &UserHandle,
+        username: &str,
+        display_name: &str,
+        exclude: Option<Vec<Vec<u8>>>,
+    ) -> Result<(CreationChallengeResponse, RegistrationState), WebauthnError> {
+        let extensions = RequestRegistrationExtensions {
+            // As webauthn-rs asks: the authenticator should keep the
+            // credential behind user verification, without failing when it
+            // cannot (enforcing makes many authenticators fail).
+            cred_protect: Some(CredProtect {
+                credential_protection_policy: CredentialProtectionPolicy::UserVerificationRequired,
+                enforce_credential_protection_policy: Some(false),
+            }),
+            uvm: Some(true),
+            cred_props: Some(true),
+            min_pin_length: None,
+            hmac_create_secret: None,
+        };
+        let builder = self
+            .webauthn
+            .new_challenge_register_builder(user_uuid(user).as_bytes(), username, display_name)?
+            .attestation(AttestationConveyancePreference::None)
+            .credential_algorithms(COSEAlgorithm::secure_algs())
+            .require_resident_key(false)
+            .authenticator_attachment(None)
+            .user_verification_policy(self.policy())
+            .reject_synchronised_authenticators(false)
+            .exclude_credentials(exclude)
+            .hints(None)
+            .extensions(Some(extensions));
+        self.webauthn.generate_challenge_register(builder)
+    }
+
+    /// Starts an authentication: webauthn-rs 0.6's
+    /// `start_passkey_authentication` (`credentials` given) or
+    /// `start_discoverable_authentication` (`discoverable`, no credentials)
+    /// with [`Self::policy`] as the policy.
+    fn start_authentication(
+        &self,
+        credentials: Vec<Credential>,
+        discoverable: bool,
+    ) -> Result<(RequestChallengeResponse, AuthenticationState), WebauthnError> {
+        let extensions = discoverable.then_some(RequestAuthenticationExtensions {
+            appid: None,
+            uvm: Some(true),
+            hmac_get_secret: None,
+        });
+        let builder = self
+            .webauthn
+            .new_challenge_authenticate_builder(credentials, Some(self.policy()))?
+            .extensions(extensions)
+            // webauthn-rs allows a backup-eligible upgrade for known passkeys only.
+            .allow_backup_eligible_upgrade(!discoverable)
+            .hints(None);
+        self.webauthn.generate_challenge_authenticate(builder)
+    }
 }
 
 /// A string field of a JSON object body, bounded.
@@ -564,21 +647,22 @@ impl EmbeddedProvider {
         }
         config.related_origins = related;
         config.origins = all;
-        let Some((first, rest)) = urls.split_first() else {
+        let Some(first) = urls.first() else {
             return Err(ConfigError::new("origins", "at least one origin is needed"));
         };
-        let mut builder = WebauthnBuilder::new(&config.rp_id, first)
-            .map_err(|_| ConfigError::new("origins", "not valid for the rp_id"))?
-            .allow_any_port(false)
-            .allow_subdomains(false)
-            .rp_name(&config.rp_name)
-            .timeout(config.ceremony_timeout);
-        for url in rest {
-            builder = builder.append_allowed_origin(url);
-        }
-        let webauthn = builder
-            .build()
-            .map_err(|_| ConfigError::new("rp_id", "rejected by webauthn-rs"))?;
+        // webauthn-rs's own check of the RP id against the first origin
+        // (`validate` checked every origin already).
+        WebauthnBuilder::new(&config.rp_id, first)
+            .map_err(|_| ConfigError::new("origins", "not valid for the rp_id"))?;
+        // What `WebauthnBuilder::build` makes: exact origins, exact ports.
+        let webauthn = WebauthnCore::new_unsafe_experts_only(
+            &config.rp_name,
+            &config.rp_id,
+            urls,
+            config.ceremony_timeout,
+            Some(false),
+            Some(false),
+        );
         let key = match &config.signing_key {
             Some(key) => key.clone(),
             None => SigningKey::load_or_create(ceremonies.as_ref()).await?,
@@ -799,11 +883,10 @@ impl EmbeddedProvider {
             .filter_map(|id| URL_SAFE_NO_PAD.decode(id).ok())
             .collect();
         let display = grant.display_name.as_deref().unwrap_or(&grant.username);
-        let (ccr, state) = self
+        let (ccr, rs) = self
             .inner
-            .webauthn
-            .start_passkey_registration(
-                user_uuid(&grant.user),
+            .start_registration(
+                &grant.user,
                 &grant.username,
                 display,
                 (!exclude.is_empty()).then_some(exclude),
@@ -811,10 +894,7 @@ impl EmbeddedProvider {
             .map_err(|_| Failure::BadRequest("registration could not start"))?;
         let mut options = serde_json::to_value(&ccr).map_err(internal("options"))?;
         let options = self.finish_options(options["publicKey"].take(), true);
-        let mut state = serde_json::to_value(&state).map_err(internal("state"))?;
-        if !self.inner.config.user_verification_required {
-            relax_policy(&mut state).map_err(Failure::internal)?;
-        }
+        let state = RegistrationRecord { rs };
         let session = self
             .open_session(&CeremonyState::Registration {
                 user: grant.user,
@@ -871,8 +951,6 @@ impl EmbeddedProvider {
         else {
             return Err(Rejection::InvalidToken.into());
         };
-        let state: PasskeyRegistration =
-            serde_json::from_value(state).map_err(internal("registration state"))?;
         let credential: RegisterPublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
         if credential.id != URL_SAFE_NO_PAD.encode(&credential.raw_id)
@@ -880,11 +958,12 @@ impl EmbeddedProvider {
         {
             return Err(Rejection::Malformed.into());
         }
-        let passkey = self
-            .inner
-            .webauthn
-            .finish_passkey_registration(&credential, &state)
-            .map_err(|e| rejection_of(&e))?;
+        let passkey = Passkey::from(
+            self.inner
+                .webauthn
+                .register_credential(&credential, &state.rs, None)
+                .map_err(|e| rejection_of(&e))?,
+        );
         self.check_same_origin(&credential.response.client_data_json)?;
         let passkey_json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
         // The registered credential's own fields (webauthn-rs feature
@@ -927,16 +1006,14 @@ impl EmbeddedProvider {
         let token = token_field(body, "authenticationToken")?;
         let grant: AuthenticationGrant = self.take_json(AUTHENTICATION_TOKEN, token).await?;
         let conditional = grant.conditional;
-        let (options, mut state, ceremony) = match grant.allow {
+        let (rcr, ceremony) = match grant.allow {
             None => {
-                let (rcr, state) = self
+                let (rcr, ast) = self
                     .inner
-                    .webauthn
-                    .start_discoverable_authentication()
+                    .start_authentication(Vec::new(), true)
                     .map_err(|_| Failure::BadRequest("authentication could not start"))?;
-                let options = serde_json::to_value(&rcr).map_err(internal("options"))?;
-                let state = serde_json::to_value(&state).map_err(internal("state"))?;
-                (options, state, None)
+                let state = AuthenticationRecord { ast };
+                (rcr, CeremonyState::Discoverable { state })
             }
             Some(allow) => {
                 let mut passkeys = Vec::with_capacity(allow.len());
@@ -947,31 +1024,22 @@ impl EmbeddedProvider {
                     if let Some(stored) = self.inner.credentials.get(&id).await? {
                         let passkey: Passkey = serde_json::from_str(&stored.passkey_json)
                             .map_err(internal("stored passkey"))?;
-                        passkeys.push(passkey);
+                        passkeys.push(Credential::from(passkey));
                     }
                 }
                 if passkeys.is_empty() {
                     return Err(Rejection::UnknownCredential.into());
                 }
-                let (rcr, state) = self
+                let (rcr, ast) = self
                     .inner
-                    .webauthn
-                    .start_passkey_authentication(&passkeys)
+                    .start_authentication(passkeys, false)
                     .map_err(|_| Failure::BadRequest("authentication could not start"))?;
-                let options = serde_json::to_value(&rcr).map_err(internal("options"))?;
-                let state = serde_json::to_value(&state).map_err(internal("state"))?;
-                (options, state, Some(allow))
+                let state = AuthenticationRecord { ast };
+                (rcr, CeremonyState::Restricted { allow, state })
             }
         };
-        let mut options = options;
+        let mut options = serde_json::to_value(&rcr).map_err(internal("options"))?;
         let options = self.finish_options(options["publicKey"].take(), false);
-        if !self.inner.config.user_verification_required {
-            relax_policy(&mut state).map_err(Failure::internal)?;
-        }
-        let ceremony = match ceremony {
-            None => CeremonyState::Discoverable { state },
-            Some(allow) => CeremonyState::Restricted { allow, state },
-        };
         let session = self.open_session(&ceremony).await?;
         let mut options = OptionsAnswer::authentication(session, options);
         if conditional {
@@ -1011,23 +1079,19 @@ impl EmbeddedProvider {
                 if !handle_matches(true) {
                     return Err(Rejection::CeremonyFailed.into());
                 }
-                let state: DiscoverableAuthentication =
-                    serde_json::from_value(state).map_err(internal("authentication state"))?;
-                self.inner.webauthn.finish_discoverable_authentication_v2(
+                self.inner.webauthn.authenticate_single_credential(
                     &credential,
-                    state,
-                    &passkey,
+                    &state.ast,
+                    &Credential::from(passkey.clone()),
                 )
             }
             CeremonyState::Restricted { allow, state } => {
                 if !allow.iter().any(|a| a == id.as_str()) || !handle_matches(false) {
                     return Err(Rejection::CeremonyFailed.into());
                 }
-                let state: PasskeyAuthentication =
-                    serde_json::from_value(state).map_err(internal("authentication state"))?;
                 self.inner
                     .webauthn
-                    .finish_passkey_authentication(&credential, &state)
+                    .authenticate_credential(&credential, &state.ast)
             }
             CeremonyState::Registration { .. } => return Err(Rejection::InvalidToken.into()),
         }

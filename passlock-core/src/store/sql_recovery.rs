@@ -5,7 +5,7 @@
 /// Expands a recovery challenge store for one backend's pool.
 macro_rules! sql_recovery_store {
     (backend: $backend:literal, module: $module:literal, pool: $Pool:ty, name: $Name:ident $(,)?) => {
-        #[doc = concat!("[`RecoveryChallenges`](crate::recovery::RecoveryChallenges) on ", $backend, ", table `passlock_recovery_challenge`:")]
+        #[doc = concat!("[`RecoveryChallenges`](crate::store::RecoveryChallenges) on ", $backend, ", table `passlock_recovery_challenge`:")]
         /// every instance of the app sharing the database sees the same
         /// challenges and the same attempt counts. Each method is one
         /// statement (an attempt is counted and checked in one `UPDATE`).
@@ -34,10 +34,10 @@ macro_rules! sql_recovery_store {
         }
 
         #[async_trait::async_trait]
-        impl $crate::recovery::RecoveryChallenges for $Name {
+        impl $crate::store::RecoveryChallenges for $Name {
             async fn create(
                 &self,
-                c: &$crate::recovery::NewChallenge,
+                c: &$crate::store::NewChallenge,
             ) -> Result<(), StoreError> {
                 if sweep_due(&self.sweeps) {
                     sqlx::query("DELETE FROM passlock_recovery_challenge WHERE expires_at < $1")
@@ -72,8 +72,8 @@ macro_rules! sql_recovery_store {
                 &self,
                 id: &$crate::id::ChallengeId,
                 now: UnixMillis,
-            ) -> Result<$crate::recovery::Attempt, StoreError> {
-                use $crate::recovery::Attempt;
+            ) -> Result<$crate::store::Attempt, StoreError> {
+                use $crate::store::Attempt;
                 // Count and check in one statement: concurrent attempts on
                 // any instance never exceed the limit together.
                 let open: Option<(String, Option<String>, String)> = sqlx::query_as(
