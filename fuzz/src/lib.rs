@@ -19,8 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use passlock_core::StoreError;
 use passlock_core::clock::UnixMillis;
 use passlock_core::provider::embedded::{
-    CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider, MemoryCeremonyStore,
-    MemoryCredentialStore, StoredCredential,
+    CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider, IdTokens,
+    MemoryCeremonyStore, MemoryCredentialStore, StoredCredential,
 };
 use passlock_core::{AuthenticatorId, UserHandle};
 use serde_json::{Value, json};
@@ -45,9 +45,10 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// The embedded provider's configuration used everywhere here.
+/// The embedded provider's configuration used everywhere here: every
+/// answer carries an id_token, so the issuer runs under the fuzzer too.
 pub fn config() -> EmbeddedConfig {
-    EmbeddedConfig::new("localhost", "Fuzz app", [ORIGIN])
+    EmbeddedConfig::new("localhost", "Fuzz app", [ORIGIN]).with_id_tokens(IdTokens::Always)
 }
 
 /// The ceremony store key of a secret, as the embedded provider derives it.

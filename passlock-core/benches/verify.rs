@@ -11,8 +11,10 @@
 //!   outside the timing, each time the pool is used up).
 //! * `embedded_auth_memory` / `embedded_auth_sqlite`: the embedded provider's
 //!   `AuthenticationVerification` (ceremony state taken from the store,
-//!   webauthn-rs verification, counter update, id_token and code issued)
-//!   plus the code exchange (`passlock`), against a raw webauthn-rs
+//!   webauthn-rs verification, counter update, the code issued) plus the
+//!   code exchange (`passlock`: the default configuration; `passlock_id_token`:
+//!   the request asks for an id_token too, signed and recorded beside the
+//!   code), against a raw webauthn-rs
 //!   `finish_discoverable_authentication_v2` (what the provider calls) of an assertion of the same
 //!   passkey, parsed from its JSON (`raw`). Ceremonies are prepared outside
 //!   the timing (`iter_batched`).
@@ -251,8 +253,8 @@ async fn embedded(
 }
 
 /// A verification body of a fresh usernameless ceremony (options state in
-/// the provider's store).
-async fn passlock_ceremony(e: &mut Embedded) -> Vec<u8> {
+/// the provider's store); `id_token` asks for an id_token beside the code.
+async fn passlock_ceremony(e: &mut Embedded, id_token: bool) -> Vec<u8> {
     let token = e
         .provider
         .authorize_authentication(AuthenticationRequest::discoverable())
@@ -266,9 +268,11 @@ async fn passlock_ceremony(e: &mut Embedded) -> Vec<u8> {
     )
     .await;
     let response = e.auth.get(&o["optionsJSON"]).await.unwrap();
-    json!({ "response": response, "sessionToken": o["sessionToken"] })
-        .to_string()
-        .into_bytes()
+    let mut body = json!({ "response": response, "sessionToken": o["sessionToken"] });
+    if id_token {
+        body["idToken"] = json!(true);
+    }
+    body.to_string().into_bytes()
 }
 
 fn raw_webauthn() -> Webauthn {
@@ -283,23 +287,27 @@ fn embedded_group(c: &mut Criterion, name: &str, e: Embedded, rt: &tokio::runtim
     let e = std::cell::RefCell::new(e);
     let raw = raw_webauthn();
     let mut group = c.benchmark_group(name);
-    group.bench_function("passlock", |b| {
-        b.iter_batched(
-            || rt.block_on(passlock_ceremony(&mut e.borrow_mut())),
-            |body| {
-                let provider = e.borrow().provider.clone();
-                rt.block_on(async {
-                    let res = provider
-                        .handle(TENANCY, BrowserOp::AuthenticationVerification, &body)
-                        .await;
-                    assert_eq!(res.status, 200, "{}", res.body);
-                    let code = Code::new(res.body["code"].as_str().unwrap());
-                    provider.verify(&Proof::Code(code)).await.unwrap()
-                })
-            },
-            BatchSize::SmallInput,
-        );
-    });
+    // The default (the code alone), then with an id_token asked for.
+    for (id, id_token) in [("passlock", false), ("passlock_id_token", true)] {
+        group.bench_function(id, |b| {
+            b.iter_batched(
+                || rt.block_on(passlock_ceremony(&mut e.borrow_mut(), id_token)),
+                |body| {
+                    let provider = e.borrow().provider.clone();
+                    rt.block_on(async {
+                        let res = provider
+                            .handle(TENANCY, BrowserOp::AuthenticationVerification, &body)
+                            .await;
+                        assert_eq!(res.status, 200, "{}", res.body);
+                        assert_eq!(res.body["id_token"].is_string(), id_token);
+                        let code = Code::new(res.body["code"].as_str().unwrap());
+                        provider.verify(&Proof::Code(code)).await.unwrap()
+                    })
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
     group.bench_function("raw", |b| {
         b.iter_batched(
             || {

@@ -898,7 +898,7 @@ fn ceremony_verification(inner: &Inner, body: &[u8]) -> Result<Resp, Resp> {
             registration,
             authenticator,
             user_id,
-            IdToken::new(id_token),
+            Some(IdToken::new(id_token)),
             Code::new(code),
         ),
     ))

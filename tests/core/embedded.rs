@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use passlock_core::clock::ManualClock;
 use passlock_core::provider::embedded::{
     BrowserOp, BrowserResponse, CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider,
-    MemoryCeremonyStore, MemoryCredentialStore, SigningKey,
+    IdTokens, MemoryCeremonyStore, MemoryCredentialStore, SigningKey,
 };
 use passlock_core::provider::{AuthenticationRequest, PasskeyProvider, RegistrationRequest};
 use passlock_core::secret::{Code, IdToken};
@@ -33,8 +33,13 @@ struct Harness {
     stores: Stores,
 }
 
+/// The suite's configuration: every answer carries an id_token, since the
+/// suite redeems them (the default, code-only answers unless asked, is
+/// `code_only_unless_asked`).
 fn config(clock: &ManualClock) -> EmbeddedConfig {
-    EmbeddedConfig::new("localhost", "Test app", [ORIGIN]).with_clock(Arc::new(clock.clone()))
+    EmbeddedConfig::new("localhost", "Test app", [ORIGIN])
+        .with_clock(Arc::new(clock.clone()))
+        .with_id_tokens(IdTokens::Always)
 }
 
 impl Harness {
@@ -1362,6 +1367,102 @@ async fn twin_proofs_redeem_once(stores: Stores) {
     );
 }
 
+/// With the default configuration ([`IdTokens::OnRequest`]) an answer
+/// carries the code alone, which exchanges once (also under 50 concurrent
+/// exchanges); a verification asking with `"idToken": true` gets an
+/// id_token that verifies, twinned with its code; any other `idToken` is a
+/// bad request that leaves the ceremony untouched.
+async fn code_only_unless_asked(stores: Stores) {
+    let clock = ManualClock::starting_now();
+    let default =
+        EmbeddedConfig::new("localhost", "Test app", [ORIGIN]).with_clock(Arc::new(clock.clone()));
+    assert_eq!(default.id_tokens, IdTokens::OnRequest);
+    let h = Harness::with_config(stores, default, clock).await;
+    let mut auth = SoftAuthenticator::new(ORIGIN);
+    let user = UserHandle::random();
+
+    let reg = h.register(&mut auth, &user).await;
+    assert_eq!(reg["_tag"], "RegistrationSuccess");
+    assert!(reg.get("id_token").is_none(), "{reg}");
+    let principal = h
+        .provider
+        .exchange_code(&Code::new(reg["code"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(principal.user_id, user);
+    assert_eq!(principal.id.len(), 22, "a fresh jti-like principal id");
+
+    let login = h.login(&mut auth).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.body["_tag"], "AuthenticationSuccess");
+    assert!(login.body.get("id_token").is_none(), "{}", login.body);
+    let raw = login.body["code"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let provider = h.provider.clone();
+            let code = Code::new(raw.as_str());
+            tokio::spawn(async move { provider.verify(&Proof::Code(code)).await })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(p) => won.push(p),
+            Err(e) => assert_eq!(rejection(e), Rejection::InvalidToken),
+        }
+    }
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(won[0].user_handle, user);
+    assert!(won[0].user_verified);
+
+    // Asked for: an id_token that verifies, once, and consumes its code.
+    let (session, options) = h
+        .authentication_options(AuthenticationRequest::discoverable())
+        .await;
+    let response = auth.get(&options).await.unwrap();
+    for bad in [json!("yes"), json!(1), json!(null)] {
+        let res = h
+            .call(
+                BrowserOp::AuthenticationVerification,
+                &json!({ "response": response, "sessionToken": session, "idToken": bad }),
+            )
+            .await;
+        assert_refused(&res, 400, "bad_request");
+    }
+    let asked = h
+        .call(
+            BrowserOp::AuthenticationVerification,
+            &json!({ "response": response, "sessionToken": session, "idToken": true }),
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let id_token = Proof::IdToken(IdToken::new(asked.body["id_token"].as_str().unwrap()));
+    let p = h.provider.verify(&id_token).await.unwrap();
+    assert_eq!(p.user_handle, user);
+    assert_eq!(
+        rejection(h.provider.verify(&id_token).await.unwrap_err()),
+        Rejection::Replayed
+    );
+    let code = Code::new(asked.body["code"].as_str().unwrap());
+    assert_eq!(
+        rejection(h.provider.verify(&Proof::Code(code)).await.unwrap_err()),
+        Rejection::InvalidToken
+    );
+    // `"idToken": false` is the default: the code alone.
+    let (session, options) = h
+        .authentication_options(AuthenticationRequest::discoverable())
+        .await;
+    let response = auth.get(&options).await.unwrap();
+    let plain = h
+        .call(
+            BrowserOp::AuthenticationVerification,
+            &json!({ "response": response, "sessionToken": session, "idToken": false }),
+        )
+        .await;
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(plain.body.get("id_token").is_none(), "{}", plain.body);
+}
+
 /// Keeps whatever backs a store (a PostgreSQL database guard) alive.
 type Guard = Box<dyn std::any::Any + Send>;
 
@@ -1439,6 +1540,7 @@ macro_rules! suite {
             case!(errors_carry_no_secrets);
             case!(code_exchanged_concurrently_succeeds_once);
             case!(twin_proofs_redeem_once);
+            case!(code_only_unless_asked);
         }
     };
 }

@@ -98,6 +98,16 @@ impl ProofKind {
     }
 }
 
+/// A provider verification body; `id_token` asks the embedded provider for
+/// an id_token beside the code (the hosted service sends one anyway).
+fn verification_body(response: Value, session: &Value, id_token: bool) -> Value {
+    let mut body = json!({ "response": response, "sessionToken": session });
+    if id_token {
+        body["idToken"] = json!(true);
+    }
+    body
+}
+
 /// An app under test: one request in, one answer out (in-process).
 pub(crate) trait TestApp: Send + Sync {
     fn send(&self, req: TestRequest) -> impl Future<Output = Reply> + Send;
@@ -459,7 +469,11 @@ impl<A: TestApp> Client<'_, A> {
         let verified = self
             .post(
                 &format!("{base}/registration/verification"),
-                json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+                verification_body(
+                    response,
+                    &options.json["sessionToken"],
+                    self.app.proof_kind() == ProofKind::IdToken,
+                ),
             )
             .await;
         assert_eq!(verified.status, 200, "verification: {verified:?}");
@@ -481,18 +495,31 @@ impl<A: TestApp> Client<'_, A> {
         auth: &mut SoftAuthenticator,
         purpose: &str,
     ) -> String {
-        let verified = self.authentication_verified(auth, purpose).await;
-        let proof = self.app.proof_kind().field();
-        verified.json[proof].as_str().unwrap().to_owned()
+        let kind = self.app.proof_kind();
+        let verified = self
+            .authentication_answer(auth, purpose, kind == ProofKind::IdToken)
+            .await;
+        verified.json[kind.field()].as_str().unwrap().to_owned()
     }
 
     /// The browser half of an authentication for `purpose`; returns the
-    /// provider's verification answer (it holds both the `code` and the
-    /// `id_token`).
+    /// provider's verification answer, asked to hold both the `code` and the
+    /// `id_token`.
     pub(crate) async fn authentication_verified(
         &mut self,
         auth: &mut SoftAuthenticator,
         purpose: &str,
+    ) -> Reply {
+        self.authentication_answer(auth, purpose, true).await
+    }
+
+    /// The browser half of an authentication for `purpose`, asking for an
+    /// id_token when `id_token`; returns the verification answer.
+    async fn authentication_answer(
+        &mut self,
+        auth: &mut SoftAuthenticator,
+        purpose: &str,
+        id_token: bool,
     ) -> Reply {
         let answer = self
             .post(
@@ -513,7 +540,7 @@ impl<A: TestApp> Client<'_, A> {
         let verified = self
             .post(
                 &format!("{base}/authentication/verification"),
-                json!({ "response": response, "sessionToken": options.json["sessionToken"] }),
+                verification_body(response, &options.json["sessionToken"], id_token),
             )
             .await;
         assert_eq!(verified.status, 200, "verification: {verified:?}");

@@ -29,9 +29,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
-use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 pub use jsonwebtoken::Algorithm;
@@ -227,18 +227,22 @@ impl IdTokenVerifier {
         if raw.is_empty() || raw.len() > crate::proof::MAX_ID_TOKEN_LEN {
             return Err(Rejection::Malformed.into());
         }
-        let parts: Vec<&str> = raw.split('.').collect();
-        let [header_b64, payload_b64, _sig_b64] = parts.as_slice() else {
+        let mut parts = raw.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(Rejection::Malformed.into());
         };
 
-        // 1. The header, read by us: jsonwebtoken cannot even parse `none`.
-        let header = parse_header(header_b64)?;
-        let algorithm = self.check_algorithm(&header.alg)?;
+        // 1. The header, read by us (once): jsonwebtoken cannot even parse
+        // `none`, and keeps the last of duplicate keys.
+        let header = parse_object(header_b64)?;
+        let header = Header::of(&header)?;
+        let algorithm = self.check_algorithm(header.alg)?;
         let kid = header.kid.ok_or(Rejection::UnknownKey)?;
 
         // 2. The key, by kid.
-        let key = self.key_for(&kid).await?;
+        let key = self.key_for(kid).await?;
         if key.alg.as_deref().is_some_and(|a| a != header.alg) {
             return Err(Rejection::DisallowedAlgorithm.into());
         }
@@ -246,25 +250,27 @@ impl IdTokenVerifier {
             return Err(Rejection::DisallowedAlgorithm.into());
         }
 
-        // 3. The signature; time and claims are checked below with our clock.
-        let mut validation = Validation::new(algorithm);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        validation.leeway = 0;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key.key, &validation)
-            .map_err(|e| map_jwt_error(e.kind()))?;
+        // 3. The signature over `header.payload`, by jsonwebtoken's crypto
+        // (its `decode` would parse the header twice and the claims twice
+        // more); time and claims are checked below with our clock.
+        let signed = raw
+            .get(..header_b64.len() + 1 + payload_b64.len())
+            .ok_or(Rejection::Malformed)?;
+        let valid =
+            jsonwebtoken::crypto::verify(signature_b64, signed.as_bytes(), &key.key, algorithm)
+                .map_err(|e| map_jwt_error(e.kind()))?;
+        if !valid {
+            return Err(Rejection::BadSignature.into());
+        }
 
-        // 4. The claims. jsonwebtoken keeps the last of duplicate keys, so
-        // the signed payload is first read by us and refused if any object
-        // in it names a key twice.
-        refuse_duplicate_keys_b64(payload_b64)?;
-        let claims = self.check_claims(&data.claims)?;
+        // 4. The claims, parsed once from the signed payload; a payload in
+        // which any object names a key twice is refused.
+        let payload = parse_object(payload_b64)?;
+        let claims = self.check_claims(&payload)?;
 
         // 5. Single use, once everything else has passed.
         if let Some(replay) = &self.replay {
-            let jti = claims.jti.as_deref().ok_or(Rejection::MissingClaim)?;
+            let jti = claims.jti.ok_or(Rejection::MissingClaim)?;
             let until = claims.exp.saturating_add(leeway_secs(&self.config));
             if !replay.first_use(jti, until, self.clock.now_secs()).await? {
                 return Err(Rejection::Replayed.into());
@@ -309,7 +315,7 @@ impl IdTokenVerifier {
         Ok(algorithm)
     }
 
-    fn check_claims(&self, c: &Map<String, Value>) -> Result<Claims, Rejection> {
+    fn check_claims<'c>(&self, c: &'c Map<String, Value>) -> Result<Claims<'c>, Rejection> {
         let now = self.clock.now_secs();
         let leeway = leeway_secs(&self.config);
 
@@ -353,7 +359,7 @@ impl IdTokenVerifier {
         };
         let jti = match c.get("jti") {
             None => None,
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 512 => Some(s.clone()),
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 512 => Some(s.as_str()),
             Some(_) => return Err(Rejection::Malformed),
         };
         Ok(Claims {
@@ -458,106 +464,119 @@ impl IdTokenVerifier {
     }
 }
 
-struct Claims {
+struct Claims<'c> {
     principal: Principal,
     exp: i64,
-    jti: Option<String>,
+    jti: Option<&'c str>,
 }
 
-#[derive(serde::Deserialize)]
-struct RawHeader {
-    alg: String,
-    kid: Option<String>,
-    crit: Option<Value>,
+/// The JOSE header members the verifier reads.
+struct Header<'h> {
+    alg: &'h str,
+    kid: Option<&'h str>,
 }
 
-fn parse_header(b64: &str) -> Result<RawHeader, Rejection> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(b64)
-        .map_err(|_| Rejection::Malformed)?;
-    refuse_duplicate_keys(&bytes)?;
-    let header: RawHeader = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
-    // No critical extension is understood, so any is refused (RFC 7515 4.1.11).
-    if header.crit.is_some() {
-        return Err(Rejection::Malformed);
+impl<'h> Header<'h> {
+    /// `alg` (a string) and `kid` (a string, absent or null); any `crit`
+    /// is refused, since no critical extension is understood (RFC 7515
+    /// 4.1.11).
+    fn of(header: &'h Map<String, Value>) -> Result<Self, Rejection> {
+        if header.contains_key("crit") {
+            return Err(Rejection::Malformed);
+        }
+        let Some(Value::String(alg)) = header.get("alg") else {
+            return Err(Rejection::Malformed);
+        };
+        let kid = match header.get("kid") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            Some(_) => return Err(Rejection::Malformed),
+        };
+        Ok(Self { alg, kid })
     }
-    Ok(header)
 }
 
-/// Refuses a base64url JSON part in which any object names a key twice.
-fn refuse_duplicate_keys_b64(b64: &str) -> Result<(), Rejection> {
+/// Parses a base64url JSON object part of a JWS in one pass, refusing it
+/// when any object in it, at any depth, names a key twice (`serde_json`
+/// and jsonwebtoken keep the last value, another parser may keep the
+/// first: two readers of one token must not see two claims sets).
+fn parse_object(b64: &str) -> Result<Map<String, Value>, Rejection> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(b64)
         .map_err(|_| Rejection::Malformed)?;
-    refuse_duplicate_keys(&bytes)
+    match serde_json::from_slice::<UniqueValue>(&bytes) {
+        Ok(UniqueValue(Value::Object(map))) => Ok(map),
+        _ => Err(Rejection::Malformed),
+    }
 }
 
-/// Refuses JSON in which any object, at any depth, names a key twice
-/// (`serde_json` and jsonwebtoken keep the last value, another parser may
-/// keep the first: two readers of one token must not see two claims sets).
-fn refuse_duplicate_keys(json: &[u8]) -> Result<(), Rejection> {
-    serde_json::from_slice::<UniqueKeys>(json)
-        .map(|_| ())
-        .map_err(|_| Rejection::Malformed)
-}
-
-/// Any JSON value whose objects all have distinct keys; deserialising one
+/// A JSON value whose objects all have distinct keys; deserialising one
 /// fails on the first duplicate.
-struct UniqueKeys;
+struct UniqueValue(Value);
 
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
+impl<'de> serde::Deserialize<'de> for UniqueValue {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueKeysVisitor)
+        d.deserialize_any(UniqueValueVisitor)
     }
 }
 
-struct UniqueKeysVisitor;
+struct UniqueValueVisitor;
 
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
+impl<'de> serde::de::Visitor<'de> for UniqueValueVisitor {
+    type Value = UniqueValue;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("JSON without duplicate object keys")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_bool<E>(self, b: bool) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::Bool(b)))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_i64<E>(self, n: i64) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::Number(n.into())))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_u64<E>(self, n: u64) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::Number(n.into())))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_f64<E>(self, n: f64) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(
+            serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number),
+        ))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_str<E>(self, s: &str) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::String(s.to_owned())))
     }
 
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_string<E>(self, s: String) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::String(s)))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
+    fn visit_unit<E>(self) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::Null))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen = std::collections::HashSet::new();
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(UniqueValue(Value::Array(items)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueValue, A::Error> {
+        let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key) {
+            if out.contains_key(&key) {
                 return Err(serde::de::Error::custom("duplicate key"));
             }
-            map.next_value::<UniqueKeys>()?;
+            let UniqueValue(v) = map.next_value()?;
+            out.insert(key, v);
         }
-        Ok(UniqueKeys)
+        Ok(UniqueValue(Value::Object(out)))
     }
 }
 
@@ -727,33 +746,42 @@ mod tests {
         assert!(parse_jwks(b"<html>").is_err());
     }
 
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
-        assert_eq!(refuse_duplicate_keys(br#"{"a":1,"b":[{"c":1}]}"#), Ok(()));
+        let parsed = parse_object(&b64(r#"{"a":1,"b":[{"c":1}],"d":{"e":null}}"#)).unwrap();
         assert_eq!(
-            refuse_duplicate_keys(br#"{"sub":"a","sub":"b"}"#),
-            Err(Rejection::Malformed)
+            Value::Object(parsed),
+            serde_json::json!({"a":1,"b":[{"c":1}],"d":{"e":null}})
         );
-        assert_eq!(
-            refuse_duplicate_keys(br#"{"x":[{"k":1,"k":2}]}"#),
-            Err(Rejection::Malformed)
-        );
-        // An escaped spelling of the same key is the same key.
-        assert_eq!(
-            refuse_duplicate_keys(br#"{"sub":"a","s\u0075b":"b"}"#),
-            Err(Rejection::Malformed)
-        );
-        assert_eq!(refuse_duplicate_keys(b"{"), Err(Rejection::Malformed));
+        for dup in [
+            r#"{"sub":"a","sub":"b"}"#,
+            r#"{"x":[{"k":1,"k":2}]}"#,
+            r#"{"x":{"y":{"k":1,"k":2}}}"#,
+            // An escaped spelling of the same key is the same key.
+            r#"{"sub":"a","s\u0075b":"b"}"#,
+        ] {
+            assert_eq!(parse_object(&b64(dup)), Err(Rejection::Malformed), "{dup}");
+        }
+        assert_eq!(parse_object(&b64("{")), Err(Rejection::Malformed));
+        // A part that is JSON but not an object is refused too.
+        assert_eq!(parse_object(&b64("[1]")), Err(Rejection::Malformed));
     }
 
     #[test]
     fn header_parse_refuses_garbage_and_crit() {
-        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        assert!(parse_header("!!!").is_err());
-        assert!(parse_header(&enc("[]")).is_err());
-        assert!(parse_header(&enc(r#"{"alg":"RS256","crit":["x"]}"#)).is_err());
-        assert!(parse_header(&enc(r#"{"alg":"none"}"#)).is_ok());
-        assert!(parse_header(&enc(r#"{"alg":"RS256","typ":"JWT","typ":"x"}"#)).is_err());
+        let header =
+            |s: &str| parse_object(s).and_then(|m| Header::of(&m).map(|h| h.alg.to_owned()));
+        assert!(header("!!!").is_err());
+        assert!(header(&b64("[]")).is_err());
+        assert!(header(&b64(r#"{"alg":"RS256","crit":["x"]}"#)).is_err());
+        assert!(header(&b64(r#"{"kid":"k"}"#)).is_err());
+        assert!(header(&b64(r#"{"alg":"RS256","kid":7}"#)).is_err());
+        assert_eq!(header(&b64(r#"{"alg":"none"}"#)), Ok("none".to_owned()));
+        assert!(header(&b64(r#"{"alg":"RS256","typ":"JWT","typ":"x"}"#)).is_err());
     }
 
     #[test]

@@ -1152,6 +1152,11 @@ pub struct VerificationRequest {
     pub response: Value,
     /// The token of [`OptionsAnswer::session_token`].
     pub session_token: SessionToken,
+    /// `idToken: true` asks the embedded provider for an id_token beside
+    /// the code (an addition to the hosted wire, whose answers always carry
+    /// one; see `EmbeddedConfig::id_tokens`). Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub id_token: bool,
 }
 
 /// The `principal` of a [`CeremonySuccess`].
@@ -1176,7 +1181,11 @@ pub struct CeremonySuccess {
     /// Who signed in with which passkey.
     pub principal: CeremonyPrincipal,
     /// The signed id_token (its `jti` is the principal id of the code).
-    pub id_token: IdToken,
+    /// The hosted service always sends one; the embedded provider only
+    /// when asked (see `EmbeddedConfig::id_tokens`), and leaves the member
+    /// out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<IdToken>,
     /// The single-use exchange code.
     pub code: Code,
 }
@@ -1196,7 +1205,7 @@ impl CeremonySuccess {
         registration: bool,
         authenticator_id: AuthenticatorId,
         user_id: UserHandle,
-        id_token: IdToken,
+        id_token: Option<IdToken>,
         code: Code,
     ) -> Self {
         Self {
@@ -1477,11 +1486,20 @@ mod tests {
                 registration,
                 AuthenticatorId::new("cred-1").unwrap(),
                 UserHandle::new("user-42").unwrap(),
-                IdToken::new("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+                Some(IdToken::new("eyJhbGciOiJSUzI1NiJ9.e30.c2ln")),
                 Code::new(code),
             );
             assert_eq!(serde_json::to_value(&built).unwrap(), fixture(name));
             assert!(!format!("{built:?}").contains(code));
+            // Without an id_token (the embedded provider unless asked) the
+            // member is left out, not `null`.
+            let mut alone = built.clone();
+            alone.id_token = None;
+            let mut expected = fixture(name);
+            expected.as_object_mut().unwrap().remove("id_token");
+            assert_eq!(serde_json::to_value(&alone).unwrap(), expected);
+            let back: CeremonySuccess = serde_json::from_value(expected).unwrap();
+            assert!(back.id_token.is_none());
         }
     }
 

@@ -85,11 +85,37 @@ pub use crate::store::{
     StoredCredential,
 };
 
+/// The prefix of a stored code record whose ceremony issued no id_token
+/// (a record with a twin is the principal's JSON alone, `{...}`).
+const LONE_CODE: &str = "lone:";
+
 /// Largest accepted body of a browser-facing operation, in bytes.
 pub const MAX_BODY_LEN: usize = 64 * 1024;
 
 /// Longest accepted token or session token, in bytes.
 const MAX_TOKEN_LEN: usize = 512;
+
+/// When a verified ceremony's answer carries an ES256 `id_token` beside its
+/// single-use `code` (see [`EmbeddedConfig::id_tokens`]).
+///
+/// Signing an id_token is the largest cost of an embedded ceremony after
+/// the WebAuthn verification itself, and a deployment whose browser code
+/// redeems the code (as `client.js` does) never reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IdTokens {
+    /// Every verification answer carries an id_token, as the hosted
+    /// service's do (`{_tag, principal, id_token, code}`). For browser code
+    /// that redeems id_tokens without asking for them.
+    Always,
+    /// The default: a verification answer carries an id_token only when the
+    /// request asks for one with `"idToken": true` beside `response` and
+    /// `sessionToken` (an addition to the hosted wire); otherwise the answer
+    /// is `{_tag, principal, code}`, no id_token is signed and the code
+    /// needs no redemption record of its own.
+    #[default]
+    OnRequest,
+}
 
 /// Configuration of the embedded provider.
 #[derive(Debug, Clone)]
@@ -136,6 +162,10 @@ pub struct EmbeddedConfig {
     /// in a cross-origin iframe stays refused either way (webauthn-rs 0.6
     /// refuses `crossOrigin: true` at registration).
     pub allow_cross_origin_iframes: bool,
+    /// When verification answers carry an id_token (default
+    /// [`IdTokens::OnRequest`]: when the request asks for one). The code is
+    /// in every answer either way.
+    pub id_tokens: IdTokens,
 }
 
 impl EmbeddedConfig {
@@ -158,7 +188,15 @@ impl EmbeddedConfig {
             clock: crate::clock::system(),
             signing_key: None,
             allow_cross_origin_iframes: false,
+            id_tokens: IdTokens::default(),
         }
+    }
+
+    /// Sets when verification answers carry an id_token (see [`IdTokens`]).
+    #[must_use]
+    pub fn with_id_tokens(mut self, id_tokens: IdTokens) -> Self {
+        self.id_tokens = id_tokens;
+        self
     }
 
     /// Accepts ceremonies from these origins on other domains too (see
@@ -713,9 +751,10 @@ impl EmbeddedProvider {
     }
 
     /// Exchanges a code for its principal, exactly in the hosted wire form.
-    /// Single use: the code is taken out of the store first, then the
-    /// ceremony's redemption record (its id_token's `jti`, the principal
-    /// id): a code whose twin id_token was redeemed is `replayed`.
+    /// Single use: the code is taken out of the store first, then, when the
+    /// ceremony issued an id_token too, the ceremony's redemption record
+    /// (its id_token's `jti`, the principal id): a code whose twin id_token
+    /// was redeemed is `replayed`.
     pub async fn exchange_code(&self, code: &Code) -> Result<ExtendedPrincipal, ProviderError> {
         let raw = code.expose_secret();
         if raw.is_empty() || raw.len() > MAX_CODE_LEN {
@@ -727,14 +766,20 @@ impl EmbeddedProvider {
             .take(&store_key(CODE, raw), self.now())
             .await?
             .ok_or(Rejection::InvalidToken)?;
-        let principal: ExtendedPrincipal = serde_json::from_str(&stored)
+        let (lone, json) = match stored.strip_prefix(LONE_CODE) {
+            Some(json) => (true, json),
+            None => (false, stored.as_str()),
+        };
+        let principal: ExtendedPrincipal = serde_json::from_str(json)
             .map_err(|e| StoreError::backend(format!("stored principal: {e}")))?;
-        // The twin id_token's record: gone when the id_token was redeemed.
-        self.inner
-            .ceremonies
-            .take(&store_key(ID_TOKEN, &principal.id), self.now())
-            .await?
-            .ok_or(Rejection::Replayed)?;
+        if !lone {
+            // The twin id_token's record: gone when the id_token was redeemed.
+            self.inner
+                .ceremonies
+                .take(&store_key(ID_TOKEN, &principal.id), self.now())
+                .await?
+                .ok_or(Rejection::Replayed)?;
+        }
         Ok(principal)
     }
 
@@ -753,6 +798,16 @@ impl EmbeddedProvider {
             Err(StoreError::backend("no randomness available"))
         } else {
             Ok(token)
+        }
+    }
+
+    /// A fresh principal id (the form of a `jti`).
+    fn fresh_id() -> Result<String, StoreError> {
+        let id = crate::secret::random_token(16);
+        if id.is_empty() {
+            Err(StoreError::backend("no randomness available"))
+        } else {
+            Ok(id)
         }
     }
 
@@ -885,6 +940,7 @@ impl EmbeddedProvider {
             _ => return Err(Failure::BadRequest("response")),
         };
         let session = token_field(&body, "sessionToken")?;
+        let with_id_token = self.wants_id_token(&body)?;
         let state: CeremonyState = self.take_json(SESSION, session).await?;
         let CeremonyState::Registration {
             user,
@@ -942,7 +998,7 @@ impl EmbeddedProvider {
             Err(StoreError::Conflict) => return Err(Rejection::CredentialExists.into()),
             Err(e) => return Err(e.into()),
         }
-        let (id_token, code) = self.issue(&user, &id, user_verified).await?;
+        let (id_token, code) = self.issue(&user, &id, user_verified, with_id_token).await?;
         answer(&CeremonySuccess::new(true, id, user, id_token, code))
     }
 
@@ -1000,6 +1056,7 @@ impl EmbeddedProvider {
             _ => return Err(Failure::BadRequest("response")),
         };
         let session = token_field(&body, "sessionToken")?;
+        let with_id_token = self.wants_id_token(&body)?;
         let ceremony: CeremonyState = self.take_json(SESSION, session).await?;
         let credential: PublicKeyCredential =
             serde_json::from_value(response).map_err(|_| Rejection::Malformed)?;
@@ -1064,28 +1121,54 @@ impl EmbeddedProvider {
             Err(e) => return Err(e.into()),
         }
         let user = stored.user_handle;
-        let (id_token, code) = self.issue(&user, &id, result.user_verified()).await?;
+        let (id_token, code) = self
+            .issue(&user, &id, result.user_verified(), with_id_token)
+            .await?;
         answer(&CeremonySuccess::new(false, id, user, id_token, code))
     }
 
-    /// Issues the single-use code and the id_token of a verified ceremony.
+    /// Whether this verification's answer carries an id_token: always, or
+    /// when the body asks with `"idToken": true` (see [`IdTokens`]). Any
+    /// other value of `idToken` is a bad request.
+    fn wants_id_token(&self, body: &Value) -> Result<bool, Failure> {
+        let asked = match body.get("idToken") {
+            None | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => return Err(Failure::BadRequest("idToken")),
+        };
+        Ok(asked || self.inner.config.id_tokens == IdTokens::Always)
+    }
+
+    /// Issues the single-use code of a verified ceremony and, when
+    /// `with_id_token`, its id_token.
     async fn issue(
         &self,
         user: &UserHandle,
         authenticator: &AuthenticatorId,
         user_verified: bool,
-    ) -> Result<(IdToken, Code), Failure> {
+        with_id_token: bool,
+    ) -> Result<(Option<IdToken>, Code), Failure> {
         let now = self.now();
         let expires_at = self.expiry();
         let code = Self::fresh_token()?;
-        let issued =
-            self.inner
-                .issuer
-                .issue(user, authenticator, user_verified, now.div_euclid(1000))?;
+        let issued = if with_id_token {
+            Some(self.inner.issuer.issue(
+                user,
+                authenticator,
+                user_verified,
+                now.div_euclid(1000),
+            )?)
+        } else {
+            None
+        };
         let principal = ExtendedPrincipal {
             tag: SuccessTag::ExtendedPrincipal,
-            // As on the hosted service: the principal id is the jti.
-            id: issued.jti.clone(),
+            // As on the hosted service: the principal id is the jti (a
+            // fresh random id when no id_token is issued).
+            id: match &issued {
+                Some(issued) => issued.jti.clone(),
+                None => Self::fresh_id()?,
+            },
             user_id: user.clone(),
             authenticator_id: authenticator.clone(),
             authenticator_type: "passkey".to_owned(),
@@ -1099,6 +1182,19 @@ impl EmbeddedProvider {
             metadata: PrincipalMetadata::default(),
         };
         let json = serde_json::to_string(&principal).map_err(internal("principal"))?;
+        let Some(issued) = issued else {
+            // No twin: the code alone proves the ceremony, and taking it out
+            // of the store is its single use.
+            self.inner
+                .ceremonies
+                .put(
+                    &store_key(CODE, &code),
+                    &format!("{LONE_CODE}{json}"),
+                    expires_at,
+                )
+                .await?;
+            return Ok((None, Code::new(code)));
+        };
         // The ceremony's one redemption record, under the jti: whichever
         // proof takes it first wins, the other is then refused. It names
         // the code, so an id_token redeemed first also removes its code.
@@ -1121,7 +1217,7 @@ impl EmbeddedProvider {
             .ceremonies
             .put(&store_key(CODE, &code), &json, expires_at)
             .await?;
-        Ok((issued.token, Code::new(code)))
+        Ok((Some(issued.token), Code::new(code)))
     }
 }
 
