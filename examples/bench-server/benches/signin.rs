@@ -38,7 +38,10 @@
 //! [ITERATIONS]` measures instead the cost as the work grows: passlock
 //! sign-ins per second on one core with SIZES (comma-separated, default
 //! `1000,100000,1000000`) credentials and links of other users stored in
-//! SQLite, then with 10,000 and 100,000 pending ceremonies in the memory
+//! SQLite, then in PostgreSQL (a fresh database on the server of
+//! `PASSLOCK_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`,
+//! dropped afterwards; skipped with a message when it cannot be reached),
+//! then with 10,000 and 100,000 pending ceremonies in the memory
 //! ceremony store, and the resident memory each pending ceremony and each
 //! signed-in session (tower-sessions memory store) adds (read from
 //! `/proc/self/statm`: a counting allocator would need `unsafe`).
@@ -67,6 +70,7 @@ use passlock_core::provider::embedded::{
     CeremonyStore, CredentialStore, EmbeddedConfig, EmbeddedProvider, MemoryCeremonyStore,
     MemoryCredentialStore,
 };
+use passlock_core::store::postgres;
 use passlock_core::store::sqlite::{
     SqliteAuthenticatorStore, SqliteCeremonyStore, SqliteCredentialStore, migrate,
 };
@@ -75,6 +79,7 @@ use passlock_core::{Passlock, SignUpError, SignUpHook};
 use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Mutex;
 use tower::ServiceExt;
@@ -211,14 +216,21 @@ async fn sqlite_pool(dir: &std::path::Path, name: &str) -> SqlitePool {
 }
 
 async fn passlock_router(sqlite: Option<SqlitePool>) -> Router {
-    passlock_app(sqlite).await.0
+    passlock_app(sqlite.map_or(Db::Memory, Db::Sqlite)).await.0
+}
+
+/// Where passlock keeps its passkeys, links and ceremonies.
+enum Db {
+    Memory,
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
 }
 
 /// The router, its embedded provider and its session store.
-async fn passlock_app(sqlite: Option<SqlitePool>) -> (Router, EmbeddedProvider, MemoryStore) {
+async fn passlock_app(db: Db) -> (Router, EmbeddedProvider, MemoryStore) {
     let config = EmbeddedConfig::new("localhost", "Bench", [ORIGIN]);
-    let (provider, links): (EmbeddedProvider, Arc<dyn AuthenticatorStore<i64>>) = match sqlite {
-        None => {
+    let (provider, links): (EmbeddedProvider, Arc<dyn AuthenticatorStore<i64>>) = match db {
+        Db::Memory => {
             // Room for the scaling run's 100,000 pending ceremonies (two
             // entries each: the authorization and the options state); the
             // default cap is 100,000 entries.
@@ -234,7 +246,20 @@ async fn passlock_app(sqlite: Option<SqlitePool>) -> (Router, EmbeddedProvider, 
                 Arc::new(MemoryAuthenticatorStore::<i64>::new()),
             )
         }
-        Some(pool) => {
+        Db::Postgres(pool) => {
+            postgres::migrate(&pool).await.unwrap();
+            let credentials: Arc<dyn CredentialStore> =
+                Arc::new(postgres::PgCredentialStore::new(pool.clone()));
+            let ceremonies: Arc<dyn CeremonyStore> =
+                Arc::new(postgres::PgCeremonyStore::new(pool.clone()));
+            (
+                EmbeddedProvider::new(config, credentials, ceremonies)
+                    .await
+                    .unwrap(),
+                Arc::new(postgres::PgAuthenticatorStore::<i64>::new(pool)),
+            )
+        }
+        Db::Sqlite(pool) => {
             migrate(&pool).await.unwrap();
             let credentials: Arc<dyn CredentialStore> =
                 Arc::new(SqliteCredentialStore::new(pool.clone()));
@@ -626,6 +651,83 @@ async fn fill_sqlite(pool: &SqlitePool, from: u64, count: u64) {
         .unwrap();
 }
 
+/// A PostgreSQL database of its own on the server of `PASSLOCK_TEST_PG`.
+struct ScratchPg {
+    admin: PgPool,
+    name: String,
+    pool: PgPool,
+}
+
+impl ScratchPg {
+    async fn create() -> Result<Self, sqlx::Error> {
+        let url = std::env::var("PASSLOCK_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await?;
+        let name = format!("passlock_scaling_{}", std::process::id());
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await?;
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.database(&name))
+            .await?;
+        Ok(Self { admin, name, pool })
+    }
+
+    async fn drop_database(self) {
+        self.pool.close().await;
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&self.admin)
+        .await;
+    }
+}
+
+/// [`fill_sqlite`] on PostgreSQL, then `ANALYZE` (as autovacuum would).
+async fn fill_postgres(pool: &PgPool, from: u64, count: u64) {
+    let (from, to) = (
+        i64::try_from(from).unwrap(),
+        i64::try_from(from + count).unwrap() - 1,
+    );
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO passlock_credential (credential_id, user_handle, username, passkey_json, \
+         created_at, last_used_at, sign_count, backup_eligible, backup_state) \
+         SELECT 'filler-credential-' || i, 'filler-handle-' || i, 'filler' || i, '{}', 0, NULL, 0, \
+         false, false FROM generate_series($1::bigint, $2::bigint) AS i",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO passlock_authenticator (authenticator_id, user_id, created_at, last_used_at) \
+         SELECT 'filler-credential-' || i, (i + 1000000000)::text, 0, NULL \
+         FROM generate_series($1::bigint, $2::bigint) AS i",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("ANALYZE passlock_credential, passlock_authenticator")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 /// A pending ceremony: authorized and its options issued (the challenge
 /// state stored), never finished.
 async fn pending_ceremony(provider: &EmbeddedProvider) {
@@ -654,7 +756,7 @@ fn scaling(rt: &Runtime, dir: &std::path::Path, iterations: u32, sizes: &[u64]) 
     rt.block_on(async {
         // SQLite: N stored credentials and links of other users.
         let pool = sqlite_pool(dir, "scaling.db").await;
-        let (router, _, _) = passlock_app(Some(pool.clone())).await;
+        let (router, _, _) = passlock_app(Db::Sqlite(pool.clone())).await;
         let mut b = Bench {
             side: Side::Passlock,
             router,
@@ -675,7 +777,35 @@ fn scaling(rt: &Runtime, dir: &std::path::Path, iterations: u32, sizes: &[u64]) 
         }
 
         // Memory: N pending ceremonies in the ceremony store.
-        let (router, provider, sessions) = passlock_app(None).await;
+        // PostgreSQL: the same curve on a fresh database.
+        match ScratchPg::create().await {
+            Ok(scratch) => {
+                let (router, _, _) = passlock_app(Db::Postgres(scratch.pool.clone())).await;
+                let mut b = Bench {
+                    side: Side::Passlock,
+                    router,
+                    auth: SoftAuthenticator::new(ORIGIN),
+                    n: 1,
+                };
+                let mut keep = std::mem::replace(&mut b.auth, SoftAuthenticator::new(ORIGIN));
+                b.sign_up_keeping_credential(&mut keep).await;
+                b.auth = keep;
+                let mut stored = 0;
+                let mut n = 1;
+                for &size in sizes {
+                    fill_postgres(&scratch.pool, stored, size - stored).await;
+                    stored = size;
+                    let rate = sign_ins_per_second(&b.router, &mut b.auth, n, iterations).await;
+                    n += iterations * SCALING_ROUNDS;
+                    println!("postgres {size:>8} stored credentials and links: {rate:8.0} sign-ins/s");
+                }
+                drop(b);
+                scratch.drop_database().await;
+            }
+            Err(e) => println!("postgres: skipped, no server at PASSLOCK_TEST_PG ({e})"),
+        }
+
+        let (router, provider, sessions) = passlock_app(Db::Memory).await;
         let mut b = Bench {
             side: Side::Passlock,
             router,
