@@ -722,3 +722,22 @@ async fn a_slow_refresh_does_not_hold_up_known_keys() {
     refreshing.await.unwrap().unwrap();
     assert_eq!(s.verifier.key_fetches(), 2);
 }
+
+/// The leeway the verifier reports is the configured one (5 s by default):
+/// the hosted provider keeps an exchanged code's twin `jti` until its expiry
+/// plus this leeway, the span in which the verifier still accepts it.
+#[tokio::test]
+async fn the_verifier_reports_its_configured_leeway() {
+    let key = TestKey::rsa("k1").unwrap();
+    let tenancy = TenancyId::new("t1").unwrap();
+    let (_, _, v) = static_verifier(
+        VerifierConfig::passlock(tenancy.clone()),
+        keys::jwk_set([&key]),
+    );
+    assert_eq!(v.leeway_secs(), 5);
+    let (_, _, v) = static_verifier(
+        VerifierConfig::passlock(tenancy).with_leeway(Duration::from_secs(42)),
+        keys::jwk_set([&key]),
+    );
+    assert_eq!(v.leeway_secs(), 42);
+}
