@@ -243,7 +243,13 @@ async fn register_then_login(stores: Stores) {
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     assert_eq!(header["alg"], "ES256");
-    assert_eq!(header["kid"], h.provider.jwks()["keys"][0]["kid"]);
+    // The header names the JWKS's one key (both sides being absent, an
+    // empty set and no `kid`, must not pass as equal).
+    let kid = header["kid"].as_str().expect("a kid in the header");
+    assert!(!kid.is_empty());
+    let jwks = h.provider.jwks();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
+    assert_eq!(jwks["keys"][0]["kid"].as_str(), Some(kid));
     assert_eq!(claims["iss"], "passlock-embedded");
     assert_eq!(claims["aud"], TENANCY);
     assert_eq!(claims["sub"], user.as_str());
@@ -274,6 +280,7 @@ async fn register_then_login(stores: Stores) {
 
     // JWKS: one P-256 key.
     let jwks = h.provider.jwks();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "EC");
     assert_eq!(key["crv"], "P-256");

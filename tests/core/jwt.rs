@@ -10,6 +10,7 @@ use std::time::Duration;
 use passlock_core::clock::{Clock, ManualClock, SharedClock};
 use passlock_core::error::{ProviderError, Rejection, UpstreamError};
 use passlock_core::http::{HttpClient, HttpConfig};
+use passlock_core::proof::MAX_ID_TOKEN_LEN;
 use passlock_core::provider::jwt::{Algorithm, HttpJwks, IdTokenVerifier, JwkSet, VerifierConfig};
 use passlock_core::secret::IdToken;
 use passlock_core::{TenancyId, UserHandle};
@@ -721,4 +722,164 @@ async fn a_slow_refresh_does_not_hold_up_known_keys() {
     );
     refreshing.await.unwrap().unwrap();
     assert_eq!(s.verifier.key_fetches(), 2);
+}
+
+/// The leeway the verifier reports is the configured one (5 s by default):
+/// the hosted provider keeps an exchanged code's twin `jti` until its expiry
+/// plus this leeway, the span in which the verifier still accepts it.
+#[tokio::test]
+async fn the_verifier_reports_its_configured_leeway() {
+    let key = TestKey::rsa("k1").unwrap();
+    let tenancy = TenancyId::new("t1").unwrap();
+    let (_, _, v) = static_verifier(
+        VerifierConfig::passlock(tenancy.clone()),
+        keys::jwk_set([&key]),
+    );
+    assert_eq!(v.leeway_secs(), 5);
+    let (_, _, v) = static_verifier(
+        VerifierConfig::passlock(tenancy).with_leeway(Duration::from_secs(42)),
+        keys::jwk_set([&key]),
+    );
+    assert_eq!(v.leeway_secs(), 42);
+}
+
+/// The length bound is inclusive: a token of exactly `MAX_ID_TOKEN_LEN`
+/// bytes is read (and here refused for its unknown key); one byte more is
+/// malformed before anything in it is read.
+#[tokio::test]
+async fn a_token_of_exactly_the_maximum_length_is_read() {
+    let s = setup().await;
+    let header = keys::b64(br#"{"alg":"RS256","kid":"stranger"}"#);
+    let payload = keys::b64(b"{}");
+    let fill = MAX_ID_TOKEN_LEN - header.len() - payload.len() - 2;
+    let at_max = format!("{header}.{payload}.{}", "A".repeat(fill));
+    assert_eq!(at_max.len(), MAX_ID_TOKEN_LEN);
+    assert_eq!(
+        s.rejection(&IdToken::new(at_max.clone())).await,
+        Rejection::UnknownKey
+    );
+    assert_eq!(
+        s.rejection(&IdToken::new(format!("{at_max}A"))).await,
+        Rejection::Malformed
+    );
+}
+
+/// An algorithm of the key's family that the configuration leaves out is
+/// refused, though the key would verify it.
+#[tokio::test]
+async fn an_algorithm_left_out_of_the_allow_list_is_refused_for_a_known_key() {
+    let rsa = TestKey::rsa("k1").unwrap().without_jwk_alg();
+    let mut config = VerifierConfig::passlock(TenancyId::new("t1").unwrap());
+    config.algorithms = vec![Algorithm::RS256];
+    let (_, clock, v) = static_verifier(config, keys::jwk_set([&rsa]));
+    let ps = rsa.clone().with_algorithm(Algorithm::PS256);
+    let t = IdToken::new(
+        ps.sign(&claims_for("t1", "passlock.dev", clock.now_secs()))
+            .unwrap(),
+    );
+    assert!(matches!(
+        v.verify(&t).await,
+        Err(ProviderError::Rejected(Rejection::DisallowedAlgorithm))
+    ));
+    // The allowed algorithm verifies with the same key.
+    let t = IdToken::new(
+        rsa.sign(&claims_for("t1", "passlock.dev", clock.now_secs()))
+            .unwrap(),
+    );
+    v.verify(&t).await.unwrap();
+}
+
+/// `nbf` (optional) more than the leeway (5 s) ahead is refused; up to the
+/// leeway ahead, and any time past, it passes.
+#[tokio::test]
+async fn nbf_ahead_of_the_leeway_is_refused() {
+    let s = setup().await;
+    let now = s.clock.now_secs();
+    let with_nbf = |nbf: i64| {
+        s.token_with(|c| {
+            c.insert("nbf".into(), json!(nbf));
+        })
+    };
+    for nbf in [now + 60, now + 6] {
+        assert_eq!(
+            s.rejection(&with_nbf(nbf)).await,
+            Rejection::IssuedInFuture,
+            "nbf {nbf} at {now}"
+        );
+    }
+    for nbf in [now + 5, now, now - 60] {
+        s.verifier.verify(&with_nbf(nbf)).await.unwrap();
+    }
+}
+
+/// `iat` may be up to the leeway (5 s) ahead, inclusive.
+#[tokio::test]
+async fn iat_exactly_the_leeway_ahead_passes() {
+    let s = setup().await;
+    let now = s.clock.now_secs();
+    let with_iat = |iat: i64| {
+        s.token_with(|c| {
+            c.insert("iat".into(), json!(iat));
+        })
+    };
+    s.verifier.verify(&with_iat(now + 5)).await.unwrap();
+    assert_eq!(
+        s.rejection(&with_iat(now + 6)).await,
+        Rejection::IssuedInFuture
+    );
+}
+
+/// The `jti` the replay cache keys on is a non-empty string of at most 512
+/// bytes; anything else is malformed.
+#[tokio::test]
+async fn jti_is_a_non_empty_string_of_at_most_512_bytes() {
+    let s = setup().await;
+    for bad in [json!(""), json!("j".repeat(513)), json!(42)] {
+        let t = s.token_with(|c| {
+            c.insert("jti".into(), bad.clone());
+        });
+        assert_eq!(s.rejection(&t).await, Rejection::Malformed, "{bad}");
+    }
+    let t = s.token_with(|c| {
+        c.insert("jti".into(), json!("j".repeat(512)));
+    });
+    s.verifier.verify(&t).await.unwrap();
+}
+
+/// A fractional NumericDate must be below 1e15 in magnitude (beyond, the
+/// conversion to whole seconds is no longer exact): `exp` of 1e15 is
+/// malformed, one just below verifies.
+#[tokio::test]
+async fn a_fractional_date_of_1e15_or_more_is_malformed() {
+    let s = setup().await;
+    let t = s.token_with(|c| {
+        c.insert("exp".into(), json!(1e15));
+    });
+    assert_eq!(s.rejection(&t).await, Rejection::Malformed);
+    let t = s.token_with(|c| {
+        c.insert("exp".into(), json!(999_999_999_999_999.0));
+    });
+    s.verifier.verify(&t).await.unwrap();
+}
+
+/// The verifier's Debug names the cached key ids (for diagnostics), not
+/// the keys.
+#[tokio::test]
+async fn the_verifier_debug_lists_the_cached_kids() {
+    let s = setup().await;
+    let (_, token) = s.fake.issue(&user(), "auth-1", true).unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    let kid = s.key().kid().to_owned();
+    let debug = format!("{:?}", s.verifier);
+    assert!(debug.contains(&format!("kids: [{kid:?}]")), "{debug}");
+}
+
+/// The JWKS is fetched from the service's well-known path, one slash
+/// between them whatever the endpoint ends with.
+#[test]
+fn the_jwks_url_is_the_well_known_path_of_the_endpoint() {
+    for endpoint in ["https://api.example.test", "https://api.example.test/"] {
+        let jwks = HttpJwks::new(HttpClient::new(HttpConfig::default()).unwrap(), endpoint);
+        assert_eq!(jwks.url(), "https://api.example.test/.well-known/jwks.json");
+    }
 }

@@ -166,6 +166,18 @@ async fn redis_replay_cache_conformance() {
     assert!(!keys.keys().await.is_empty(), "the jtis are in Redis");
 }
 
+/// The Redis replay cache's Debug names its key prefix (to tell instances'
+/// caches apart in logs) and nothing of the connection.
+#[tokio::test]
+async fn redis_replay_cache_debug_names_its_prefix() {
+    use passlock_core::provider::jwt::RedisReplayCache;
+    let keys = passlock_tests::redis_prefix("test-jti-debug").await;
+    let cache = RedisReplayCache::new(keys.connection(), keys.prefix());
+    let debug = format!("{cache:?}");
+    assert!(debug.starts_with("RedisReplayCache"), "{debug}");
+    assert!(debug.contains(&format!("{:?}", keys.prefix())), "{debug}");
+}
+
 #[tokio::test]
 async fn redis_replay_cache_down_is_a_store_error() {
     use passlock_core::store::RedisReplayCache;

@@ -419,7 +419,18 @@ pub(crate) async fn client_js_is_served<A: TestApp>(w: World<A>) {
     assert!(r.text.contains("export async function fetchJSON"));
     let jwks = w.client().get("/passkey/.well-known/jwks.json").await;
     assert_eq!(jwks.status, 200);
-    assert!(jwks.json["keys"].is_array());
+    // One public P-256 signing key with a `kid` (an empty set, which an
+    // `is_array()` check let pass, verifies nothing).
+    let keys = jwks.json["keys"].as_array().expect("a key array");
+    assert_eq!(keys.len(), 1, "{}", jwks.json);
+    let key = &keys[0];
+    assert!(
+        key["kid"].as_str().is_some_and(|kid| !kid.is_empty()),
+        "{key}"
+    );
+    assert_eq!(key["kty"], "EC");
+    assert_eq!(key["crv"], "P-256");
+    assert!(key.get("d").is_none(), "no private part");
 }
 
 /// Every passlock answer, success and error, on both adapters, is
