@@ -749,6 +749,50 @@ async fn pending_ceremony(provider: &EmbeddedProvider) {
     assert_eq!(res.status, 200, "{}", res.body);
 }
 
+/// A passlock bench over `router` with one user signed up, its
+/// authenticator keeping the credential for the sign-ins to come.
+async fn signed_up(router: Router) -> Bench {
+    let mut b = Bench {
+        side: Side::Passlock,
+        router,
+        auth: SoftAuthenticator::new(ORIGIN),
+        n: 1,
+    };
+    let mut keep = std::mem::replace(&mut b.auth, SoftAuthenticator::new(ORIGIN));
+    b.sign_up_keeping_credential(&mut keep).await;
+    b.auth = keep;
+    b
+}
+
+/// The database a scaling curve adds other users' rows to.
+enum Rows<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+}
+
+/// Sign-ins per second of `b` after the database holds each of `sizes`
+/// credentials and links of other users.
+async fn stored_curve(mut b: Bench, rows: Rows<'_>, sizes: &[u64], iterations: u32) {
+    let mut stored = 0;
+    let mut n = 1;
+    for &size in sizes {
+        let name = match rows {
+            Rows::Sqlite(pool) => {
+                fill_sqlite(pool, stored, size - stored).await;
+                "sqlite"
+            }
+            Rows::Postgres(pool) => {
+                fill_postgres(pool, stored, size - stored).await;
+                "postgres"
+            }
+        };
+        stored = size;
+        let rate = sign_ins_per_second(&b.router, &mut b.auth, n, iterations).await;
+        n += iterations * SCALING_ROUNDS;
+        println!("{name:8} {size:>9} stored credentials and links: {rate:8.0} sign-ins/s");
+    }
+}
+
 fn scaling(rt: &Runtime, dir: &std::path::Path, iterations: u32, sizes: &[u64]) {
     println!(
         "passlock sign-ins per second on one core (median of {SCALING_ROUNDS} rounds of {iterations} sign-ins per point, timed parts)"
@@ -756,65 +800,23 @@ fn scaling(rt: &Runtime, dir: &std::path::Path, iterations: u32, sizes: &[u64]) 
     rt.block_on(async {
         // SQLite: N stored credentials and links of other users.
         let pool = sqlite_pool(dir, "scaling.db").await;
-        let (router, _, _) = passlock_app(Db::Sqlite(pool.clone())).await;
-        let mut b = Bench {
-            side: Side::Passlock,
-            router,
-            auth: SoftAuthenticator::new(ORIGIN),
-            n: 1,
-        };
-        let mut keep = std::mem::replace(&mut b.auth, SoftAuthenticator::new(ORIGIN));
-        b.sign_up_keeping_credential(&mut keep).await;
-        b.auth = keep;
-        let mut stored = 0;
-        let mut n = 1;
-        for &size in sizes {
-            fill_sqlite(&pool, stored, size - stored).await;
-            stored = size;
-            let rate = sign_ins_per_second(&b.router, &mut b.auth, n, iterations).await;
-            n += iterations * SCALING_ROUNDS;
-            println!("sqlite  {size:>9} stored credentials and links: {rate:8.0} sign-ins/s");
-        }
+        let b = signed_up(passlock_app(Db::Sqlite(pool.clone())).await.0).await;
+        stored_curve(b, Rows::Sqlite(&pool), sizes, iterations).await;
 
-        // Memory: N pending ceremonies in the ceremony store.
         // PostgreSQL: the same curve on a fresh database.
         match ScratchPg::create().await {
             Ok(scratch) => {
-                let (router, _, _) = passlock_app(Db::Postgres(scratch.pool.clone())).await;
-                let mut b = Bench {
-                    side: Side::Passlock,
-                    router,
-                    auth: SoftAuthenticator::new(ORIGIN),
-                    n: 1,
-                };
-                let mut keep = std::mem::replace(&mut b.auth, SoftAuthenticator::new(ORIGIN));
-                b.sign_up_keeping_credential(&mut keep).await;
-                b.auth = keep;
-                let mut stored = 0;
-                let mut n = 1;
-                for &size in sizes {
-                    fill_postgres(&scratch.pool, stored, size - stored).await;
-                    stored = size;
-                    let rate = sign_ins_per_second(&b.router, &mut b.auth, n, iterations).await;
-                    n += iterations * SCALING_ROUNDS;
-                    println!("postgres {size:>8} stored credentials and links: {rate:8.0} sign-ins/s");
-                }
-                drop(b);
+                let b = signed_up(passlock_app(Db::Postgres(scratch.pool.clone())).await.0).await;
+                stored_curve(b, Rows::Postgres(&scratch.pool), sizes, iterations).await;
                 scratch.drop_database().await;
             }
             Err(e) => println!("postgres: skipped, no server at PASSLOCK_TEST_PG ({e})"),
         }
 
+        // Memory: N pending ceremonies in the ceremony store.
         let (router, provider, sessions) = passlock_app(Db::Memory).await;
-        let mut b = Bench {
-            side: Side::Passlock,
-            router,
-            auth: SoftAuthenticator::new(ORIGIN),
-            n: 1,
-        };
-        let mut keep = std::mem::replace(&mut b.auth, SoftAuthenticator::new(ORIGIN));
-        b.sign_up_keeping_credential(&mut keep).await;
-        b.auth = keep;
+        let mut b = signed_up(router).await;
+        let mut n = 1;
         let rate = sign_ins_per_second(&b.router, &mut b.auth, n, iterations).await;
         n += iterations * SCALING_ROUNDS;
         println!("memory  {:>9} pending ceremonies:            {rate:8.0} sign-ins/s", 0);
