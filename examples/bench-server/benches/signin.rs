@@ -38,9 +38,9 @@
 //! [ITERATIONS]` measures instead the cost as the work grows: passlock
 //! sign-ins per second on one core with SIZES (comma-separated, default
 //! `1000,100000,1000000`) credentials and links of other users stored in
-//! SQLite, then in PostgreSQL (a fresh database on the server of
+//! SQLite, then in PostgreSQL (a fresh database on the test suite's server,
 //! `PASSLOCK_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`,
-//! dropped afterwards; skipped with a message when it cannot be reached),
+//! made and dropped by `passlock_tests::pg_database`),
 //! then with 10,000 and 100,000 pending ceremonies in the memory
 //! ceremony store, and the resident memory each pending ceremony and each
 //! signed-in session (tower-sessions memory store) adds (read from
@@ -79,7 +79,7 @@ use passlock_core::{Passlock, SignUpError, SignUpHook};
 use passlock_test::authenticator::SoftAuthenticator;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Mutex;
 use tower::ServiceExt;
@@ -651,48 +651,6 @@ async fn fill_sqlite(pool: &SqlitePool, from: u64, count: u64) {
         .unwrap();
 }
 
-/// A PostgreSQL database of its own on the server of `PASSLOCK_TEST_PG`.
-struct ScratchPg {
-    admin: PgPool,
-    name: String,
-    pool: PgPool,
-}
-
-impl ScratchPg {
-    async fn create() -> Result<Self, sqlx::Error> {
-        let url = std::env::var("PASSLOCK_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&url)
-            .await?;
-        let name = format!("passlock_scaling_{}", std::process::id());
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&admin)
-            .await?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await?;
-        let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.database(&name))
-            .await?;
-        Ok(Self { admin, name, pool })
-    }
-
-    async fn drop_database(self) {
-        self.pool.close().await;
-        let _ = sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&self.admin)
-        .await;
-    }
-}
-
 /// [`fill_sqlite`] on PostgreSQL, then `ANALYZE` (as autovacuum would).
 async fn fill_postgres(pool: &PgPool, from: u64, count: u64) {
     let (from, to) = (
@@ -804,14 +762,13 @@ fn scaling(rt: &Runtime, dir: &std::path::Path, iterations: u32, sizes: &[u64]) 
         stored_curve(b, Rows::Sqlite(&pool), sizes, iterations).await;
 
         // PostgreSQL: the same curve on a fresh database.
-        match ScratchPg::create().await {
-            Ok(scratch) => {
-                let b = signed_up(passlock_app(Db::Postgres(scratch.pool.clone())).await.0).await;
-                stored_curve(b, Rows::Postgres(&scratch.pool), sizes, iterations).await;
-                scratch.drop_database().await;
-            }
-            Err(e) => println!("postgres: skipped, no server at PASSLOCK_TEST_PG ({e})"),
-        }
+        // The test suite's fresh database (`passlock_tests::pg_database`),
+        // dropped with its guard.
+        let (pg, guard) = passlock_tests::pg_database().await;
+        let b = signed_up(passlock_app(Db::Postgres(pg.clone())).await.0).await;
+        stored_curve(b, Rows::Postgres(&pg), sizes, iterations).await;
+        pg.close().await;
+        drop(guard);
 
         // Memory: N pending ceremonies in the ceremony store.
         let (router, provider, sessions) = passlock_app(Db::Memory).await;
